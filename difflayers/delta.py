@@ -1,0 +1,79 @@
+"""Write the delta archive: NEW's entries named by the plan, nothing else.
+
+The source is a tar stream of NEW's tree as the engine's archive endpoint
+returns it (members named ``<basename>/...``); it is read once, in order, so
+memory stays flat however large the tree. Entries keep NEW's type, mode,
+numeric owner, mtime, link target, hardlinks and xattrs.
+"""
+
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .errors import StaleOutput, UnsafePath
+from .names import join_under, safe_relative
+from .plan import Plan
+
+_KEPT_PAX_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+
+
+@dataclass
+class DeltaStats:
+    entries: int = 0
+    content_bytes: int = 0
+
+
+def _relative(member_name: str, base: str) -> str:
+    if member_name == base:
+        return "."
+    if not member_name.startswith(base + "/"):
+        raise UnsafePath(f"archive member {member_name!r} is outside {base!r}")
+    return safe_relative(member_name[len(base) + 1 :])
+
+
+def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan) -> DeltaStats:
+    """Copy the plan's additions from ``source`` (a tar stream) to ``dest``.
+
+    Member names become absolute-from-root (``app/x`` for ``/app/x``) so the
+    archive is added at ``/``. Hardlinks whose first name is unchanged stay
+    links to that name, which OLD already holds. Every addition must be found:
+    a missing one means the log was made from another NEW.
+    """
+    base = posixpath.basename(tree_path)
+    root = tree_path.lstrip("/")
+    wanted = set(plan.additions)
+    found: set = set()
+    stats = DeltaStats()
+    with tarfile.open(
+        fileobj=source, mode="r|", encoding="utf-8", errors="surrogateescape"
+    ) as src, tarfile.open(
+        fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+    ) as out:
+        for member in src:
+            rel = _relative(member.name.rstrip("/") or member.name, base)
+            if rel not in wanted:
+                continue
+            found.add(rel)
+            member.name = join_under(root, rel)
+            if member.islnk():
+                member.linkname = join_under(root, _relative(member.linkname, base))
+            member.uname = member.gname = ""
+            # PAX path/linkpath/size records of the source would override the
+            # renamed fields on extraction; only xattrs are carried over.
+            member.pax_headers = {
+                k: v for k, v in member.pax_headers.items() if k.startswith(_KEPT_PAX_PREFIXES)
+            }
+            if member.isreg():
+                out.addfile(member, src.extractfile(member))
+                stats.content_bytes += member.size
+            else:
+                out.addfile(member)
+            stats.entries += 1
+    missing = sorted(wanted - found)
+    if missing:
+        raise StaleOutput(
+            f"{len(missing)} entries of the plan are not in NEW's tree (first: {missing[0]!r}); "
+            "the log was made from another image: run rsync-image-diff again"
+        )
+    return stats

@@ -1,0 +1,60 @@
+"""Write output files whole or not at all.
+
+Each file is written to a temporary name in the same folder and renamed into
+place, so a reader (or a crash) never sees half a file.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import BadInput
+
+LOG_NAME = "rsync-image-diff.log"
+META_NAME = "rsync-image-diff.json"
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """Yield a binary file that becomes ``path`` only if the block succeeds."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BadInput(f"cannot write in {path.parent}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_file(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def write_json(path: Path, data) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text("utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{path} is missing: run rsync-image-diff first") from None
+    except ValueError as exc:
+        raise BadInput(f"{path} is not valid JSON ({exc}): run rsync-image-diff again") from None
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -1,0 +1,49 @@
+"""Read the differ's output back: metadata, plan, and a readable summary."""
+
+from pathlib import Path
+
+from .itemize import iter_lines, parse
+from .names import join_under
+from .outputs import LOG_NAME, META_NAME, read_json
+from .plan import Plan, make_plan
+
+SHOWN = 20
+
+
+def load(output_dir: Path):
+    """The differ's metadata and the plan parsed from its log."""
+    output_dir = Path(output_dir)
+    meta = read_json(output_dir / META_NAME)
+    try:
+        with open(output_dir / meta.get("log", LOG_NAME), "rb") as log:
+            plan = make_plan(parse(iter_lines(log)))
+    except FileNotFoundError:
+        from .errors import BadInput
+
+        raise BadInput(f"{output_dir / LOG_NAME} is missing: run rsync-image-diff again") from None
+    return meta, plan
+
+
+def summary(meta: dict, plan: Plan) -> str:
+    """A few lines a person reads: what differs, or that nothing does."""
+    path = meta["path"]
+    head = f"{meta['old']['ref']} (OLD) -> {meta['new']['ref']} (NEW), under {path}:"
+    if plan.is_empty:
+        return f"{head}\n  no differences: the trees are equal (content, type, mode, owner, links)."
+    lines = [
+        f"{head}",
+        f"  {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed",
+    ]
+    for rel in plan.additions[:SHOWN]:
+        lines.append(f"  ship   {_printable(join_under(path, rel))}")
+    for rel in plan.removals[:SHOWN]:
+        lines.append(f"  remove {_printable(join_under(path, rel))}")
+    hidden = max(0, len(plan.additions) - SHOWN) + max(0, len(plan.removals) - SHOWN)
+    if hidden:
+        lines.append(f"  ... and {hidden} more (see {LOG_NAME})")
+    return "\n".join(lines)
+
+
+def _printable(name: str) -> str:
+    """Names with control or undecodable characters are shown quoted."""
+    return name if name.isprintable() else repr(name)

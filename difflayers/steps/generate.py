@@ -1,0 +1,97 @@
+"""generate-dockerfile: the differ's log -> delta archive, removal list, Dockerfile.
+
+Reads output/rsync-image-diff.{log,json}, copies NEW's changed entries out of
+the engine (a created, never started container: NEW needs no shell), and
+renders the Dockerfile that builds OLD + those changes + NEW's config.
+"""
+
+import os
+from pathlib import Path
+
+from .. import engine, report
+from ..config import config_delta
+from ..delta import write_delta
+from ..dockerfile import DELTA_ARCHIVE, DOCKERFILE, REMOVAL_LIST, ImageRef, render_dockerfile, render_removal_list
+from ..errors import BadInput, NotExpressible, StaleOutput
+from ..outputs import atomic_file, remove_quietly, write_text
+
+ROOT_USERS = ("", "root", "0", "root:root", "0:0")
+
+
+def _check_matches(meta: dict, images: dict) -> None:
+    """The log must describe the images and path asked for, as they are now."""
+    for role, env in (("old", "OLD_IMAGE"), ("new", "NEW_IMAGE")):
+        asked = os.environ.get(env)
+        if asked and asked != meta[role]["ref"]:
+            raise StaleOutput(
+                f"{env}={asked} but the diff in output/ was made for {meta[role]['ref']}; "
+                "run rsync-image-diff again"
+            )
+        if images[role]["Id"] != meta[role]["id"]:
+            raise StaleOutput(
+                f"{meta[role]['ref']} now points to another image than when it was diffed; "
+                "run rsync-image-diff again"
+            )
+    asked_path = os.environ.get("RESTRICT_DIFF_TO_PATH")
+    if asked_path and asked_path.rstrip("/") != meta["path"]:
+        raise StaleOutput(f"RESTRICT_DIFF_TO_PATH={asked_path} but the diff was made under {meta['path']}")
+    for field in ("Os", "Architecture"):
+        if images["old"].get(field) != images["new"].get(field):
+            raise BadInput(
+                f"OLD is {images['old'].get(field)} and NEW is {images['new'].get(field)} ({field}); "
+                "a delta between them makes no sense"
+            )
+
+
+def run(output_dir: Path, client=None) -> int:
+    output_dir = Path(output_dir)
+    meta, plan = report.load(output_dir)
+    client = engine.connect(client)
+    images = {role: engine.inspect_image(client, meta[role]["ref"]) for role in ("old", "new")}
+    _check_matches(meta, images)
+    old_cfg, new_cfg = images["old"]["Config"] or {}, images["new"]["Config"] or {}
+
+    config = config_delta(old_cfg, new_cfg)
+    run_as_root = bool(plan.removals) and (old_cfg.get("User") or "") not in ROOT_USERS
+    if run_as_root:
+        # The removals run as root; NEW's user must then be set again.
+        if not new_cfg.get("User"):
+            config.drift.append("USER (NEW runs as the default user, OLD does not)")
+        elif not any(i.startswith("USER ") for i in config.instructions):
+            config.instructions.append(f"USER {new_cfg['User']}")
+    if config.drift:
+        listed = "".join(f"\n  {item}" for item in config.drift)
+        if os.environ.get("ALLOW_CONFIG_DRIFT") != "1":
+            raise NotExpressible(
+                "NEW's config cannot be reproduced by a Dockerfile on top of OLD:"
+                + listed
+                + "\nSet ALLOW_CONFIG_DRIFT=1 to build anyway, keeping OLD's values for these."
+            )
+        print("Warning: keeping OLD's values for:" + listed, flush=True)
+
+    dockerfile = render_dockerfile(
+        old=ImageRef(meta["old"]["ref"], meta["old"]["id"]),
+        new=ImageRef(meta["new"]["ref"], meta["new"]["id"]),
+        path=meta["path"],
+        plan=plan,
+        config=config,
+        has_delta=bool(plan.additions),
+        run_as_root=run_as_root,
+    )
+    removal_list = render_removal_list(meta["path"], plan)
+
+    if plan.additions:
+        with engine.tree_archive(client, meta["new"]["ref"], meta["path"]) as source, atomic_file(
+            output_dir / DELTA_ARCHIVE
+        ) as dest:
+            stats = write_delta(source, dest, tree_path=meta["path"], plan=plan)
+        delta_note = f"{DELTA_ARCHIVE}: {stats.entries} entries, {stats.content_bytes} bytes of file content"
+    else:
+        remove_quietly(output_dir / DELTA_ARCHIVE)
+        delta_note = f"{DELTA_ARCHIVE}: not needed (nothing to add)"
+    write_text(output_dir / REMOVAL_LIST, removal_list)
+    write_text(output_dir / DOCKERFILE, dockerfile)
+
+    print(report.summary(meta, plan))
+    print(f"Wrote {output_dir}/: {DOCKERFILE}, {REMOVAL_LIST} ({len(plan.removals)} paths), {delta_note}")
+    return 0

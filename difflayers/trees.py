@@ -1,0 +1,51 @@
+"""Compare two directory trees with rsync, and tidy the copies afterwards.
+
+Pure of the engine: it only needs two folders, so the same code serves the
+Compose differ and the property tests on plain directories.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+from . import process
+from .outputs import atomic_file
+
+# Dry run of "make OLD's tree into NEW's": archive mode (perms, owners, links,
+# devices and specials), hardlinks, xattrs, deletions, and content checksums so
+# same-size same-mtime edits are found. Directory mtimes are noise of the
+# volume copy (rsync -O), numeric ids avoid name mapping between the images.
+RSYNC_OPTIONS = (
+    "--dry-run",
+    "--archive",
+    "--hard-links",
+    "--xattrs",
+    "--omit-dir-times",
+    "--numeric-ids",
+    "--delete",
+    "--checksum",
+    "--itemize-changes",
+    "--out-format=%i %n",
+)
+RSYNC_ENV = {"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def rsync_argv(new_root: str, old_root: str) -> list:
+    """rsync's argv: trailing slashes compare the folders' contents."""
+    return ["rsync", *RSYNC_OPTIONS, str(new_root).rstrip("/") + "/", str(old_root).rstrip("/") + "/"]
+
+
+def itemize(new_root: str, old_root: str, log_path: Path) -> None:
+    """Write rsync's itemized changes from OLD to NEW to ``log_path``, whole."""
+    with atomic_file(log_path) as log:
+        process.run(rsync_argv(new_root, old_root), stdout=log, env=RSYNC_ENV)
+
+
+def empty_directory(root: str) -> None:
+    """Remove everything inside ``root`` (not ``root`` itself), following no link."""
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
