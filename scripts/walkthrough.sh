@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The README's walkthrough, end to end, printing each command before it runs.
+#   ./scripts/walkthrough.sh
+# Uses docker-compose when it is on PATH, else `docker compose`; override with
+# COMPOSE="docker compose". Exits non-zero if any step fails or if the
+# processed image differs from revision-2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${COMPOSE:-}" ]; then
+  if command -v docker-compose >/dev/null 2>&1; then COMPOSE=docker-compose; else COMPOSE="docker compose"; fi
+fi
+read -r -a compose <<<"$COMPOSE"
+
+step() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+build() { # build DIR TAG [DOCKERFILE]: docker build, quiet unless it fails
+  local dir=$1 tag=$2 file=${3:-Dockerfile} out
+  printf '$ cd %s; docker build -f %s -t %s .; cd ..\n' "$dir" "$file" "$tag"
+  if ! out=$(cd "$dir" && docker build -f "$file" -t "$tag" . 2>&1); then printf '%s\n' "$out"; return 1; fi
+}
+
+step "Build the kit's tool image"
+run "${compose[@]}" -f shell.docker-compose.yml build --quiet
+
+step "Create and build the image for a sample project"
+run "${compose[@]}" -f shell.docker-compose.yml run --rm shell ./generate-sample-project.sh
+build sample-project sample-project:revision-1
+run docker history sample-project:revision-1
+
+step "Make some changes to the sample project"
+run "${compose[@]}" -f shell.docker-compose.yml run --rm shell ./modify-sample-project.sh
+
+step "The naive way: revision-2 built FROM revision-1 re-adds every file"
+run "${compose[@]}" -f shell.docker-compose.yml run --rm shell ./base-sample-project-images-on-revision-1.sh
+build sample-project sample-project:revision-2-based-on-revision-1 Dockerfile.based-on-revision-1
+run docker history sample-project:revision-2-based-on-revision-1
+
+step "Create an image with an optimized layer"
+build sample-project sample-project:revision-2
+export RESTRICT_DIFF_TO_PATH=/app OLD_IMAGE=sample-project:revision-1 NEW_IMAGE=sample-project:revision-2
+printf '$ export RESTRICT_DIFF_TO_PATH=%s OLD_IMAGE=%s NEW_IMAGE=%s\n' "$RESTRICT_DIFF_TO_PATH" "$OLD_IMAGE" "$NEW_IMAGE"
+run "${compose[@]}" -f rsync-image-diff.docker-compose.yml up
+run "${compose[@]}" -f shell.docker-compose.yml -f process-image-diff.docker-compose.yml run --rm shell ./generate-dockerfile.sh
+run cat output/Dockerfile
+build output sample-project:revision-2-processed
+run docker history sample-project:revision-2-processed
+
+step "Verify that the processed image has the same contents as revision-2"
+export OLD_IMAGE=sample-project:revision-2 NEW_IMAGE=sample-project:revision-2-processed
+printf '$ export RESTRICT_DIFF_TO_PATH=%s OLD_IMAGE=%s NEW_IMAGE=%s\n' "$RESTRICT_DIFF_TO_PATH" "$OLD_IMAGE" "$NEW_IMAGE"
+run "${compose[@]}" -f rsync-image-diff.docker-compose.yml up
+if [ -s output/rsync-image-diff.log ]; then
+  echo "FAILED: sample-project:revision-2-processed differs from sample-project:revision-2" >&2
+  exit 1
+fi
+echo
+echo "Done: sample-project:revision-2-processed equals revision-2 and adds only the changed bytes."

@@ -1,0 +1,99 @@
+"""Fixtures for tests on the real engine: a copy of the kit to run commands
+in, the Compose variants, the builders, and a helper to run commands."""
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI") == "true"
+
+
+def sh(args, cwd, env=None, check=True):
+    """Run argv in ``cwd``; return the CompletedProcess with text output."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory):
+    """A fresh copy of the kit's files (what git tracks or would track)."""
+    dest = tmp_path_factory.mktemp("kit") / "kit"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = REPO / os.fsdecode(name)
+        if source.is_file():
+            target = dest / os.fsdecode(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    subprocess.run(["docker", "compose", "-f", "shell.docker-compose.yml", "build", "--quiet"], cwd=dest, check=True)
+    return dest
+
+
+COMPOSE_VARIANTS = {"docker-compose": ["docker-compose"], "docker compose": ["docker", "compose"]}
+
+
+@pytest.fixture(scope="module", params=list(COMPOSE_VARIANTS))
+def compose(request):
+    argv = COMPOSE_VARIANTS[request.param]
+    if shutil.which(argv[0]) is None or subprocess.run([*argv, "version"], capture_output=True).returncode:
+        if IN_CI:
+            pytest.fail(f"{request.param} is not installed")
+        pytest.skip(f"{request.param} is not installed")
+    return argv
+
+
+def _buildkit_docker():
+    """A docker CLI that builds with BuildKit when DOCKER_BUILDKIT=1."""
+    for candidate in ("docker", "/usr/bin/docker"):
+        if shutil.which(candidate) is None:
+            continue
+        if subprocess.run([candidate, "buildx", "version"], capture_output=True).returncode == 0:
+            return candidate
+        version = subprocess.run([candidate, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
+        if version.returncode == 0 and version.stdout.strip().split(".")[0] in ("19", "20", "21", "22"):
+            return candidate  # built-in BuildKit client before buildx became required
+    return None
+
+
+@pytest.fixture(scope="session")
+def builders():
+    """name -> function(context_dir, tag) building with that builder."""
+    bk = _buildkit_docker()
+    if bk is None:
+        if IN_CI:
+            pytest.fail("no BuildKit-capable docker CLI")
+        pytest.skip("no BuildKit-capable docker CLI")
+
+    def make(cli, flag):
+        def build(context, tag, dockerfile="Dockerfile"):
+            return sh([cli, "build", "-f", dockerfile, "-t", tag, "."], cwd=context, env={"DOCKER_BUILDKIT": flag})
+        return build
+
+    return {"classic": make("docker", "0"), "buildkit": make(bk, "1")}
+
+
+@pytest.fixture
+def unique():
+    """A unique name for images and compose projects of one test."""
+    return f"difflayers-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def cleanup_images():
+    tags = []
+    yield tags
+    if tags:
+        subprocess.run(["docker", "image", "rm", "-f", *tags], capture_output=True)

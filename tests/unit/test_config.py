@@ -1,0 +1,58 @@
+import pytest
+
+from difflayers.config import config_delta
+from difflayers.errors import NotExpressible
+
+
+def test_identical_config_needs_nothing():
+    cfg = {"Env": ["PATH=/bin"], "Cmd": ["bash"], "Labels": {"a": "b"}}
+    delta = config_delta(cfg, dict(cfg))
+    assert delta.instructions == [] and delta.drift == []
+
+
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ({"Env": ["A=1"]}, {"Env": ["A=2"]}, ['ENV A="2"']),
+        ({}, {"Env": ['Q=$HOME "x" \\']}, ['ENV Q="\\$HOME \\"x\\" \\\\"']),
+        ({}, {"Labels": {"b": "2", "a": "1"}}, ['LABEL "a"="1"', 'LABEL "b"="2"']),
+        ({"ExposedPorts": {"80/tcp": {}}}, {"ExposedPorts": {"80/tcp": {}, "53/udp": {}}}, ["EXPOSE 53/udp"]),
+        ({}, {"Volumes": {"/data": {}}}, ['VOLUME ["/data"]']),
+        ({}, {"WorkingDir": "/app"}, ["WORKDIR /app"]),
+        ({}, {"User": "app:app"}, ["USER app:app"]),
+        ({}, {"StopSignal": "SIGINT"}, ["STOPSIGNAL SIGINT"]),
+        ({"Cmd": ["a"]}, {"Cmd": ["b", "c d"]}, ['CMD ["b", "c d"]']),
+        ({"Cmd": ["a"]}, {"Entrypoint": ["/e"], "Cmd": ["a"]}, ['ENTRYPOINT ["/e"]', 'CMD ["a"]']),
+        ({}, {"Healthcheck": {"Test": ["CMD", "true"], "Interval": 5_000_000_000, "Retries": 2}},
+         ['HEALTHCHECK --interval=5000000000ns --retries=2 CMD ["true"]']),
+        ({}, {"Healthcheck": {"Test": ["CMD-SHELL", "curl -f x || exit 1"]}},
+         ["HEALTHCHECK CMD curl -f x || exit 1"]),
+        ({"Healthcheck": {"Test": ["CMD", "x"]}}, {"Healthcheck": {"Test": ["NONE"]}}, ["HEALTHCHECK NONE"]),
+    ],
+)
+def test_instructions(old, new, expected):
+    delta = config_delta(old, new)
+    assert delta.instructions == expected
+    assert delta.drift == []
+
+
+@pytest.mark.parametrize(
+    "old,new,word",
+    [
+        ({"Env": ["A=1"]}, {}, "ENV A"),
+        ({"Labels": {"x": "1"}}, {}, "LABEL x"),
+        ({"ExposedPorts": {"80/tcp": {}}}, {}, "EXPOSE 80/tcp"),
+        ({"Volumes": {"/v": {}}}, {}, "VOLUME /v"),
+        ({"User": "app"}, {}, "USER"),
+        ({"Cmd": ["x"]}, {}, "CMD"),
+        ({"Entrypoint": ["x"]}, {}, "ENTRYPOINT"),
+    ],
+)
+def test_what_a_dockerfile_cannot_remove_is_drift(old, new, word):
+    delta = config_delta(old, new)
+    assert any(item.startswith(word) for item in delta.drift), delta.drift
+
+
+def test_line_breaks_in_values_are_refused():
+    with pytest.raises(NotExpressible):
+        config_delta({}, {"Env": ["A=line\nbreak"]})

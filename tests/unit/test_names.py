@@ -1,0 +1,33 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from difflayers.names import check_tree_path, decode_rsync_name, encode_rsync_name, join_under
+from difflayers.errors import PathProblem
+
+import pytest
+
+names = st.binary(min_size=1, max_size=300).map(lambda b: b.decode("utf-8", "surrogateescape"))
+
+
+@given(names)
+def test_escape_round_trip(name):
+    encoded = encode_rsync_name(name)
+    assert b"\n" not in encoded and b"\t" not in encoded
+    assert decode_rsync_name(encoded) == name
+
+
+def test_backslash_is_escaped_only_before_a_code():
+    assert encode_rsync_name("a\\b") == b"a\\b"
+    assert encode_rsync_name("a\\#123") == b"a\\#134#123"
+
+
+@pytest.mark.parametrize("path", ["", "app", "/", "/app/../etc", "/app/", "//app", "/a:b", "/a\nb"])
+def test_bad_tree_paths(path):
+    with pytest.raises(PathProblem):
+        check_tree_path(path)
+
+
+def test_good_tree_path_and_join():
+    assert check_tree_path("/srv/my app") == "/srv/my app"
+    assert join_under("/app", ".") == "/app"
+    assert join_under("/app", "a b/c") == "/app/a b/c"
