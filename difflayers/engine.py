@@ -139,7 +139,7 @@ def remove_containers(client, ids) -> None:
     """Remove containers by ID, ignoring ones already gone."""
     for cid in ids:
         with contextlib.suppress(docker.errors.NotFound):
-            client.api.remove_container(cid, force=True)
+            client.api.remove_container(cid, force=True, v=True)
 
 
 def compose_containers(client, project: str, service: str) -> list:

@@ -20,8 +20,10 @@ from ..outputs import LOG_NAME, META_NAME, remove_quietly, write_json
 from ..trees import empty_directory, itemize, rsync_argv
 
 TREES = {"old": "/trees/old", "new": "/trees/new"}
-# Filesystem timestamps tick coarser than the engine's clock.
-CLOCK_SLACK_NS = 1_000_000_000
+# File timestamps come from the kernel's coarse clock (a tick, a few ms) while
+# the engine stamps Created with the fine one; Docker copies into the volume
+# after stamping. A stale copy is older by at least one whole compose run.
+CLOCK_SLACK_NS = 100_000_000
 
 
 def _created_ns(stamp: str) -> int:

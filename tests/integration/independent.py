@@ -55,7 +55,7 @@ def exported_tree(image: str) -> dict:
         if proc.wait() != 0:
             raise RuntimeError(f"docker export {image} failed")
     finally:
-        docker("rm", "-f", cid)
+        docker("rm", "-f", "-v", cid)
     for group in links.values():
         for name in group:
             entries[name] = entries[name] + (tuple(sorted(group)),)
