@@ -97,3 +97,49 @@ def cleanup_images():
     yield tags
     if tags:
         subprocess.run(["docker", "image", "rm", "-f", *tags], capture_output=True)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def registry(tmp_path_factory):
+    """Debian's docker-registry on loopback, with its own empty storage.
+
+    Yields (address, storage_root). The engine pushes to 127.0.0.0/8 without TLS.
+    """
+    import time
+    import urllib.request
+
+    binary = shutil.which("docker-registry") or shutil.which("registry")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("docker-registry is not installed")
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+    root = tmp_path_factory.mktemp("registry")
+    port = _free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {root / 'storage'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://{address}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("docker-registry did not start")
+        yield address, root / "storage"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

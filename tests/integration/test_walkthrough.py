@@ -91,3 +91,23 @@ def test_nothing_left_running_and_tree_copies_emptied(walked):
         mountpoint = json.loads(sh(["docker", "volume", "inspect", volume], ".").stdout)[0]["Mountpoint"]
         listing = sh(["docker", "run", "--rm", "-v", f"{volume}:/v:ro", "difflayers-kit:local", "ls", "-A", "/v"], ".").stdout
         assert listing == "", (mountpoint, listing)
+
+
+def stored_bytes(root):
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_push_sends_bytes_not_megabytes(walked, registry, cleanup_images):
+    """Measured at a real registry: storage growth for each push after revision-1."""
+    address, storage = registry
+    growth = {}
+    for tag in ("revision-1", "revision-2-processed", "revision-2-based-on-revision-1"):
+        remote = f"{address}/sample-project:{tag}"
+        cleanup_images.append(remote)
+        sh(["docker", "tag", f"sample-project:{tag}", remote], ".")
+        before = stored_bytes(storage)
+        sh(["docker", "push", remote], ".")
+        growth[tag] = stored_bytes(storage) - before
+    print(f"registry growth per push: {growth}")
+    assert growth["revision-2-based-on-revision-1"] > 16_000_000
+    assert growth["revision-2-processed"] < 0.001 * growth["revision-2-based-on-revision-1"]
