@@ -37,13 +37,16 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
 
     Member names become absolute-from-root (``app/x`` for ``/app/x``) so the
     archive is added at ``/``. Hardlinks whose first name is unchanged stay
-    links to that name, which OLD already holds. Every addition must be found:
-    a missing one means the log was made from another NEW.
+    links to that name, which OLD already holds; unchanged names linked to a
+    file shipped here are shipped as links too (a header each, no content), so
+    groups stay whole. Every addition must be found: a missing one means the
+    log was made from another NEW.
     """
     base = posixpath.basename(tree_path)
     root = tree_path.lstrip("/")
     wanted = set(plan.additions)
     found: set = set()
+    shipped_files: set = set()
     stats = DeltaStats()
     with tarfile.open(
         fileobj=source, mode="r|", encoding="utf-8", errors="surrogateescape"
@@ -52,12 +55,15 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
     ) as out:
         for member in src:
             rel = _relative(member.name.rstrip("/") or member.name, base)
-            if rel not in wanted:
+            target = _relative(member.linkname, base) if member.islnk() else None
+            # An unchanged name hardlinked to a file this archive ships anew
+            # must be linked again, or it would keep the old inode alone.
+            if rel not in wanted and target not in shipped_files:
                 continue
             found.add(rel)
             member.name = join_under(root, rel)
-            if member.islnk():
-                member.linkname = join_under(root, _relative(member.linkname, base))
+            if target is not None:
+                member.linkname = join_under(root, target)
             member.uname = member.gname = ""
             # PAX path/linkpath/size records of the source would override the
             # renamed fields on extraction; only xattrs are carried over.
@@ -65,6 +71,7 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
                 k: v for k, v in member.pax_headers.items() if k.startswith(_KEPT_PAX_PREFIXES)
             }
             if member.isreg():
+                shipped_files.add(rel)
                 out.addfile(member, src.extractfile(member))
                 stats.content_bytes += member.size
             else:

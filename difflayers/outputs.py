@@ -30,11 +30,23 @@ def atomic_file(path: Path):
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
+        _own_like_folder(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _own_like_folder(path) -> None:
+    """Give a file the owner of its folder when running as root.
+
+    The kit's containers run as root; files they write into a bind-mounted
+    folder would otherwise be root's, and a user could not remove them.
+    """
+    if os.geteuid() == 0:
+        folder = os.stat(os.path.dirname(os.path.abspath(path)))
+        os.chown(path, folder.st_uid, folder.st_gid)
 
 
 def write_text(path: Path, text: str) -> None:

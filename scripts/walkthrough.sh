@@ -16,8 +16,10 @@ step() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 build() { # build DIR TAG [DOCKERFILE]: docker build, quiet unless it fails
   local dir=$1 tag=$2 file=${3:-Dockerfile} out
-  printf '$ cd %s; docker build -f %s -t %s .; cd ..\n' "$dir" "$file" "$tag"
-  if ! out=$(cd "$dir" && docker build -f "$file" -t "$tag" . 2>&1); then printf '%s\n' "$out"; return 1; fi
+  local args=(-t "$tag" .)
+  [ "$file" = Dockerfile ] || args=(-f "$file" "${args[@]}")
+  printf '$ cd %s; docker build %s; cd ..\n' "$dir" "${args[*]}"
+  if ! out=$(cd "$dir" && docker build "${args[@]}" 2>&1); then printf '%s\n' "$out"; return 1; fi
 }
 
 step "Build the kit's tool image"

@@ -77,3 +77,13 @@ def test_missing_entry_means_the_log_is_stale():
 def test_members_outside_the_tree_are_refused():
     with pytest.raises(UnsafePath):
         run([entry("app", tarfile.DIRTYPE), entry("other/x", data=b"")], ["x"], path="/app")
+
+
+def test_unchanged_name_linked_to_a_shipped_file_is_relinked():
+    # rsync lists only "a" when NEW links a new name "a" to an unchanged "b";
+    # the engine's stream has "a" first, so "b" arrives as a link to it.
+    members = [entry("app", tarfile.DIRTYPE), entry("app/a", data=b"same"), entry("app/b", tarfile.LNKTYPE, linkname="app/a")]
+    stats, out, _ = run(members, ["a"], path="/app")
+    assert out["app/a"].isreg()
+    assert out["app/b"].islnk() and out["app/b"].linkname == "app/a"
+    assert stats.content_bytes == 4
