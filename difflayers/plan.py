@@ -50,8 +50,12 @@ def _tree_order(path: str) -> tuple:
     return tuple(path.split("/")) if path != "." else ()
 
 
-def make_plan(items: Iterable[Item]) -> Plan:
-    """Build a ``Plan`` from parsed items (see ``itemize.parse``)."""
+def make_plan(items: Iterable[Item], relink: Iterable[str] = ()) -> Plan:
+    """Build a ``Plan`` from parsed items (see ``itemize.parse``).
+
+    ``relink`` names files whose hardlink partners changed where rsync does
+    not say so (see ``trees.relinked``); they are shipped as changed files.
+    """
     additions: dict = {}
     removed: list = []
     created = changed = 0
@@ -64,6 +68,10 @@ def make_plan(items: Iterable[Item]) -> Plan:
                 created += 1
             else:
                 changed += 1
+    for path in relink:
+        if path not in additions:
+            additions[path] = "f"
+            changed += 1
     # A directory replaced by a file or link: rsync deletes only the children.
     # Removing the directory itself first leaves a clean place for the entry.
     for path, kind in additions.items():

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .itemize import iter_lines, parse
-from .names import join_under
+from .names import decode_rsync_name, join_under, safe_relative
 from .outputs import LOG_NAME, META_NAME, read_json
 from .plan import Plan, make_plan
 
@@ -14,9 +14,10 @@ def load(output_dir: Path):
     """The differ's metadata and the plan parsed from its log."""
     output_dir = Path(output_dir)
     meta = read_json(output_dir / META_NAME)
+    relink = [safe_relative(decode_rsync_name(name.encode("ascii"))) for name in meta.get("relink", [])]
     try:
-        with open(output_dir / meta.get("log", LOG_NAME), "rb") as log:
-            plan = make_plan(parse(iter_lines(log)))
+        with open(output_dir / LOG_NAME, "rb") as log:
+            plan = make_plan(parse(iter_lines(log)), relink)
     except FileNotFoundError:
         from .errors import BadInput
 

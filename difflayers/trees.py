@@ -41,6 +41,41 @@ def itemize(new_root: str, old_root: str, log_path: Path) -> None:
         process.run(rsync_argv(new_root, old_root), stdout=log, env=RSYNC_ENV)
 
 
+def hardlink_groups(root: str) -> dict:
+    """Relative name -> frozenset of all names sharing its inode (files with links only)."""
+    by_inode: dict = {}
+    stack = [("", root)]
+    while stack:
+        rel_dir, full_dir = stack.pop()
+        with os.scandir(full_dir) as entries:
+            for entry in entries:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((rel, entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    if info.st_nlink > 1:
+                        by_inode.setdefault(info.st_ino, []).append(rel)
+    return {name: frozenset(group) for group in by_inode.values() for name in group}
+
+
+def relinked(new_root: str, old_root: str) -> list:
+    """Names whose hardlink partners differ between the trees, sorted.
+
+    rsync's dry run does not report a link that NEW broke (two names, same
+    content, no longer one file), nor always a partner set that changed; the
+    names found here are shipped too, so the result's links equal NEW's.
+    """
+    new_groups, old_groups = hardlink_groups(new_root), hardlink_groups(old_root)
+    changed = {
+        name
+        for name in set(new_groups) | set(old_groups)
+        if new_groups.get(name, frozenset([name])) != old_groups.get(name, frozenset([name]))
+        and os.path.lexists(os.path.join(new_root, name))
+    }
+    return sorted(changed)
+
+
 def empty_directory(root: str) -> None:
     """Remove everything inside ``root`` (not ``root`` itself), following no link."""
     with os.scandir(root) as entries:

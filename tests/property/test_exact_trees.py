@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from difflayers.delta import write_delta
 from difflayers.itemize import iter_lines, parse
 from difflayers.plan import make_plan
-from difflayers.trees import itemize
+from difflayers.trees import itemize, relinked
 
 from .treemodel import materialize, snapshot, trees, unpack
 
@@ -38,7 +38,7 @@ def run_pipeline(old: Path, new: Path, work: Path) -> Path:
     log = work / "diff.log"
     itemize(str(new), str(old), log)
     with open(log, "rb") as handle:
-        plan = make_plan(parse(iter_lines(handle)))
+        plan = make_plan(parse(iter_lines(handle)), relinked(str(new), str(old)))
     result = work / "result"
     subprocess.run(["cp", "-a", str(old), str(result)], check=True)
     for rel in plan.removals:
@@ -67,3 +67,25 @@ def test_result_equals_new(old_spec, new_spec):
         result = run_pipeline(old, new, work)
         expected, got = snapshot(new), snapshot(result)
         assert got == expected, {k: (expected.get(k), got.get(k)) for k in set(expected) | set(got) if expected.get(k) != got.get(k)}
+
+
+@pytest.mark.parametrize(
+    "old_spec,new_spec",
+    [
+        # rsync's dry run is silent when NEW breaks a hardlink pair apart.
+        ({"a": ("file", b"x", 0o644, (0, 0)), "b": ("hardlink", "a")},
+         {"a": ("file", b"x", 0o644, (0, 0)), "b": ("file", b"x", 0o644, (0, 0))}),
+        # A new name linked to an unchanged file stays linked to it.
+        ({"b": ("file", b"x", 0o644, (0, 0))}, {"b": ("file", b"x", 0o644, (0, 0)), "a": ("hardlink", "b")}),
+        # A file replaced by a directory, and a directory by a symlink.
+        ({"f": ("file", b"x", 0o644, (0, 0)), "d": ("dir", 0o755, (0, 0), {"c": ("file", b"", 0o600, (1000, 1000))})},
+         {"f": ("dir", 0o700, (0, 0), {"g": ("fifo", 0o600, (0, 0))}), "d": ("symlink", "f", (0, 0))}),
+    ],
+)
+def test_known_hard_cases(old_spec, new_spec, tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    materialize(old_spec, old)
+    materialize(new_spec, new)
+    assert snapshot(run_pipeline(old, new, tmp_path)) == snapshot(new)
