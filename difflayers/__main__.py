@@ -15,6 +15,7 @@ STEPS = {
     "diff-trees": "compare the trees Compose exposed (differ service)",
     "summarize": "print what the last diff found (result service)",
     "generate": "write the delta archive, removal list and Dockerfile",
+    "verify": "compare two images' files and config, without rsync (exit 1 if they differ)",
 }
 
 
@@ -26,10 +27,16 @@ def main(argv=None) -> int:
     parser.add_argument("--version", action="version", version=f"difflayers {__version__}")
     parser.add_argument("--output", default=os.environ.get("DIFFLAYERS_OUTPUT", "output"), help="output folder")
     sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
-    for name, text in STEPS.items():
-        sub.add_parser(name, help=text, description=text)
+    parsers = {name: sub.add_parser(name, help=text, description=text) for name, text in STEPS.items()}
+    parsers["verify"].add_argument("image_a", metavar="IMAGE_A")
+    parsers["verify"].add_argument("image_b", metavar="IMAGE_B")
+    parsers["verify"].add_argument("--path", help="compare only this directory (default: the whole filesystem)")
     args = parser.parse_args(argv)
     try:
+        if args.step == "verify":
+            from .steps import verify
+
+            return verify.run(args.image_a, args.image_b, args.path)
         if args.step == "diff-trees":
             from .steps import diff as step
         elif args.step == "summarize":

@@ -125,6 +125,13 @@ class _ChunkReader:
 
 
 @contextlib.contextmanager
+def filesystem_archive(client, image: str):
+    """Yield a tar stream of the whole filesystem of ``image`` (docker export)."""
+    with throwaway_container(client, image, "export") as cid:
+        yield _ChunkReader(client.api.export(cid, chunk_size=1 << 20))
+
+
+@contextlib.contextmanager
 def tree_archive(client, image: str, path: str):
     """Yield a tar stream of ``path`` in ``image`` (members ``basename/...``)."""
     with throwaway_container(client, image, "export") as cid:

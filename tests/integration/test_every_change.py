@@ -1,0 +1,75 @@
+"""Every kind of change at once, on the real engine: compose diff, generate,
+build with both builders, then check with the kit's verify command and with
+a comparison that shares no code with the kit."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import sh
+from .independent import config_differences, tree_differences
+
+pytestmark = pytest.mark.engine
+HERE = Path(__file__).parent / "every_change"
+
+CONFIG = {
+    "old": 'ENV KEEP=1 CHANGE=old\nLABEL tier=old\nCMD ["sleep", "1"]',
+    "new": 'ENV KEEP=1 CHANGE="new $value"\nLABEL tier=new\nEXPOSE 8080\nWORKDIR /srv/app\nUSER 1000\n'
+           'STOPSIGNAL SIGINT\nHEALTHCHECK --interval=30s CMD ["true"]\nENTRYPOINT ["/bin/echo"]\nCMD ["hi"]',
+}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    tags = {}
+    for side in ("old", "new"):
+        context = tmp_path_factory.mktemp(side)
+        shutil.copy(HERE / f"{side}.sh", context / "make.sh")
+        (context / "Dockerfile").write_text(
+            f"FROM debian:bookworm-slim\nCOPY make.sh /make.sh\nRUN bash /make.sh && rm /make.sh\n{CONFIG[side]}\n"
+        )
+        tags[side] = f"difflayers-test-every-change:{side}"
+        sh(["docker", "build", "-q", "-t", tags[side], "."], context)
+    yield tags
+    sh(["docker", "image", "rm", "-f", *tags.values()], ".", check=False)
+
+
+@pytest.fixture(scope="module")
+def generated(kit, images):
+    env = {"COMPOSE_PROJECT_NAME": "difflayers-test-every-change", "RESTRICT_DIFF_TO_PATH": "/srv/app",
+           "OLD_IMAGE": images["old"], "NEW_IMAGE": images["new"]}
+    sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, env)
+    result = sh(["docker", "compose", "-f", "shell.docker-compose.yml", "-f", "process-image-diff.docker-compose.yml",
+                 "run", "--rm", "shell", "./generate-dockerfile.sh"], kit, env)
+    yield result.stdout
+    sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "down", "-v"], kit, env, check=False)
+
+
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_processed_equals_new(kit, images, generated, builders, builder, cleanup_images):
+    tag = f"difflayers-test-every-change:processed-{builder}"
+    cleanup_images.append(tag)
+    builders[builder](kit / "output", tag)
+    assert tree_differences(images["new"], tag) == []
+    assert config_differences(images["new"], tag) == []
+    verify = sh([sys.executable, "-m", "difflayers", "verify", images["new"], tag], kit, check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "Equal" in verify.stdout
+
+
+def test_verify_reports_the_differences(kit, images):
+    result = sh([sys.executable, "-m", "difflayers", "verify", images["old"], images["new"], "--path", "/srv/app"], kit, check=False)
+    assert result.returncode == 1
+    for expected in ("only in A: srv/app/removed-file", "only in B: srv/app/fifo", "differs: srv/app/setuid",
+                     "only in B: 'srv/app/new\\nline'", "config Cmd"):
+        assert expected in result.stdout, expected
+
+
+def test_odd_names_travel_escaped_and_come_back_exact(kit, generated):
+    output = kit / "output"
+    assert b">f+++++++++ new\\#012line\n" in (output / "rsync-image-diff.log").read_bytes()
+    removals = (output / "files-to-remove.list").read_text()
+    assert "/srv/app/gone\\#012with newline\n" in removals
+    assert '/srv/app/gone \\"quoted\\" \\\\ $HOME' in (output / "Dockerfile").read_text()
