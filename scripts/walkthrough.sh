@@ -56,5 +56,7 @@ if [ -s output/rsync-image-diff.log ]; then
   echo "FAILED: sample-project:revision-2-processed differs from sample-project:revision-2" >&2
   exit 1
 fi
+run "${compose[@]}" -f shell.docker-compose.yml -f process-image-diff.docker-compose.yml run --rm shell \
+  ./verify-images.sh sample-project:revision-2 sample-project:revision-2-processed
 echo
 echo "Done: sample-project:revision-2-processed equals revision-2 and adds only the changed bytes."

@@ -156,3 +156,16 @@ def test_config_a_dockerfile_cannot_express_is_refused_unless_accepted(kit, proj
     assert accepted.returncode == 0
     assert tree_differences(new, processed) == []
     assert json.loads(sh(["docker", "image", "inspect", processed], ".").stdout)[0]["Config"]["Env"].count("DROPPED=1") == 1
+
+
+def test_removals_run_as_root_when_old_runs_as_another_user(kit, project, tmp_path, unique, cleanup_images):
+    old = build_image(tmp_path, f"{unique}:user-old", {"a": "1", "b": "2"}, "USER 1000")
+    new = build_image(tmp_path, f"{unique}:user-new", {"a": "1"}, "USER 1000")
+    processed = f"{unique}:user-processed"
+    cleanup_images.extend([old, new, processed])
+    env = {**project, "OLD_IMAGE": old, "NEW_IMAGE": new}
+    assert up(kit, env).returncode == 0
+    result = generate_and_build(kit, env, processed)
+    assert result.returncode == 0, result.stderr
+    assert tree_differences(new, processed) == []
+    assert config_differences(new, processed) == []

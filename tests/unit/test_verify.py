@@ -1,0 +1,51 @@
+import io
+import tarfile
+
+from difflayers.verify import config_differences, read_tree, tree_differences
+
+
+def tar_of(*members):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, extra in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            data = extra.get("data", b"")
+            info.size = len(data) if kind == tarfile.REGTYPE else 0
+            info.mode = extra.get("mode", 0o644)
+            info.linkname = extra.get("linkname", "")
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    buffer.seek(0)
+    return buffer
+
+
+def test_archive_of_one_path_is_named_from_root():
+    tree = read_tree(tar_of(("app", tarfile.DIRTYPE, {}), ("app/a", tarfile.REGTYPE, {"data": b"x"})), root="/srv/app")
+    assert set(tree) == {"srv/app", "srv/app/a"}
+
+
+def test_differences_name_each_path_and_field():
+    a = read_tree(tar_of(("x", tarfile.REGTYPE, {"data": b"1"}), ("gone", tarfile.REGTYPE, {}),
+                         ("l", tarfile.SYMTYPE, {"linkname": "t1"})))
+    b = read_tree(tar_of(("x", tarfile.REGTYPE, {"data": b"1", "mode": 0o755}), ("l", tarfile.SYMTYPE, {"linkname": "t2"}),
+                         ("new\nline", tarfile.REGTYPE, {})))
+    lines = tree_differences(a, b)
+    assert "differs: x: 0644 != 0755" in lines
+    assert "differs: l: -> t1 != -> t2" in lines
+    assert any(line.startswith("only in A: gone") for line in lines)
+    assert any(line.startswith("only in B: 'new\\nline'") for line in lines)
+
+
+def test_hardlink_groups_are_compared():
+    linked = read_tree(tar_of(("a", tarfile.REGTYPE, {"data": b"s"}), ("b", tarfile.LNKTYPE, {"linkname": "a"})))
+    copies = read_tree(tar_of(("a", tarfile.REGTYPE, {"data": b"s"}), ("b", tarfile.REGTYPE, {"data": b"s"})))
+    assert tree_differences(linked, copies) != []
+    assert tree_differences(linked, linked) == []
+
+
+def test_env_order_does_not_matter_but_values_do():
+    a = {"Os": "linux", "Config": {"Env": ["A=1", "B=2"], "Cmd": ["x"]}}
+    b = {"Os": "linux", "Config": {"Env": ["B=2", "A=1"], "Cmd": ["x"]}}
+    assert config_differences(a, b) == []
+    b["Config"]["Env"] = ["A=1", "B=3"]
+    assert config_differences(a, b) == ["config Env: {'A': '1', 'B': '2'} != {'A': '1', 'B': '3'}"]
