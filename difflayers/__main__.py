@@ -25,12 +25,16 @@ def main(argv=None) -> int:
         description="Steps of the diff-based layers kit; the compose files and scripts/ run them.",
     )
     parser.add_argument("--version", action="version", version=f"difflayers {__version__}")
-    parser.add_argument("--output", default=os.environ.get("DIFFLAYERS_OUTPUT", "output"), help="output folder")
+    parser.add_argument(
+        "--output", default=os.environ.get("DIFFLAYERS_OUTPUT", "output"), help="output folder"
+    )
     sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
     parsers = {name: sub.add_parser(name, help=text, description=text) for name, text in STEPS.items()}
     parsers["verify"].add_argument("image_a", metavar="IMAGE_A")
     parsers["verify"].add_argument("image_b", metavar="IMAGE_B")
-    parsers["verify"].add_argument("--path", help="compare only this directory (default: the whole filesystem)")
+    parsers["verify"].add_argument(
+        "--path", help="compare only this directory (default: the whole filesystem)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.step == "verify":

@@ -86,9 +86,7 @@ def config_delta(old: dict, new: dict) -> ConfigDelta:
     old_labels, new_labels = old.get("Labels") or {}, new.get("Labels") or {}
     for key in sorted(new_labels):
         if old_labels.get(key) != new_labels[key]:
-            out.append(
-                f"LABEL {_quote(key, 'LABEL name')}={_quote(new_labels[key], f'LABEL {key}')}"
-            )
+            out.append(f"LABEL {_quote(key, 'LABEL name')}={_quote(new_labels[key], f'LABEL {key}')}")
     drift += [f"LABEL {key} (NEW does not set it)" for key in sorted(old_labels) if key not in new_labels]
 
     for name, instruction in (("ExposedPorts", "EXPOSE"), ("Volumes", "VOLUME")):

@@ -48,11 +48,12 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
     found: set = set()
     shipped_files: set = set()
     stats = DeltaStats()
-    with tarfile.open(
-        fileobj=source, mode="r|", encoding="utf-8", errors="surrogateescape"
-    ) as src, tarfile.open(
-        fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
-    ) as out:
+    with (
+        tarfile.open(fileobj=source, mode="r|", encoding="utf-8", errors="surrogateescape") as src,
+        tarfile.open(
+            fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+        ) as out,
+    ):
         for member in src:
             rel = _relative(member.name.rstrip("/") or member.name, base)
             target = _relative(member.linkname, base) if member.islnk() else None

@@ -43,9 +43,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["escape_name"] = lambda name: encode_rsync_name(name).decode(
-        "ascii"
-    )
+    env.filters["escape_name"] = lambda name: encode_rsync_name(name).decode("ascii")
     return env
 
 
@@ -60,9 +58,7 @@ def removal_commands(paths) -> list:
         try:
             path.encode("utf-8")
         except UnicodeEncodeError:
-            raise NotExpressible(
-                f"the name {path!r} is not UTF-8; a Dockerfile cannot name it"
-            ) from None
+            raise NotExpressible(f"the name {path!r} is not UTF-8; a Dockerfile cannot name it") from None
         if batch and size + len(path) > MAX_REMOVAL_ARGS_BYTES:
             commands.append(json.dumps(REMOVE_ARGV + batch))
             batch, size = [], 0

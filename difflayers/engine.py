@@ -4,9 +4,9 @@ Callers pass a client in; nothing here connects at import time. Every engine
 error is turned into a typed error that names the image or path concerned.
 """
 
+import base64
 import contextlib
 import json
-import base64
 import uuid
 
 import docker
@@ -76,9 +76,7 @@ def path_kind(client, image: str, path: str) -> str:
     sending the tree.
     """
     with throwaway_container(client, image, "stat") as cid:
-        response = client.api.head(
-            client.api._url("/containers/{0}/archive", cid), params={"path": path}
-        )
+        response = client.api.head(client.api._url("/containers/{0}/archive", cid), params={"path": path})
         if response.status_code == 404:
             return "missing"
         if response.status_code != 200:
@@ -101,7 +99,9 @@ def require_directory(client, image: str, path: str) -> None:
     kind = path_kind(client, image, path)
     if kind != "dir":
         what = {"missing": "does not exist", "file": "is a file", "symlink": "is a symlink"}[kind]
-        raise PathProblem(f"{path} {what} in image {image!r}; RESTRICT_DIFF_TO_PATH must be a directory in both images")
+        raise PathProblem(
+            f"{path} {what} in image {image!r}; RESTRICT_DIFF_TO_PATH must be a directory in both images"
+        )
 
 
 class _ChunkReader:
@@ -155,6 +155,8 @@ def compose_containers(client, project: str, service: str) -> list:
         c["Id"]
         for c in client.api.containers(
             all=True,
-            filters={"label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]},
+            filters={
+                "label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]
+            },
         )
     ]

@@ -5,8 +5,9 @@ printed it: leading and trailing spaces belong to the name, so lines are never
 stripped or split on white space. See rsync(1), "--itemize-changes".
 """
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 from .errors import LogParseError, UnsafePath
 from .names import decode_rsync_name, safe_relative

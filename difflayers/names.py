@@ -22,9 +22,7 @@ def decode_rsync_name(raw: bytes) -> str:
     >>> decode_rsync_name(rb"a\#012b")
     'a\nb'
     """
-    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw).decode(
-        "utf-8", "surrogateescape"
-    )
+    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw).decode("utf-8", "surrogateescape")
 
 
 def encode_rsync_name(name: str) -> bytes:
@@ -51,7 +49,7 @@ def safe_relative(name: str) -> str:
         return "."
     if name.startswith("/"):
         raise UnsafePath(f"absolute name {name!r} in a list of relative names")
-    body = name[:-1] if name.endswith("/") else name
+    body = name.removesuffix("/")
     parts = body.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise UnsafePath(f"name {name!r} is not a plain path inside the tree")
@@ -83,7 +81,9 @@ def check_tree_path(path: str) -> str:
     if not path.startswith("/") or path == "/":
         raise PathProblem(f"RESTRICT_DIFF_TO_PATH must be an absolute directory below /, not {path!r}")
     if posixpath.normpath(path) != path or "//" in path:
-        raise PathProblem(f"RESTRICT_DIFF_TO_PATH must be normalised: {path!r} (try {posixpath.normpath(path)!r})")
+        raise PathProblem(
+            f"RESTRICT_DIFF_TO_PATH must be normalised: {path!r} (try {posixpath.normpath(path)!r})"
+        )
     if any(ord(c) < 32 or ord(c) == 127 for c in path) or ":" in path:
         raise PathProblem(f"RESTRICT_DIFF_TO_PATH holds a character a volume target cannot: {path!r}")
     return path

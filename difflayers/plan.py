@@ -3,8 +3,8 @@
 The plan is pure data, sorted, so the files rendered from it are deterministic.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .itemize import Item
 from .names import is_under

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from .errors import BadInput
 from .itemize import iter_lines, parse
 from .names import decode_rsync_name, join_under, safe_relative
 from .outputs import LOG_NAME, META_NAME, read_json
@@ -19,8 +20,6 @@ def load(output_dir: Path):
         with open(output_dir / LOG_NAME, "rb") as log:
             plan = make_plan(parse(iter_lines(log)), relink)
     except FileNotFoundError:
-        from .errors import BadInput
-
         raise BadInput(f"{output_dir / LOG_NAME} is missing: run rsync-image-diff again") from None
     return meta, plan
 

@@ -13,8 +13,18 @@ from typing import BinaryIO
 
 # Runtime config that makes a container behave as it does.
 CONFIG_FIELDS = (
-    "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "ExposedPorts",
-    "Volumes", "Healthcheck", "StopSignal", "Shell", "OnBuild",
+    "Cmd",
+    "Entrypoint",
+    "Env",
+    "WorkingDir",
+    "User",
+    "Labels",
+    "ExposedPorts",
+    "Volumes",
+    "Healthcheck",
+    "StopSignal",
+    "Shell",
+    "OnBuild",
 )
 
 
@@ -57,9 +67,15 @@ def read_tree(stream: BinaryIO, root: str = "") -> dict:
                 payload = f"device {member.devmajor}:{member.devminor}"
             else:
                 payload = ""
-            kind = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir",
-                    tarfile.SYMTYPE: "symlink", tarfile.FIFOTYPE: "fifo", tarfile.CHRTYPE: "char device",
-                    tarfile.BLKTYPE: "block device"}.get(member.type, f"type {member.type!r}")
+            kind = {
+                tarfile.REGTYPE: "file",
+                tarfile.AREGTYPE: "file",
+                tarfile.DIRTYPE: "dir",
+                tarfile.SYMTYPE: "symlink",
+                tarfile.FIFOTYPE: "fifo",
+                tarfile.CHRTYPE: "char device",
+                tarfile.BLKTYPE: "block device",
+            }.get(member.type, f"type {member.type!r}")
             entries[name] = (kind, f"{member.mode & 0o7777:04o}", f"{member.uid}:{member.gid}", payload)
     for group in groups.values():
         linked = "linked with " + ", ".join(sorted(group))
@@ -95,7 +111,9 @@ def _normal(field: str, value):
 def config_differences(a: dict, b: dict) -> list:
     """Readable lines for runtime config, platform included."""
     lines = [
-        f"{field}: {a.get(field)} != {b.get(field)}" for field in ("Os", "Architecture") if a.get(field) != b.get(field)
+        f"{field}: {a.get(field)} != {b.get(field)}"
+        for field in ("Os", "Architecture")
+        if a.get(field) != b.get(field)
     ]
     config_a, config_b = a.get("Config") or {}, b.get("Config") or {}
     for field in CONFIG_FIELDS:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 from .. import engine
 from ..errors import BadInput
-from ..names import check_tree_path
+from ..names import check_tree_path, encode_rsync_name
 from ..outputs import LOG_NAME, META_NAME, remove_quietly, write_json
-from ..names import encode_rsync_name
 from ..trees import empty_directory, itemize, relinked, rsync_argv
 
 TREES = {"old": "/trees/old", "new": "/trees/new"}

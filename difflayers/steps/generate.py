@@ -11,7 +11,14 @@ from pathlib import Path
 from .. import engine, report
 from ..config import config_delta
 from ..delta import write_delta
-from ..dockerfile import DELTA_ARCHIVE, DOCKERFILE, REMOVAL_LIST, ImageRef, render_dockerfile, render_removal_list
+from ..dockerfile import (
+    DELTA_ARCHIVE,
+    DOCKERFILE,
+    REMOVAL_LIST,
+    ImageRef,
+    render_dockerfile,
+    render_removal_list,
+)
 from ..errors import BadInput, NotExpressible, StaleOutput
 from ..outputs import atomic_file, remove_quietly, write_text
 
@@ -81,9 +88,10 @@ def run(output_dir: Path, client=None) -> int:
     removal_list = render_removal_list(meta["path"], plan)
 
     if plan.additions:
-        with engine.tree_archive(client, meta["new"]["ref"], meta["path"]) as source, atomic_file(
-            output_dir / DELTA_ARCHIVE
-        ) as dest:
+        with (
+            engine.tree_archive(client, meta["new"]["ref"], meta["path"]) as source,
+            atomic_file(output_dir / DELTA_ARCHIVE) as dest,
+        ):
             stats = write_delta(source, dest, tree_path=meta["path"], plan=plan)
         delta_note = f"{DELTA_ARCHIVE}: {stats.entries} entries, {stats.content_bytes} bytes of file content"
     else:

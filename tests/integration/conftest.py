@@ -16,7 +16,7 @@ IN_CI = os.environ.get("CI") == "true"
 def sh(args, cwd, env=None, check=True):
     """Run argv in ``cwd``; return the CompletedProcess with text output."""
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(map(str, args))} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
@@ -30,7 +30,9 @@ def kit(tmp_path_factory):
     dest = tmp_path_factory.mktemp("kit") / "kit"
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        check=True,
     ).stdout.split(b"\0")
     for name in filter(None, listed):
         source = REPO / os.fsdecode(name)
@@ -38,7 +40,9 @@ def kit(tmp_path_factory):
             target = dest / os.fsdecode(name)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    subprocess.run(["docker", "compose", "-f", "shell.docker-compose.yml", "build", "--quiet"], cwd=dest, check=True)
+    subprocess.run(
+        ["docker", "compose", "-f", "shell.docker-compose.yml", "build", "--quiet"], cwd=dest, check=True
+    )
     return dest
 
 
@@ -48,7 +52,10 @@ COMPOSE_VARIANTS = {"docker-compose": ["docker-compose"], "docker compose": ["do
 @pytest.fixture(scope="module", params=list(COMPOSE_VARIANTS))
 def compose(request):
     argv = COMPOSE_VARIANTS[request.param]
-    if shutil.which(argv[0]) is None or subprocess.run([*argv, "version"], capture_output=True).returncode:
+    if (
+        shutil.which(argv[0]) is None
+        or subprocess.run([*argv, "version"], capture_output=True, check=False).returncode
+    ):
         if IN_CI:
             pytest.fail(f"{request.param} is not installed")
         pytest.skip(f"{request.param} is not installed")
@@ -60,9 +67,14 @@ def _buildkit_docker():
     for candidate in ("docker", "/usr/bin/docker"):
         if shutil.which(candidate) is None:
             continue
-        if subprocess.run([candidate, "buildx", "version"], capture_output=True).returncode == 0:
+        if subprocess.run([candidate, "buildx", "version"], capture_output=True, check=False).returncode == 0:
             return candidate
-        version = subprocess.run([candidate, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
+        version = subprocess.run(
+            [candidate, "version", "--format", "{{.Client.Version}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if version.returncode == 0 and version.stdout.strip().split(".")[0] in ("19", "20", "21", "22"):
             return candidate  # built-in BuildKit client before buildx became required
     return None
@@ -79,7 +91,10 @@ def builders():
 
     def make(cli, flag):
         def build(context, tag, dockerfile="Dockerfile"):
-            return sh([cli, "build", "-f", dockerfile, "-t", tag, "."], cwd=context, env={"DOCKER_BUILDKIT": flag})
+            return sh(
+                [cli, "build", "-f", dockerfile, "-t", tag, "."], cwd=context, env={"DOCKER_BUILDKIT": flag}
+            )
+
         return build
 
     return {"classic": make("docker", "0"), "buildkit": make(bk, "1")}
@@ -96,7 +111,7 @@ def cleanup_images():
     tags = []
     yield tags
     if tags:
-        subprocess.run(["docker", "image", "rm", "-f", *tags], capture_output=True)
+        subprocess.run(["docker", "image", "rm", "-f", *tags], capture_output=True, check=False)
 
 
 def _free_port():
@@ -128,7 +143,9 @@ def registry(tmp_path_factory):
         "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
         f"    rootdirectory: {root / 'storage'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
     )
-    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     address = f"127.0.0.1:{port}"
     try:
         for _ in range(100):

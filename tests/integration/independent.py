@@ -12,8 +12,17 @@ import tarfile
 
 # Config fields that make a container behave as it does.
 RUNTIME_FIELDS = (
-    "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPorts",
-    "Volumes", "Healthcheck", "StopSignal", "Shell", "OnBuild",
+    "Cmd",
+    "Entrypoint",
+    "WorkingDir",
+    "User",
+    "Labels",
+    "ExposedPorts",
+    "Volumes",
+    "Healthcheck",
+    "StopSignal",
+    "Shell",
+    "OnBuild",
 )
 
 

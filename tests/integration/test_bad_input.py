@@ -25,9 +25,19 @@ def build_image(tmp_path, tag, files, extra=""):
 @pytest.fixture
 def project(kit, unique):
     """Env for one isolated compose project; taken down (with volumes) after."""
-    env = {"COMPOSE_PROJECT_NAME": unique, "RESTRICT_DIFF_TO_PATH": "/srv/app", "OLD_IMAGE": "x", "NEW_IMAGE": "x"}
+    env = {
+        "COMPOSE_PROJECT_NAME": unique,
+        "RESTRICT_DIFF_TO_PATH": "/srv/app",
+        "OLD_IMAGE": "x",
+        "NEW_IMAGE": "x",
+    }
     yield env
-    sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "down", "-v"], kit, env, check=False)
+    sh(
+        ["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "down", "-v"],
+        kit,
+        env,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -40,11 +50,18 @@ def pair(tmp_path, unique, cleanup_images):
 
 
 def up(kit, env, **more):
-    return sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, {**env, **more}, check=False)
+    return sh(
+        ["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "up"],
+        kit,
+        {**env, **more},
+        check=False,
+    )
 
 
 def running(project_name):
-    return sh(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project_name}"], ".").stdout.strip()
+    return sh(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project_name}"], "."
+    ).stdout.strip()
 
 
 def dangling_volumes():
@@ -71,8 +88,12 @@ def test_path_not_a_directory_fails_clearly(kit, project, pair, path, message):
 
 
 def test_unset_variables_are_named(kit, unique):
-    result = sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "up"], kit,
-                {"COMPOSE_PROJECT_NAME": unique, "OLD_IMAGE": "", "NEW_IMAGE": "", "RESTRICT_DIFF_TO_PATH": ""}, check=False)
+    result = sh(
+        ["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "up"],
+        kit,
+        {"COMPOSE_PROJECT_NAME": unique, "OLD_IMAGE": "", "NEW_IMAGE": "", "RESTRICT_DIFF_TO_PATH": ""},
+        check=False,
+    )
     assert result.returncode != 0
     assert "set OLD_IMAGE" in result.stderr or "set RESTRICT_DIFF_TO_PATH" in result.stderr
 
@@ -88,7 +109,11 @@ def test_rerun_with_other_images_compares_fresh_copies(kit, project, pair):
 def test_copies_left_by_an_interrupted_run_are_never_compared(kit, project, pair):
     old, new, other = pair
     # `create` fills the volumes and stops there, as a run interrupted before the differ would.
-    sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "create"], kit, {**project, "OLD_IMAGE": old, "NEW_IMAGE": new})
+    sh(
+        ["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "create"],
+        kit,
+        {**project, "OLD_IMAGE": old, "NEW_IMAGE": new},
+    )
     stale = up(kit, project, OLD_IMAGE=other, NEW_IMAGE=new)
     assert stale.returncode != 0
     assert "interrupted run" in stale.stdout + stale.stderr
@@ -103,9 +128,21 @@ def test_generate_refuses_a_diff_made_for_other_images(kit, project, pair):
     assert up(kit, project, OLD_IMAGE=old, NEW_IMAGE=new).returncode == 0
     before = (kit / "output" / "rsync-image-diff.json").read_text()
     result = sh(
-        ["docker", "compose", "-f", "shell.docker-compose.yml", "-f", "process-image-diff.docker-compose.yml",
-         "run", "--rm", "shell", "./generate-dockerfile.sh"],
-        kit, {**project, "OLD_IMAGE": other, "NEW_IMAGE": new}, check=False,
+        [
+            "docker",
+            "compose",
+            "-f",
+            "shell.docker-compose.yml",
+            "-f",
+            "process-image-diff.docker-compose.yml",
+            "run",
+            "--rm",
+            "shell",
+            "./generate-dockerfile.sh",
+        ],
+        kit,
+        {**project, "OLD_IMAGE": other, "NEW_IMAGE": new},
+        check=False,
     )
     assert result.returncode == 2
     assert "run rsync-image-diff again" in result.stderr
@@ -114,9 +151,21 @@ def test_generate_refuses_a_diff_made_for_other_images(kit, project, pair):
 
 def generate_and_build(kit, env, tag, **more):
     result = sh(
-        ["docker", "compose", "-f", "shell.docker-compose.yml", "-f", "process-image-diff.docker-compose.yml",
-         "run", "--rm", "shell", "./generate-dockerfile.sh"],
-        kit, {**env, **more}, check=False,
+        [
+            "docker",
+            "compose",
+            "-f",
+            "shell.docker-compose.yml",
+            "-f",
+            "process-image-diff.docker-compose.yml",
+            "run",
+            "--rm",
+            "shell",
+            "./generate-dockerfile.sh",
+        ],
+        kit,
+        {**env, **more},
+        check=False,
     )
     if result.returncode == 0:
         sh(["docker", "build", "-q", "-t", tag, "."], kit / "output")
@@ -124,12 +173,20 @@ def generate_and_build(kit, env, tag, **more):
 
 
 def test_new_runtime_config_wins(kit, project, tmp_path, unique, cleanup_images):
-    old = build_image(tmp_path, f"{unique}:cfg-old", {"a": "1"},
-                      'ENV KEEP=1 CHANGE=old\nLABEL tier=old\nWORKDIR /srv\nCMD ["sleep", "1"]')
-    new = build_image(tmp_path, f"{unique}:cfg-new", {"a": "2"},
-                      'ENV KEEP=1 CHANGE="new $value" ADDED=yes\nLABEL tier=new extra="a b"\nEXPOSE 8080/tcp\n'
-                      'VOLUME /data\nWORKDIR /srv/app\nUSER 1000:1000\nSTOPSIGNAL SIGINT\n'
-                      'HEALTHCHECK --interval=30s CMD ["true"]\nENTRYPOINT ["/bin/echo"]\nCMD ["hello world"]')
+    old = build_image(
+        tmp_path,
+        f"{unique}:cfg-old",
+        {"a": "1"},
+        'ENV KEEP=1 CHANGE=old\nLABEL tier=old\nWORKDIR /srv\nCMD ["sleep", "1"]',
+    )
+    new = build_image(
+        tmp_path,
+        f"{unique}:cfg-new",
+        {"a": "2"},
+        'ENV KEEP=1 CHANGE="new $value" ADDED=yes\nLABEL tier=new extra="a b"\nEXPOSE 8080/tcp\n'
+        "VOLUME /data\nWORKDIR /srv/app\nUSER 1000:1000\nSTOPSIGNAL SIGINT\n"
+        'HEALTHCHECK --interval=30s CMD ["true"]\nENTRYPOINT ["/bin/echo"]\nCMD ["hello world"]',
+    )
     processed = f"{unique}:cfg-processed"
     cleanup_images.extend([old, new, processed])
     env = {**project, "OLD_IMAGE": old, "NEW_IMAGE": new}
@@ -142,7 +199,9 @@ def test_new_runtime_config_wins(kit, project, tmp_path, unique, cleanup_images)
     assert tree_differences(new, processed) == []
 
 
-def test_config_a_dockerfile_cannot_express_is_refused_unless_accepted(kit, project, tmp_path, unique, cleanup_images):
+def test_config_a_dockerfile_cannot_express_is_refused_unless_accepted(
+    kit, project, tmp_path, unique, cleanup_images
+):
     old = build_image(tmp_path, f"{unique}:drop-old", {"a": "1"}, "ENV DROPPED=1\nEXPOSE 80")
     new = build_image(tmp_path, f"{unique}:drop-new", {"a": "2"})
     processed = f"{unique}:drop-processed"
@@ -155,7 +214,12 @@ def test_config_a_dockerfile_cannot_express_is_refused_unless_accepted(kit, proj
     accepted = generate_and_build(kit, env, processed, ALLOW_CONFIG_DRIFT="1")
     assert accepted.returncode == 0
     assert tree_differences(new, processed) == []
-    assert json.loads(sh(["docker", "image", "inspect", processed], ".").stdout)[0]["Config"]["Env"].count("DROPPED=1") == 1
+    assert (
+        json.loads(sh(["docker", "image", "inspect", processed], ".").stdout)[0]["Config"]["Env"].count(
+            "DROPPED=1"
+        )
+        == 1
+    )
 
 
 def test_removals_run_as_root_when_old_runs_as_another_user(kit, project, tmp_path, unique, cleanup_images):

@@ -17,7 +17,7 @@ HERE = Path(__file__).parent / "every_change"
 CONFIG = {
     "old": 'ENV KEEP=1 CHANGE=old\nLABEL tier=old\nCMD ["sleep", "1"]',
     "new": 'ENV KEEP=1 CHANGE="new $value"\nLABEL tier=new\nEXPOSE 8080\nWORKDIR /srv/app\nUSER 1000\n'
-           'STOPSIGNAL SIGINT\nHEALTHCHECK --interval=30s CMD ["true"]\nENTRYPOINT ["/bin/echo"]\nCMD ["hi"]',
+    'STOPSIGNAL SIGINT\nHEALTHCHECK --interval=30s CMD ["true"]\nENTRYPOINT ["/bin/echo"]\nCMD ["hi"]',
 }
 
 
@@ -38,13 +38,36 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def generated(kit, images):
-    env = {"COMPOSE_PROJECT_NAME": "difflayers-test-every-change", "RESTRICT_DIFF_TO_PATH": "/srv/app",
-           "OLD_IMAGE": images["old"], "NEW_IMAGE": images["new"]}
+    env = {
+        "COMPOSE_PROJECT_NAME": "difflayers-test-every-change",
+        "RESTRICT_DIFF_TO_PATH": "/srv/app",
+        "OLD_IMAGE": images["old"],
+        "NEW_IMAGE": images["new"],
+    }
     sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, env)
-    result = sh(["docker", "compose", "-f", "shell.docker-compose.yml", "-f", "process-image-diff.docker-compose.yml",
-                 "run", "--rm", "shell", "./generate-dockerfile.sh"], kit, env)
+    result = sh(
+        [
+            "docker",
+            "compose",
+            "-f",
+            "shell.docker-compose.yml",
+            "-f",
+            "process-image-diff.docker-compose.yml",
+            "run",
+            "--rm",
+            "shell",
+            "./generate-dockerfile.sh",
+        ],
+        kit,
+        env,
+    )
     yield result.stdout
-    sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "down", "-v"], kit, env, check=False)
+    sh(
+        ["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "down", "-v"],
+        kit,
+        env,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("builder", ["classic", "buildkit"])
@@ -60,10 +83,19 @@ def test_processed_equals_new(kit, images, generated, builders, builder, cleanup
 
 
 def test_verify_reports_the_differences(kit, images):
-    result = sh([sys.executable, "-m", "difflayers", "verify", images["old"], images["new"], "--path", "/srv/app"], kit, check=False)
+    result = sh(
+        [sys.executable, "-m", "difflayers", "verify", images["old"], images["new"], "--path", "/srv/app"],
+        kit,
+        check=False,
+    )
     assert result.returncode == 1
-    for expected in ("only in A: srv/app/removed-file", "only in B: srv/app/fifo", "differs: srv/app/setuid",
-                     "only in B: 'srv/app/new\\nline'", "config Cmd"):
+    for expected in (
+        "only in A: srv/app/removed-file",
+        "only in B: srv/app/fifo",
+        "differs: srv/app/setuid",
+        "only in B: 'srv/app/new\\nline'",
+        "config Cmd",
+    ):
         assert expected in result.stdout, expected
 
 

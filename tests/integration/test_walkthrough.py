@@ -14,8 +14,16 @@ from .independent import added_layers, config_differences, exported_tree, tree_d
 
 pytestmark = pytest.mark.engine
 
-ENV_DIFF = {"RESTRICT_DIFF_TO_PATH": "/app", "OLD_IMAGE": "sample-project:revision-1", "NEW_IMAGE": "sample-project:revision-2"}
-ENV_VERIFY = {**ENV_DIFF, "OLD_IMAGE": "sample-project:revision-2", "NEW_IMAGE": "sample-project:revision-2-processed"}
+ENV_DIFF = {
+    "RESTRICT_DIFF_TO_PATH": "/app",
+    "OLD_IMAGE": "sample-project:revision-1",
+    "NEW_IMAGE": "sample-project:revision-2",
+}
+ENV_VERIFY = {
+    **ENV_DIFF,
+    "OLD_IMAGE": "sample-project:revision-2",
+    "NEW_IMAGE": "sample-project:revision-2-processed",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +36,40 @@ def walked(kit, compose):
     sh(["docker", "build", "-t", "sample-project:revision-1", "."], sample)
     sh([*shell, "./modify-sample-project.sh"], kit)
     sh([*shell, "./base-sample-project-images-on-revision-1.sh"], kit)
-    sh(["docker", "build", "-f", "Dockerfile.based-on-revision-1", "-t", "sample-project:revision-2-based-on-revision-1", "."], sample)
+    sh(
+        [
+            "docker",
+            "build",
+            "-f",
+            "Dockerfile.based-on-revision-1",
+            "-t",
+            "sample-project:revision-2-based-on-revision-1",
+            ".",
+        ],
+        sample,
+    )
     sh(["docker", "build", "-t", "sample-project:revision-2", "."], sample)
     printed["diff"] = sh([*compose, "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, ENV_DIFF).stdout
     printed["diff_log"] = (output / "rsync-image-diff.log").read_bytes()
     printed["generate"] = sh(
-        [*compose, "-f", "shell.docker-compose.yml", "-f", "process-image-diff.docker-compose.yml", "run", "--rm", "shell", "./generate-dockerfile.sh"],
-        kit, ENV_DIFF,
+        [
+            *compose,
+            "-f",
+            "shell.docker-compose.yml",
+            "-f",
+            "process-image-diff.docker-compose.yml",
+            "run",
+            "--rm",
+            "shell",
+            "./generate-dockerfile.sh",
+        ],
+        kit,
+        ENV_DIFF,
     ).stdout
     sh(["docker", "build", "-t", "sample-project:revision-2-processed", "."], output)
-    printed["verify"] = sh([*compose, "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, ENV_VERIFY).stdout
+    printed["verify"] = sh(
+        [*compose, "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, ENV_VERIFY
+    ).stdout
     printed["verify_log"] = (output / "rsync-image-diff.log").read_bytes()
     return printed
 
@@ -45,7 +77,10 @@ def walked(kit, compose):
 def test_diff_finds_exactly_the_sample_changes(walked):
     lines = walked["diff_log"].decode().splitlines()
     assert sorted(line[12:] for line in lines) == [
-        "Dockerfile.based-on-revision-1", "sample-1.code", "sample-2.code", "sample-4.code",
+        "Dockerfile.based-on-revision-1",
+        "sample-1.code",
+        "sample-2.code",
+        "sample-4.code",
     ]
     assert "*deleting   sample-2.code" in lines
     assert "2 new, 1 changed, 1 removed" in walked["diff"]
@@ -85,11 +120,15 @@ def test_processed_dockerfile_works_with_both_builders(walked, kit, builders, cl
 
 
 def test_nothing_left_running_and_tree_copies_emptied(walked):
-    running = sh(["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=rsync-image-diff"], ".").stdout
+    running = sh(
+        ["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=rsync-image-diff"], "."
+    ).stdout
     assert running.strip() == ""
     for volume in ("rsync-image-diff_old-tree", "rsync-image-diff_new-tree"):
         mountpoint = json.loads(sh(["docker", "volume", "inspect", volume], ".").stdout)[0]["Mountpoint"]
-        listing = sh(["docker", "run", "--rm", "-v", f"{volume}:/v:ro", "difflayers-kit:local", "ls", "-A", "/v"], ".").stdout
+        listing = sh(
+            ["docker", "run", "--rm", "-v", f"{volume}:/v:ro", "difflayers-kit:local", "ls", "-A", "/v"], "."
+        ).stdout
         assert listing == "", (mountpoint, listing)
 
 

@@ -19,7 +19,8 @@ from difflayers.trees import itemize, relinked
 from .treemodel import materialize, snapshot, trees, unpack
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("rsync") is None or os.geteuid() != 0, reason="needs rsync and root (owners are part of the tree)"
+    shutil.which("rsync") is None or os.geteuid() != 0,
+    reason="needs rsync and root (owners are part of the tree)",
 )
 EXAMPLES = int(os.environ.get("DIFFLAYERS_PROPERTY_EXAMPLES", "300"))
 
@@ -28,7 +29,17 @@ def engine_like_stream(tree: Path, work: Path) -> Path:
     """A tar of ``tree`` named ``<basename>/...``, in name order, as the engine sends."""
     archive = work / "source.tar"
     subprocess.run(
-        ["tar", "--sort=name", "--numeric-owner", "--xattrs", "-C", str(tree.parent), "-cf", str(archive), tree.name],
+        [
+            "tar",
+            "--sort=name",
+            "--numeric-owner",
+            "--xattrs",
+            "-C",
+            str(tree.parent),
+            "-cf",
+            str(archive),
+            tree.name,
+        ],
         check=True,
     )
     return archive
@@ -66,20 +77,31 @@ def test_result_equals_new(old_spec, new_spec):
         materialize(new_spec, new)
         result = run_pipeline(old, new, work)
         expected, got = snapshot(new), snapshot(result)
-        assert got == expected, {k: (expected.get(k), got.get(k)) for k in set(expected) | set(got) if expected.get(k) != got.get(k)}
+        assert got == expected, {
+            k: (expected.get(k), got.get(k))
+            for k in set(expected) | set(got)
+            if expected.get(k) != got.get(k)
+        }
 
 
 @pytest.mark.parametrize(
     "old_spec,new_spec",
     [
         # rsync's dry run is silent when NEW breaks a hardlink pair apart.
-        ({"a": ("file", b"x", 0o644, (0, 0)), "b": ("hardlink", "a")},
-         {"a": ("file", b"x", 0o644, (0, 0)), "b": ("file", b"x", 0o644, (0, 0))}),
+        (
+            {"a": ("file", b"x", 0o644, (0, 0)), "b": ("hardlink", "a")},
+            {"a": ("file", b"x", 0o644, (0, 0)), "b": ("file", b"x", 0o644, (0, 0))},
+        ),
         # A new name linked to an unchanged file stays linked to it.
         ({"b": ("file", b"x", 0o644, (0, 0))}, {"b": ("file", b"x", 0o644, (0, 0)), "a": ("hardlink", "b")}),
         # A file replaced by a directory, and a directory by a symlink.
-        ({"f": ("file", b"x", 0o644, (0, 0)), "d": ("dir", 0o755, (0, 0), {"c": ("file", b"", 0o600, (1000, 1000))})},
-         {"f": ("dir", 0o700, (0, 0), {"g": ("fifo", 0o600, (0, 0))}), "d": ("symlink", "f", (0, 0))}),
+        (
+            {
+                "f": ("file", b"x", 0o644, (0, 0)),
+                "d": ("dir", 0o755, (0, 0), {"c": ("file", b"", 0o600, (1000, 1000))}),
+            },
+            {"f": ("dir", 0o700, (0, 0), {"g": ("fifo", 0o600, (0, 0))}), "d": ("symlink", "f", (0, 0))},
+        ),
     ],
 )
 def test_known_hard_cases(old_spec, new_spec, tmp_path):

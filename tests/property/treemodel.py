@@ -19,8 +19,23 @@ from hypothesis import strategies as st
 # characters, rsync's own escape syntax, shell metacharacters, the text rsync
 # uses for link targets, non-ASCII, a byte that is not UTF-8, a long name.
 ODD_NAMES = [
-    "a", "b", "dir", " lead", "trail ", "tab\tname", "new\nline", "back\\slash", "lit\\#012",
-    "q'\"", "*?[", "-dash", "x -> y", "caf\u00e9", "\U0001f433", "latin-\udce9", "n" * 250,
+    "a",
+    "b",
+    "dir",
+    " lead",
+    "trail ",
+    "tab\tname",
+    "new\nline",
+    "back\\slash",
+    "lit\\#012",
+    "q'\"",
+    "*?[",
+    "-dash",
+    "x -> y",
+    "caf\u00e9",
+    "\U0001f433",
+    "latin-\udce9",
+    "n" * 250,
 ]
 CONTENTS = [b"", b"x", b"y" * 3000]
 FILE_MODES = [0o644, 0o755, 0o600, 0o4755, 0o2755]
@@ -30,7 +45,9 @@ OWNERS = [(0, 0), (1000, 1000), (0, 50)]
 names = st.sampled_from(ODD_NAMES)
 owners = st.sampled_from(OWNERS)
 files = st.tuples(st.just("file"), st.sampled_from(CONTENTS), st.sampled_from(FILE_MODES), owners)
-links = st.tuples(st.just("symlink"), st.sampled_from(["a", "../a", "dir/b", "/etc/passwd", "missing", "x -> y"]), owners)
+links = st.tuples(
+    st.just("symlink"), st.sampled_from(["a", "../a", "dir/b", "/etc/passwd", "missing", "x -> y"]), owners
+)
 fifos = st.tuples(st.just("fifo"), st.sampled_from([0o644, 0o600]), owners)
 hardlinks = st.tuples(st.just("hardlink"), st.sampled_from(ODD_NAMES))
 
@@ -39,7 +56,10 @@ def trees(depth=2):
     leaf = st.one_of(files, files, links, fifos, hardlinks)
     if depth == 0:
         return st.dictionaries(names, leaf, max_size=4)
-    node = st.one_of(leaf, st.tuples(st.just("dir"), st.sampled_from(DIR_MODES), owners, st.deferred(lambda: trees(depth - 1))))
+    node = st.one_of(
+        leaf,
+        st.tuples(st.just("dir"), st.sampled_from(DIR_MODES), owners, st.deferred(lambda: trees(depth - 1))),
+    )
     return st.dictionaries(names, node, max_size=5)
 
 

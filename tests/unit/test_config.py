@@ -23,10 +23,16 @@ def test_identical_config_needs_nothing():
         ({}, {"StopSignal": "SIGINT"}, ["STOPSIGNAL SIGINT"]),
         ({"Cmd": ["a"]}, {"Cmd": ["b", "c d"]}, ['CMD ["b", "c d"]']),
         ({"Cmd": ["a"]}, {"Entrypoint": ["/e"], "Cmd": ["a"]}, ['ENTRYPOINT ["/e"]', 'CMD ["a"]']),
-        ({}, {"Healthcheck": {"Test": ["CMD", "true"], "Interval": 5_000_000_000, "Retries": 2}},
-         ['HEALTHCHECK --interval=5000000000ns --retries=2 CMD ["true"]']),
-        ({}, {"Healthcheck": {"Test": ["CMD-SHELL", "curl -f x || exit 1"]}},
-         ["HEALTHCHECK CMD curl -f x || exit 1"]),
+        (
+            {},
+            {"Healthcheck": {"Test": ["CMD", "true"], "Interval": 5_000_000_000, "Retries": 2}},
+            ['HEALTHCHECK --interval=5000000000ns --retries=2 CMD ["true"]'],
+        ),
+        (
+            {},
+            {"Healthcheck": {"Test": ["CMD-SHELL", "curl -f x || exit 1"]}},
+            ["HEALTHCHECK CMD curl -f x || exit 1"],
+        ),
         ({"Healthcheck": {"Test": ["CMD", "x"]}}, {"Healthcheck": {"Test": ["NONE"]}}, ["HEALTHCHECK NONE"]),
     ],
 )

@@ -52,14 +52,22 @@ def test_only_planned_entries_with_full_paths_and_metadata():
 
 
 def test_hardlink_to_unchanged_name_stays_a_link():
-    members = [entry("app", tarfile.DIRTYPE), entry("app/a", data=b"x"), entry("app/b", tarfile.LNKTYPE, linkname="app/a")]
+    members = [
+        entry("app", tarfile.DIRTYPE),
+        entry("app/a", data=b"x"),
+        entry("app/b", tarfile.LNKTYPE, linkname="app/a"),
+    ]
     _, out, _ = run(members, ["b"], path="/app")
     assert out["app/b"].islnk() and out["app/b"].linkname == "app/a"
 
 
 def test_long_and_odd_names_survive():
     name = "d/" + "n" * 250 + " \n\t\u00e9"
-    members = [entry("app", tarfile.DIRTYPE), entry("app/d", tarfile.DIRTYPE), entry("app/" + name, data=b"1")]
+    members = [
+        entry("app", tarfile.DIRTYPE),
+        entry("app/d", tarfile.DIRTYPE),
+        entry("app/" + name, data=b"1"),
+    ]
     _, out, _ = run(members, ["d", name], path="/app")
     assert "app/" + name in out
 
@@ -82,7 +90,11 @@ def test_members_outside_the_tree_are_refused():
 def test_unchanged_name_linked_to_a_shipped_file_is_relinked():
     # rsync lists only "a" when NEW links a new name "a" to an unchanged "b";
     # the engine's stream has "a" first, so "b" arrives as a link to it.
-    members = [entry("app", tarfile.DIRTYPE), entry("app/a", data=b"same"), entry("app/b", tarfile.LNKTYPE, linkname="app/a")]
+    members = [
+        entry("app", tarfile.DIRTYPE),
+        entry("app/a", data=b"same"),
+        entry("app/b", tarfile.LNKTYPE, linkname="app/a"),
+    ]
     stats, out, _ = run(members, ["a"], path="/app")
     assert out["app/a"].isreg()
     assert out["app/b"].islnk() and out["app/b"].linkname == "app/a"

@@ -12,7 +12,13 @@ OLD, NEW = ImageRef("app:1", "sha256:aaa"), ImageRef("app:2", "sha256:bbb")
 
 def render(plan, config=None, **kw):
     return render_dockerfile(
-        old=OLD, new=NEW, path="/app", plan=plan, config=config or ConfigDelta(), has_delta=bool(plan.additions), **kw
+        old=OLD,
+        new=NEW,
+        path="/app",
+        plan=plan,
+        config=config or ConfigDelta(),
+        has_delta=bool(plan.additions),
+        **kw,
     )
 
 
@@ -41,7 +47,7 @@ def test_run_as_root_when_old_has_another_user():
 
 
 def test_odd_names_stay_one_json_argument():
-    name = "new\nline \"quoted\" \\ $HOME \u00e9"
+    name = 'new\nline "quoted" \\ $HOME \u00e9'
     (command,) = removal_commands(["/app/" + name])
     assert "\n" not in command
     assert json.loads(command)[-1] == "/app/" + name

@@ -24,7 +24,9 @@ def test_time_only_changes_are_not_shipped():
 
 
 def test_removed_directory_covers_its_children():
-    plan = plan_of("*deleting   d/x/y", "*deleting   d/x/", "*deleting   d/z", "*deleting   d/", "*deleting   e")
+    plan = plan_of(
+        "*deleting   d/x/y", "*deleting   d/x/", "*deleting   d/z", "*deleting   d/", "*deleting   e"
+    )
     assert plan.removals == ("d", "e")
 
 

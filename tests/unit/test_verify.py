@@ -20,15 +20,27 @@ def tar_of(*members):
 
 
 def test_archive_of_one_path_is_named_from_root():
-    tree = read_tree(tar_of(("app", tarfile.DIRTYPE, {}), ("app/a", tarfile.REGTYPE, {"data": b"x"})), root="/srv/app")
+    tree = read_tree(
+        tar_of(("app", tarfile.DIRTYPE, {}), ("app/a", tarfile.REGTYPE, {"data": b"x"})), root="/srv/app"
+    )
     assert set(tree) == {"srv/app", "srv/app/a"}
 
 
 def test_differences_name_each_path_and_field():
-    a = read_tree(tar_of(("x", tarfile.REGTYPE, {"data": b"1"}), ("gone", tarfile.REGTYPE, {}),
-                         ("l", tarfile.SYMTYPE, {"linkname": "t1"})))
-    b = read_tree(tar_of(("x", tarfile.REGTYPE, {"data": b"1", "mode": 0o755}), ("l", tarfile.SYMTYPE, {"linkname": "t2"}),
-                         ("new\nline", tarfile.REGTYPE, {})))
+    a = read_tree(
+        tar_of(
+            ("x", tarfile.REGTYPE, {"data": b"1"}),
+            ("gone", tarfile.REGTYPE, {}),
+            ("l", tarfile.SYMTYPE, {"linkname": "t1"}),
+        )
+    )
+    b = read_tree(
+        tar_of(
+            ("x", tarfile.REGTYPE, {"data": b"1", "mode": 0o755}),
+            ("l", tarfile.SYMTYPE, {"linkname": "t2"}),
+            ("new\nline", tarfile.REGTYPE, {}),
+        )
+    )
     lines = tree_differences(a, b)
     assert "differs: x: 0644 != 0755" in lines
     assert "differs: l: -> t1 != -> t2" in lines
@@ -37,7 +49,9 @@ def test_differences_name_each_path_and_field():
 
 
 def test_hardlink_groups_are_compared():
-    linked = read_tree(tar_of(("a", tarfile.REGTYPE, {"data": b"s"}), ("b", tarfile.LNKTYPE, {"linkname": "a"})))
+    linked = read_tree(
+        tar_of(("a", tarfile.REGTYPE, {"data": b"s"}), ("b", tarfile.LNKTYPE, {"linkname": "a"}))
+    )
     copies = read_tree(tar_of(("a", tarfile.REGTYPE, {"data": b"s"}), ("b", tarfile.REGTYPE, {"data": b"s"})))
     assert tree_differences(linked, copies) != []
     assert tree_differences(linked, linked) == []
