@@ -5,6 +5,7 @@ place, so a reader (or a crash) never sees half a file.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -70,3 +71,12 @@ def read_json(path: Path):
 def remove_quietly(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def sha256_file(path: Path) -> str:
+    """Digest of a file, read in blocks (logs can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from .errors import BadInput
+from .errors import BadInput, StaleOutput
 from .itemize import iter_lines, parse
 from .names import decode_rsync_name, join_under, safe_relative
-from .outputs import LOG_NAME, META_NAME, read_json
+from .outputs import LOG_NAME, META_NAME, read_json, sha256_file
 from .plan import Plan, make_plan
 
 SHOWN = 20
@@ -17,6 +17,10 @@ def load(output_dir: Path):
     meta = read_json(output_dir / META_NAME)
     relink = [safe_relative(decode_rsync_name(name.encode("ascii"))) for name in meta.get("relink", [])]
     try:
+        if sha256_file(output_dir / LOG_NAME) != meta.get("log_sha256"):
+            raise StaleOutput(
+                f"{output_dir / LOG_NAME} changed after the diff was made; run rsync-image-diff again"
+            )
         with open(output_dir / LOG_NAME, "rb") as log:
             plan = make_plan(parse(iter_lines(log)), relink)
     except FileNotFoundError:

@@ -6,9 +6,12 @@ Compose differ and the property tests on plain directories.
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from . import process
+from .errors import UnsafePath
+from .itemize import iter_lines, parse
 from .outputs import atomic_file
 
 # Dry run of "make OLD's tree into NEW's": archive mode (perms, owners, links,
@@ -39,6 +42,31 @@ def itemize(new_root: str, old_root: str, log_path: Path) -> None:
     """Write rsync's itemized changes from OLD to NEW to ``log_path``, whole."""
     with atomic_file(log_path) as log:
         process.run(rsync_argv(new_root, old_root), stdout=log, env=RSYNC_ENV)
+
+
+def check_no_symlink_on_the_way(log_path: Path, new_root: str, old_root: str) -> None:
+    """Refuse a log naming a path that goes through a symlink or a file.
+
+    Additions are looked up in NEW, deletions in OLD: every ancestor must be
+    a real directory there, so neither the delta archive nor the removals
+    can reach outside the compared tree through a link.
+    """
+    seen: set = set()
+    with open(log_path, "rb") as log:
+        for item in parse(iter_lines(log)):
+            root = old_root if item.is_deletion else new_root
+            parts = item.path.split("/")[:-1] if item.path != "." else []
+            for depth in range(1, len(parts) + 1):
+                ancestor = (root, "/".join(parts[:depth]))
+                if ancestor in seen:
+                    continue
+                try:
+                    is_dir = stat.S_ISDIR(os.lstat(os.path.join(*ancestor)).st_mode)
+                except FileNotFoundError:
+                    is_dir = False
+                if not is_dir:
+                    raise UnsafePath(f"{item.path!r} goes through {ancestor[1]!r}, which is not a directory")
+                seen.add(ancestor)
 
 
 def hardlink_groups(root: str) -> dict:

@@ -16,8 +16,8 @@ from pathlib import Path
 from .. import engine
 from ..errors import BadInput
 from ..names import check_tree_path, encode_rsync_name
-from ..outputs import LOG_NAME, META_NAME, remove_quietly, write_json
-from ..trees import empty_directory, itemize, relinked, rsync_argv
+from ..outputs import LOG_NAME, META_NAME, remove_quietly, sha256_file, write_json
+from ..trees import check_no_symlink_on_the_way, empty_directory, itemize, relinked, rsync_argv
 
 TREES = {"old": "/trees/old", "new": "/trees/new"}
 # File timestamps come from the kernel's coarse clock (a tick, a few ms) while
@@ -80,6 +80,7 @@ def run(output_dir: Path, client=None) -> int:
             _check_fresh(containers[service], images[service]["Id"], TREES[service], service)
         print(f"Comparing {path} of {refs['old']} (OLD) with {refs['new']} (NEW) ...", flush=True)
         itemize(TREES["new"], TREES["old"], output_dir / LOG_NAME)
+        check_no_symlink_on_the_way(output_dir / LOG_NAME, TREES["new"], TREES["old"])
         relink = relinked(TREES["new"], TREES["old"])
         write_json(
             output_dir / META_NAME,
@@ -88,6 +89,8 @@ def run(output_dir: Path, client=None) -> int:
                 "old": {"ref": refs["old"], "id": images["old"]["Id"]},
                 "new": {"ref": refs["new"], "id": images["new"]["Id"]},
                 "rsync": rsync_argv(TREES["new"], TREES["old"]),
+                # generate-dockerfile refuses a log edited after the diff.
+                "log_sha256": sha256_file(output_dir / LOG_NAME),
                 # Escaped like the log, so any name survives JSON.
                 "relink": [encode_rsync_name(name).decode("ascii") for name in relink],
             },

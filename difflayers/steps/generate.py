@@ -52,6 +52,9 @@ def _check_matches(meta: dict, images: dict) -> None:
 
 def run(output_dir: Path, client=None) -> int:
     output_dir = Path(output_dir)
+    # The Dockerfile goes last and the old one first: a failed run leaves
+    # nothing that builds, rather than an old Dockerfile beside a new archive.
+    remove_quietly(output_dir / DOCKERFILE)
     meta, plan = report.load(output_dir)
     client = engine.connect(client)
     images = {role: engine.inspect_image(client, meta[role]["ref"]) for role in ("old", "new")}
