@@ -7,7 +7,13 @@ error is turned into a typed error that names the image or path concerned.
 import base64
 import contextlib
 import json
-import uuid
+import shutil
+import signal
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -16,6 +22,31 @@ from .errors import EngineError, ImageNotFound, PathProblem
 
 # Label put on every throwaway container, so a leak can be found and removed.
 LABEL = "io.github.difflayers.role"
+
+
+@contextlib.contextmanager
+def uninterrupted():
+    """Hold Ctrl-C and SIGTERM while a call that creates something runs.
+
+    Interrupted half-way, the engine would still finish making a container
+    whose ID we never got, and could not remove. The signal is acted on as
+    soon as the call returns and what it made is known to the caller.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            raise KeyboardInterrupt
 
 
 def connect(client=None):
@@ -44,29 +75,43 @@ def inspect_image(client, ref: str) -> dict:
 
 
 @contextlib.contextmanager
-def throwaway_container(client, image: str, role: str):
+def _owned(create, remove):
+    """Make something in the engine and remove it on the way out, whatever
+    happens: also when Ctrl-C came while it was being made (see
+    ``uninterrupted``), since by then we hold its ID."""
+    made = []
+    try:
+        with uninterrupted():
+            made.append(create())
+        yield made[0]
+    finally:
+        if made:
+            with contextlib.suppress(docker.errors.NotFound):
+                remove(made[0])
+
+
+def _remove_container(client):
+    return lambda cid: client.api.remove_container(cid, force=True, v=True)
+
+
+@contextlib.contextmanager
+def throwaway_container(client, image: str, role: str, labels=None, binds=None):
     """A created, never started container of ``image``, removed afterwards.
 
     Creating it needs no shell or command in the image: nothing runs.
     """
-    try:
-        container = client.api.create_container(
-            image,
-            command=["/nonexistent-difflayers-placeholder"],
-            entrypoint=[],
-            network_disabled=True,
-            labels={LABEL: role},
-            name=f"difflayers-{role}-{uuid.uuid4().hex[:12]}",
-        )
-    except docker.errors.ImageNotFound:
-        raise ImageNotFound(f"image {image!r} is not in the local engine") from None
-    except docker.errors.APIError as exc:
-        raise EngineError(f"creating a container of {image!r}: {exc.explanation or exc}") from None
-    try:
-        yield container["Id"]
-    finally:
-        with contextlib.suppress(docker.errors.NotFound):
-            client.api.remove_container(container["Id"], force=True, v=True)
+    create = lambda: _api(
+        f"creating a container of {image!r}",
+        client.api.create_container,
+        image,
+        command=["/nonexistent-difflayers-placeholder"],
+        entrypoint=[],
+        network_disabled=True,
+        labels={LABEL: role, **(labels or {})},
+        host_config=client.api.create_host_config(binds=binds) if binds else None,
+    )["Id"]
+    with _owned(create, _remove_container(client)) as cid:
+        yield cid
 
 
 def path_kind(client, image: str, path: str) -> str:
@@ -160,3 +205,170 @@ def compose_containers(client, project: str, service: str) -> list:
             },
         )
     ]
+
+
+# --- The CLI's path: volumes, helper containers and builds through the API,
+# --- with no bind mount, so a remote engine (DOCKER_HOST) works too.
+
+RUN_LABEL = "io.github.difflayers.run"
+TOOL_IMAGE = "difflayers-kit:local"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _labels(role: str, run_id: str) -> dict:
+    return {LABEL: role, RUN_LABEL: run_id}
+
+
+def _api(what: str, call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except docker.errors.ImageNotFound as exc:
+        raise ImageNotFound(f"{what}: {exc.explanation or exc}") from None
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{what}: {exc.explanation or exc}") from None
+
+
+@contextlib.contextmanager
+def tree_volume(client, image: str, path: str, run_id: str, role: str):
+    """A new named volume holding ``path`` of ``image``; removed afterwards.
+
+    Docker copies the image's files into an empty volume when a container is
+    created on it; that container is removed at once, never started.
+    """
+    name = f"difflayers-{run_id}-{role}"
+    create = lambda: _api(
+        f"creating volume {name}", client.api.create_volume, name=name, labels=_labels(role, run_id)
+    )["Name"]
+    with _owned(create, lambda volume: client.api.remove_volume(volume, force=True)):
+        binds = {name: {"bind": path, "mode": "rw"}}
+        with throwaway_container(client, image, role, labels=_labels(role, run_id), binds=binds):
+            pass
+        yield name
+
+
+@contextlib.contextmanager
+def finished_container(client, command: list, binds: dict, run_id: str, role: str):
+    """Run ``command`` in the kit's tool image; yield (id, exit code, logs) once it ends."""
+    create = lambda: _api(
+        f"creating the {role} container",
+        client.api.create_container,
+        TOOL_IMAGE,
+        command=command,
+        network_disabled=True,
+        labels=_labels(role, run_id),
+        host_config=client.api.create_host_config(binds=binds),
+    )["Id"]
+    with _owned(create, _remove_container(client)) as cid:
+        _api(f"starting the {role} container", client.api.start, cid)
+        status = client.api.wait(cid)["StatusCode"]
+        logs = client.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
+        yield cid, status, logs
+
+
+def copy_out(client, cid: str, path: str, dest: Path) -> list:
+    """Copy the regular files directly in ``path`` of a container to ``dest``, whole."""
+    from .outputs import atomic_file
+
+    chunks, _ = _api(f"copying {path} out of the container", client.api.get_archive, cid, path)
+    written = []
+    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            if member.isreg() and len(parts) == 2 and parts[1] not in ("", ".", ".."):
+                with atomic_file(Path(dest) / parts[1]) as handle:
+                    shutil.copyfileobj(tar.extractfile(member), handle, 1 << 20)
+                written.append(parts[1])
+    return written
+
+
+def build(client, files: dict, tag: str, progress=None) -> str:
+    """Build ``files`` (a context: name -> path) as ``tag``; return the image ID.
+
+    The context is a tar in a temporary file (not memory: a delta can be large).
+    """
+    with tempfile.TemporaryFile() as context:
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            for arcname, source in sorted(files.items()):
+                tar.add(str(source), arcname=arcname, recursive=True)
+        context.seek(0)
+        stream = _api(
+            f"building {tag}",
+            client.api.build,
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        image_id, tail = None, []
+        for event in stream:
+            if "error" in event:
+                raise EngineError(f"building {tag} failed: {event['error'].strip()}\n" + "".join(tail[-10:]))
+            text = event.get("stream", "")
+            if text:
+                tail.append(text)
+                if progress and text.startswith("Step "):
+                    progress(text.strip())
+            if "aux" in event and "ID" in event["aux"]:
+                image_id = event["aux"]["ID"]
+    if image_id is None:
+        image_id = inspect_image(client, tag)["Id"]
+    return image_id
+
+
+def ensure_tool_image(client, progress=None) -> None:
+    """The kit's tool image (rsync and this package) must be in the engine.
+
+    From a checkout it is built here, through the API; otherwise the user is
+    told how to build it.
+    """
+    try:
+        client.api.inspect_image(TOOL_IMAGE)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    dockerfile = _CHECKOUT / "shell.Dockerfile"
+    if not dockerfile.is_file():
+        raise EngineError(
+            f"the kit's tool image {TOOL_IMAGE} is missing; build it from the kit's folder with "
+            "`docker compose -f shell.docker-compose.yml build`"
+        )
+    if progress:
+        progress(f"building the kit's tool image {TOOL_IMAGE} (once)")
+    build(
+        client,
+        {
+            "Dockerfile": dockerfile,
+            "difflayers": _CHECKOUT / "difflayers",
+            "templates": _CHECKOUT / "templates",
+        },
+        TOOL_IMAGE,
+    )
+
+
+def sweep(client, run_id: str) -> None:
+    """Remove whatever still carries this run's label.
+
+    An interrupted API call can leave the engine finishing a container we
+    never got the ID of; the label finds it. Containers go first, as they
+    hold the volumes.
+    """
+    for attempt in range(3):
+        found = leftovers(client, run_id)
+        if not found["containers"] and not found["volumes"]:
+            return
+        remove_containers(client, found["containers"])
+        for name in found["volumes"]:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.api.remove_volume(name, force=True)
+        time.sleep(0.2 * (attempt + 1))
+
+
+def leftovers(client, run_id: str) -> dict:
+    """Containers and volumes a run left behind (for tests and diagnostics)."""
+    flt = {"label": [f"{RUN_LABEL}={run_id}"]} if run_id else {"label": [RUN_LABEL]}
+    return {
+        "containers": [c["Id"] for c in client.api.containers(all=True, filters=flt)],
+        "volumes": [v["Name"] for v in (client.api.volumes(filters=flt).get("Volumes") or [])],
+    }

@@ -5,4 +5,4 @@
 #   docker-compose -f shell.docker-compose.yml -f process-image-diff.docker-compose.yml run --rm shell ./generate-dockerfile.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec python3 -m difflayers --output output generate
+exec python3 -m difflayers generate --output output

@@ -14,10 +14,11 @@ import socket
 from pathlib import Path
 
 from .. import engine
+from ..diffing import compare_and_record
 from ..errors import BadInput
-from ..names import check_tree_path, encode_rsync_name
-from ..outputs import LOG_NAME, META_NAME, remove_quietly, sha256_file, write_json
-from ..trees import check_no_symlink_on_the_way, empty_directory, itemize, relinked, rsync_argv
+from ..names import check_tree_path
+from ..outputs import LOG_NAME, META_NAME, remove_quietly
+from ..trees import empty_directory
 
 TREES = {"old": "/trees/old", "new": "/trees/new"}
 # File timestamps come from the kernel's coarse clock (a tick, a few ms) while
@@ -79,21 +80,13 @@ def run(output_dir: Path, client=None) -> int:
             engine.require_directory(client, ref, path)
             _check_fresh(containers[service], images[service]["Id"], TREES[service], service)
         print(f"Comparing {path} of {refs['old']} (OLD) with {refs['new']} (NEW) ...", flush=True)
-        itemize(TREES["new"], TREES["old"], output_dir / LOG_NAME)
-        check_no_symlink_on_the_way(output_dir / LOG_NAME, TREES["new"], TREES["old"])
-        relink = relinked(TREES["new"], TREES["old"])
-        write_json(
-            output_dir / META_NAME,
-            {
-                "path": path,
-                "old": {"ref": refs["old"], "id": images["old"]["Id"]},
-                "new": {"ref": refs["new"], "id": images["new"]["Id"]},
-                "rsync": rsync_argv(TREES["new"], TREES["old"]),
-                # generate-dockerfile refuses a log edited after the diff.
-                "log_sha256": sha256_file(output_dir / LOG_NAME),
-                # Escaped like the log, so any name survives JSON.
-                "relink": [encode_rsync_name(name).decode("ascii") for name in relink],
-            },
+        compare_and_record(
+            TREES["new"],
+            TREES["old"],
+            output_dir,
+            path=path,
+            old={"ref": refs["old"], "id": images["old"]["Id"]},
+            new={"ref": refs["new"], "id": images["new"]["Id"]},
         )
     finally:
         _discard(client, containers)

@@ -25,10 +25,10 @@ from ..outputs import atomic_file, remove_quietly, write_text
 ROOT_USERS = ("", "root", "0", "root:root", "0:0")
 
 
-def _check_matches(meta: dict, images: dict) -> None:
+def _check_matches(meta: dict, images: dict, environ) -> None:
     """The log must describe the images and path asked for, as they are now."""
     for role, env in (("old", "OLD_IMAGE"), ("new", "NEW_IMAGE")):
-        asked = os.environ.get(env)
+        asked = environ.get(env)
         if asked and asked != meta[role]["ref"]:
             raise StaleOutput(
                 f"{env}={asked} but the diff in output/ was made for {meta[role]['ref']}; "
@@ -39,7 +39,7 @@ def _check_matches(meta: dict, images: dict) -> None:
                 f"{meta[role]['ref']} now points to another image than when it was diffed; "
                 "run rsync-image-diff again"
             )
-    asked_path = os.environ.get("RESTRICT_DIFF_TO_PATH")
+    asked_path = environ.get("RESTRICT_DIFF_TO_PATH")
     if asked_path and asked_path.rstrip("/") != meta["path"]:
         raise StaleOutput(f"RESTRICT_DIFF_TO_PATH={asked_path} but the diff was made under {meta['path']}")
     for field in ("Os", "Architecture"):
@@ -50,7 +50,13 @@ def _check_matches(meta: dict, images: dict) -> None:
             )
 
 
-def run(output_dir: Path, client=None) -> int:
+def run(output_dir: Path, client=None, allow_drift=None, quiet=False, environ=None) -> int:
+    """Write the delta archive, removal list and Dockerfile into ``output_dir``.
+
+    ``environ`` (the process environment by default: the compose path) may
+    name the images and path the diff must match; the CLI passes ``{}``.
+    """
+    environ = os.environ if environ is None else environ
     output_dir = Path(output_dir)
     # The Dockerfile goes last and the old one first: a failed run leaves
     # nothing that builds, rather than an old Dockerfile beside a new archive.
@@ -58,7 +64,7 @@ def run(output_dir: Path, client=None) -> int:
     meta, plan = report.load(output_dir)
     client = engine.connect(client)
     images = {role: engine.inspect_image(client, meta[role]["ref"]) for role in ("old", "new")}
-    _check_matches(meta, images)
+    _check_matches(meta, images, environ)
     old_cfg, new_cfg = images["old"]["Config"] or {}, images["new"]["Config"] or {}
 
     config = config_delta(old_cfg, new_cfg)
@@ -71,11 +77,13 @@ def run(output_dir: Path, client=None) -> int:
             config.instructions.append(f"USER {new_cfg['User']}")
     if config.drift:
         listed = "".join(f"\n  {item}" for item in config.drift)
-        if os.environ.get("ALLOW_CONFIG_DRIFT") != "1":
+        if allow_drift is None:
+            allow_drift = environ.get("ALLOW_CONFIG_DRIFT") == "1"
+        if not allow_drift:
             raise NotExpressible(
                 "NEW's config cannot be reproduced by a Dockerfile on top of OLD:"
                 + listed
-                + "\nSet ALLOW_CONFIG_DRIFT=1 to build anyway, keeping OLD's values for these."
+                + "\nSet ALLOW_CONFIG_DRIFT=1 (or --allow-config-drift) to build anyway, keeping OLD's values."
             )
         print("Warning: keeping OLD's values for:" + listed, flush=True)
 
@@ -103,6 +111,7 @@ def run(output_dir: Path, client=None) -> int:
     write_text(output_dir / REMOVAL_LIST, removal_list)
     write_text(output_dir / DOCKERFILE, dockerfile)
 
-    print(report.summary(meta, plan))
-    print(f"Wrote {output_dir}/: {DOCKERFILE}, {REMOVAL_LIST} ({len(plan.removals)} paths), {delta_note}")
+    if not quiet:
+        print(report.summary(meta, plan))
+        print(f"Wrote {output_dir}/: {DOCKERFILE}, {REMOVAL_LIST} ({len(plan.removals)} paths), {delta_note}")
     return 0

@@ -18,19 +18,20 @@ def _tree(client, image: str, path):
         return verify.read_tree(stream, root=path)
 
 
-def run(image_a: str, image_b: str, path=None, client=None) -> int:
+def run(image_a: str, image_b: str, path=None, client=None, quiet=False) -> int:
     if path is not None:
         path = check_tree_path(path)
     client = engine.connect(client)
     inspected = [engine.inspect_image(client, ref) for ref in (image_a, image_b)]
     where = f" under {path}" if path else ""
-    print(f"Comparing {image_a} (A) with {image_b} (B){where} ...", flush=True)
+    say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
+    say(f"Comparing {image_a} (A) with {image_b} (B){where} ...")
     lines = verify.config_differences(*inspected)
     lines += verify.tree_differences(_tree(client, image_a, path), _tree(client, image_b, path))
     for line in lines:
-        print(f"  {line}")
+        say(f"  {line}")
     if lines:
-        print(f"{len(lines)} differences.")
+        say(f"{len(lines)} differences.")
         return 1
-    print("Equal: same files (content, type, mode, owner, links) and the same runtime config.")
+    say("Equal: same files (content, type, mode, owner, links) and the same runtime config.")
     return 0

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from difflayers import report
 from difflayers.delta import write_delta
-from difflayers.itemize import iter_lines, parse
-from difflayers.plan import make_plan
-from difflayers.trees import itemize, relinked
+from difflayers.diffing import compare_and_record
 
 from .treemodel import materialize, snapshot, trees, unpack
 
@@ -46,10 +45,11 @@ def engine_like_stream(tree: Path, work: Path) -> Path:
 
 
 def run_pipeline(old: Path, new: Path, work: Path) -> Path:
-    log = work / "diff.log"
-    itemize(str(new), str(old), log)
-    with open(log, "rb") as handle:
-        plan = make_plan(parse(iter_lines(handle)), relinked(str(new), str(old)))
+    record = work / "record"
+    record.mkdir()
+    image = {"ref": "test", "id": "sha256:test"}
+    compare_and_record(str(new), str(old), record, path="/" + new.name, old=image, new=image)
+    _, plan = report.load(record)
     result = work / "result"
     subprocess.run(["cp", "-a", str(old), str(result)], check=True)
     for rel in plan.removals:

@@ -1,0 +1,196 @@
+"""The ``difflayers`` command: one command per job, for people and pipelines.
+
+Exit codes: 0 done (or equal), 1 verification failed (images differ), 2 bad
+input or engine error, 130 interrupted. Errors are one line on stderr; set
+DIFFLAYERS_DEBUG=1 for a traceback.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__, engine, pipeline, report
+from .errors import DiffLayersError
+
+DESCRIPTION = """\
+Ship a Docker image update as the image you already pushed (OLD) plus one
+small layer of what changed, instead of a whole new COPY layer.
+
+  difflayers optimize app:1 app:2 --path /app -t app:2-processed
+  difflayers diff app:1 app:2 --path /app
+  difflayers verify app:2 app:2-processed
+  difflayers report app:2-processed --base app:1 --new app:2
+
+OLD and NEW must be in the local engine (DOCKER_HOST is honoured)."""
+
+INTERNAL = {
+    "diff-trees": "(compose) compare the trees Compose exposed: the differ service",
+    "summarize": "(compose) print what the last diff found: the result service",
+    "generate": "(compose) write the delta archive, removal list and Dockerfile",
+    "compare-trees": "(internal) compare /trees/old and /trees/new into /out",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="difflayers", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"difflayers {__version__}")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def images(p, a="OLD", b="NEW"):
+        p.add_argument(a.lower(), metavar=a, help=f"{a} image (local)")
+        p.add_argument(b.lower(), metavar=b, help=f"{b} image (local)")
+
+    p = sub.add_parser("optimize", help="diff, generate, build and verify: OLD + a small layer, tagged TAG")
+    images(p)
+    p.add_argument("--path", required=True, help="directory compared in both images, e.g. /app")
+    p.add_argument("-t", "--tag", required=True, help="tag of the processed image")
+    p.add_argument("--output", help="keep the log, Dockerfile and delta archive in this folder")
+    p.add_argument("--allow-config-drift", action="store_true", help="build even if NEW drops config OLD has")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("diff", help="what changed between OLD and NEW under --path (the plan only)")
+    images(p)
+    p.add_argument("--path", required=True, help="directory compared in both images, e.g. /app")
+    p.add_argument("--output", help="keep the log and its metadata in this folder")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    p = sub.add_parser("verify", help="are two images equal, file for file and in config? (exit 1 if not)")
+    images(p, "IMAGE_A", "IMAGE_B")
+    p.add_argument("--path", help="compare only this directory (default: the whole filesystem)")
+
+    p = sub.add_parser("report", help="layers and bytes IMAGE adds on top of --base")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--base", required=True, help="the image IMAGE was built on (OLD)")
+    p.add_argument("--new", help="NEW as built, to show what pushing it would have cost")
+    p.add_argument("--json", action="store_true")
+
+    for name, text in INTERNAL.items():
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument(
+            "--output", default=os.environ.get("DIFFLAYERS_OUTPUT", "output"), help="output folder"
+        )
+        if name == "compare-trees":
+            p.add_argument("--path", required=True)
+            p.add_argument("--old", required=True, help="JSON {ref, id}")
+            p.add_argument("--new", required=True, help="JSON {ref, id}")
+    return parser
+
+
+@contextlib.contextmanager
+def _output_dir(asked):
+    """The folder asked for, or a temporary one removed afterwards."""
+    if asked:
+        yield Path(asked)
+        return
+    folder = tempfile.mkdtemp(prefix="difflayers-")
+    try:
+        yield Path(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _plan_json(meta, plan) -> dict:
+    return {
+        "old": meta["old"],
+        "new": meta["new"],
+        "path": meta["path"],
+        "new_entries": plan.created,
+        "changed_entries": plan.changed,
+        "ship": list(plan.additions),
+        "remove": list(plan.removals),
+    }
+
+
+def _report(client, image, base, new) -> dict:
+    layers = pipeline.layers_above(client, image, base)
+    figures = {
+        "image": image,
+        "base": base,
+        "layers": [{"created_by": e.get("CreatedBy", ""), "bytes": e["Size"]} for e in layers],
+        "bytes_added": sum(e["Size"] for e in layers),
+    }
+    if new:
+        figures["new"] = new
+        figures["naive_bytes"] = pipeline.naive_bytes(client, new, base)
+        figures["bytes_saved"] = figures["naive_bytes"] - figures["bytes_added"]
+    return figures
+
+
+def _print_report(figures: dict) -> None:
+    print(f"{figures['image']} on top of {figures['base']}:")
+    print(f"  {'BYTES':>12}  CREATED BY")
+    for layer in figures["layers"]:
+        print(f"  {layer['bytes']:>12,}  {layer['created_by'][:90]}")
+    print(f"  {figures['bytes_added']:>12,}  in all")
+    if "naive_bytes" in figures:
+        print(f"  {figures['naive_bytes']:>12,}  pushing {figures['new']} as built would send")
+        print(f"  {figures['bytes_saved']:>12,}  saved")
+
+
+def _print_summary(s: dict) -> None:
+    print(
+        f"{s['tag']}: {s['new']} new, {s['changed']} changed, {s['removed']} removed; "
+        f"delta archive {s['delta_bytes']:,} bytes; {s['layers_added']} layers adding {s['bytes_added']:,} bytes "
+        f"(NEW as built: {s['naive_bytes']:,} bytes); verified equal to NEW; {s['seconds']} s"
+    )
+
+
+def _run(args) -> int:
+    if args.command in INTERNAL:
+        from .steps import compare, diff, generate, summary
+
+        if args.command == "compare-trees":
+            return compare.run(args.path, args.old, args.new)
+        step = {"diff-trees": diff, "summarize": summary, "generate": generate}[args.command]
+        return step.run(args.output)
+    if args.command == "verify":
+        from .steps import verify
+
+        return verify.run(args.image_a, args.image_b, args.path)
+    client = engine.connect()
+    progress = pipeline.Progress(quiet=args.quiet)
+    if args.command == "report":
+        figures = _report(client, args.image, args.base, args.new)
+        print(json.dumps(figures, indent=2)) if args.json else _print_report(figures)
+        return 0
+    with _output_dir(args.output) as output:
+        if args.command == "diff":
+            meta, plan = pipeline.diff(client, args.old, args.new, args.path, output, progress)
+            print(json.dumps(_plan_json(meta, plan), indent=2)) if args.json else print(
+                report.summary(meta, plan)
+            )
+            return 0
+        summary = pipeline.optimize(
+            client, args.old, args.new, args.path, args.tag, output, args.allow_config_drift, progress
+        )
+        print(json.dumps(summary, indent=2)) if args.json else _print_summary(summary)
+        return 0
+
+
+def _terminate(signum, frame):
+    # SIGTERM (as from `docker stop` or a CI timeout) cleans up like Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(args)
+    except DiffLayersError as exc:
+        if os.environ.get("DIFFLAYERS_DEBUG") == "1":
+            raise
+        print(f"difflayers: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("difflayers: interrupted; what this run made has been removed", file=sys.stderr)
+        return 130

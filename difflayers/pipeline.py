@@ -1,0 +1,166 @@
+"""The CLI's pipeline: diff, generate, build, verify, all through the engine API.
+
+Each step is the one the compose path runs (``diffing``, ``steps.generate``,
+``steps.verify``); only the plumbing differs: volumes and helper containers
+made through the API, results copied out through it, so nothing depends on a
+bind mount and a remote engine (DOCKER_HOST) works. Everything a run creates
+carries its run label and is removed on success, failure and Ctrl-C.
+"""
+
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import engine, report
+from .dockerfile import DELTA_ARCHIVE, DOCKERFILE
+from .errors import BadInput, DiffLayersError
+from .names import check_tree_path
+from .steps import generate, verify
+
+
+class VerificationFailed(DiffLayersError):
+    """The processed image is not equal to NEW."""
+
+    exit_code = 1
+
+
+@dataclass
+class Progress:
+    """Timestamped progress lines on stderr, so stdout stays for results."""
+
+    quiet: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def __call__(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def validate(client, old_ref: str, new_ref: str, path: str) -> dict:
+    """Check the inputs before any work: images, platform, the path in both."""
+    check_tree_path(path)
+    images = {"old": engine.inspect_image(client, old_ref), "new": engine.inspect_image(client, new_ref)}
+    if images["old"]["Id"] == images["new"]["Id"]:
+        raise BadInput(
+            f"OLD and NEW are the same image ({images['old']['Id'][:19]}): there is nothing to ship"
+        )
+    for key in ("Os", "Architecture"):
+        if images["old"].get(key) != images["new"].get(key):
+            raise BadInput(
+                f"OLD is {images['old'].get(key)} and NEW is {images['new'].get(key)} ({key}): "
+                "a delta between them makes no sense"
+            )
+    for ref in (old_ref, new_ref):
+        engine.require_directory(client, ref, path)
+    return images
+
+
+def diff(client, old_ref: str, new_ref: str, path: str, output_dir: Path, progress: Progress):
+    """Compare ``path`` of OLD and NEW; write the log and metadata to ``output_dir``."""
+    images = validate(client, old_ref, new_ref, path)
+    _writable(output_dir)
+    engine.ensure_tool_image(client, progress)
+    run_id = uuid.uuid4().hex[:12]
+    refs = {
+        role: {"ref": ref, "id": images[role]["Id"]} for role, ref in (("old", old_ref), ("new", new_ref))
+    }
+    progress(f"copying {path} of OLD and NEW into fresh volumes")
+    try:
+        _compare(client, path, refs, run_id, output_dir, progress)
+    finally:
+        engine.sweep(client, run_id)
+    return report.load(output_dir)
+
+
+def _compare(client, path, refs, run_id, output_dir, progress) -> None:
+    """Fresh volumes of both trees, the differ container on them, results copied out."""
+    with (
+        engine.tree_volume(client, refs["old"]["ref"], path, run_id, "old") as old_volume,
+        engine.tree_volume(client, refs["new"]["ref"], path, run_id, "new") as new_volume,
+    ):
+        progress("comparing the trees with rsync")
+        command = ["python3", "-m", "difflayers", "compare-trees", "--path", path]
+        command += ["--old", json.dumps(refs["old"]), "--new", json.dumps(refs["new"])]
+        binds = {
+            old_volume: {"bind": "/trees/old", "mode": "ro"},
+            new_volume: {"bind": "/trees/new", "mode": "ro"},
+        }
+        with engine.finished_container(client, command, binds, run_id, "differ") as (cid, status, logs):
+            if status != 0:
+                last = logs.strip().splitlines()[-1] if logs.strip() else f"exit {status}"
+                raise BadInput(f"comparing the trees failed: {last.removeprefix('error: ')}")
+            engine.copy_out(client, cid, "/out", output_dir)
+
+
+def _writable(output_dir: Path) -> None:
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / f".difflayers-probe-{uuid.uuid4().hex[:8]}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise BadInput(f"cannot write in the output folder {output_dir}: {exc.strerror}") from None
+
+
+def layers_above(client, image: str, base: str) -> list:
+    """History entries (newest first) that ``image`` has on top of ``base``."""
+    history = client.api.history(image)
+    base_len = len(client.api.history(base))
+    return history[: max(0, len(history) - base_len)]
+
+
+def naive_bytes(client, new_ref: str, old_ref: str) -> int:
+    """What pushing NEW as built sends once OLD is in the registry: its layers
+    that OLD does not share, sized from NEW's history.
+
+    History entries of size 0 are skipped, whether they made an empty layer
+    or none; those add no bytes either way.
+    """
+    new_layers = engine.inspect_image(client, new_ref)["RootFS"]["Layers"]
+    old_layers = engine.inspect_image(client, old_ref)["RootFS"]["Layers"]
+    shared = 0
+    while shared < min(len(new_layers), len(old_layers)) and new_layers[shared] == old_layers[shared]:
+        shared += 1
+    sizes = [entry["Size"] for entry in reversed(client.api.history(new_ref)) if entry["Size"] > 0]
+    return sum(sizes[shared:])
+
+
+def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, allow_drift=False, progress=None) -> dict:
+    """diff + generate + build + verify; returns the summary figures."""
+    progress = progress or Progress()
+    started = time.monotonic()
+    _, plan = diff(client, old_ref, new_ref, path, output_dir, progress)
+    progress(
+        f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed; writing the Dockerfile"
+    )
+    generate.run(output_dir, client, allow_drift=allow_drift, quiet=True, environ={})
+    progress(f"building {tag}")
+    files = {DOCKERFILE: output_dir / DOCKERFILE}
+    if (output_dir / DELTA_ARCHIVE).exists():
+        files[DELTA_ARCHIVE] = output_dir / DELTA_ARCHIVE
+    engine.build(client, files, tag, progress=lambda line: progress(f"  {line}"))
+    progress(f"verifying {tag} against {new_ref}")
+    if verify.run(new_ref, tag, client=client, quiet=True) != 0:
+        raise VerificationFailed(
+            f"{tag} differs from {new_ref}: run `difflayers verify {new_ref} {tag}` to see how"
+        )
+    added = layers_above(client, tag, old_ref)
+    layers = len(engine.inspect_image(client, tag)["RootFS"]["Layers"]) - len(
+        engine.inspect_image(client, old_ref)["RootFS"]["Layers"]
+    )
+    return {
+        "tag": tag,
+        "new": plan.created,
+        "changed": plan.changed,
+        "removed": len(plan.removals),
+        "delta_bytes": (output_dir / DELTA_ARCHIVE).stat().st_size
+        if (output_dir / DELTA_ARCHIVE).exists()
+        else 0,
+        "layers_added": layers,
+        "bytes_added": sum(entry["Size"] for entry in added),
+        "naive_bytes": naive_bytes(client, new_ref, old_ref),
+        "seconds": round(time.monotonic() - started, 1),
+    }

@@ -1,0 +1,16 @@
+"""compare-trees, in the CLI's differ container: the trees are mounted at
+/trees/old and /trees/new by the engine; the result goes to /out, which the
+CLI copies out through the API (no bind mount, so remote engines work)."""
+
+import json
+from pathlib import Path
+
+from ..diffing import compare_and_record
+
+OUT = Path("/out")
+
+
+def run(path: str, old: str, new: str) -> int:
+    OUT.mkdir(exist_ok=True)
+    compare_and_record("/trees/new", "/trees/old", OUT, path=path, old=json.loads(old), new=json.loads(new))
+    return 0

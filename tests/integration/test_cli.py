@@ -1,0 +1,259 @@
+"""The difflayers command on the real engine: each command, each bad input,
+an interrupted run and two runs at once, with leaks counted."""
+
+import glob
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from .conftest import sh
+from .independent import added_layers, config_differences, tree_differences
+
+pytestmark = pytest.mark.engine
+CLI = [sys.executable, "-m", "difflayers"]
+
+
+def build(tmp_path, tag, script, extra=""):
+    context = tmp_path / tag.replace(":", "_").replace("/", "_")
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM debian:bookworm-slim\nRUN {script}\n{extra}\n")
+    sh(["docker", "build", "-q", "-t", tag, "."], context)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    tags = {
+        "old": build(
+            tmp,
+            "difflayers-test-cli:old",
+            "mkdir -p /srv/app && cd /srv/app && echo 1 > a && echo 2 > b && head -c 3000000 /dev/urandom > big",
+        ),
+        "new": build(
+            tmp,
+            "difflayers-test-cli:new",
+            "mkdir -p /srv/app && cd /srv/app && echo 1 > a && echo 3 > c && head -c 3000000 /dev/urandom > big",
+            'CMD ["true"]',
+        ),
+    }
+    tags["same-tree"] = build(
+        tmp,
+        "difflayers-test-cli:same-tree",
+        "mkdir -p /srv/app && cd /srv/app && echo 1 > a && echo 2 > b",
+        "LABEL x=y",
+    )
+    tags["same-tree-old"] = build(
+        tmp,
+        "difflayers-test-cli:same-tree-old",
+        "mkdir -p /srv/app && cd /srv/app && echo 1 > a && echo 2 > b",
+    )
+    yield tags
+    subprocess.run(["docker", "image", "rm", "-f", *tags.values()], capture_output=True, check=False)
+
+
+def cli(*args, env=None, check=False):
+    return sh([*CLI, *args], ".", env=env, check=check)
+
+
+def everything():
+    """All containers and volumes on the engine, and our temporary folders."""
+    containers = set(sh(["docker", "ps", "-aq"], ".").stdout.split())
+    volumes = set(sh(["docker", "volume", "ls", "-q"], ".").stdout.split())
+    temps = set(glob.glob(os.path.join(tempfile.gettempdir(), "difflayers-*")))
+    return containers, volumes, temps
+
+
+def test_optimize(pair, cleanup_images):
+    before = everything()
+    tag = "difflayers-test-cli:processed"
+    cleanup_images.append(tag)
+    result = cli("--quiet", "optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag, "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["new"], summary["changed"], summary["removed"]) == (1, 1, 1)  # c; big; b
+    assert summary["layers_added"] == 2
+    assert summary["naive_bytes"] > 3_000_000 and summary["bytes_added"] < 3_100_000
+    assert tree_differences(pair["new"], tag) == [] and config_differences(pair["new"], tag) == []
+    assert everything() == before
+
+
+def test_progress_and_summary_are_readable(pair, cleanup_images):
+    tag = "difflayers-test-cli:processed-text"
+    cleanup_images.append(tag)
+    result = cli("optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag)
+    assert result.returncode == 0, result.stderr
+    for step in ("copying /srv/app", "comparing the trees", "building", "verifying"):
+        assert step in result.stderr
+    assert "1 new, 1 changed, 1 removed" in result.stdout and "verified equal to NEW" in result.stdout
+
+
+def test_diff_json_is_the_plan(pair, tmp_path):
+    result = cli(
+        "--quiet", "diff", pair["old"], pair["new"], "--path", "/srv/app", "--json", "--output", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["ship"] == ["big", "c"] and plan["remove"] == ["b"]
+    assert (tmp_path / "rsync-image-diff.log").is_file()
+
+
+def test_identical_trees_add_nothing(pair, cleanup_images):
+    tag = "difflayers-test-cli:same-processed"
+    cleanup_images.append(tag)
+    result = cli(
+        "--quiet",
+        "optimize",
+        pair["same-tree-old"],
+        pair["same-tree"],
+        "--path",
+        "/srv/app",
+        "-t",
+        tag,
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["layers_added"] == 0
+    assert added_layers(tag, pair["same-tree-old"])[0] == 0
+    assert config_differences(pair["same-tree"], tag) == []
+
+
+def test_report(pair, cleanup_images):
+    tag = "difflayers-test-cli:processed-report"
+    cleanup_images.append(tag)
+    assert (
+        cli("--quiet", "optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag).returncode == 0
+    )
+    figures = json.loads(
+        cli("report", tag, "--base", pair["old"], "--new", pair["new"], "--json", check=True).stdout
+    )
+    assert len(figures["layers"]) >= 2
+    assert figures["bytes_added"] == added_layers(tag, pair["old"])[1]
+    assert figures["bytes_saved"] == figures["naive_bytes"] - figures["bytes_added"]
+    text = cli("report", tag, "--base", pair["old"], "--new", pair["new"], check=True).stdout
+    assert "saved" in text
+
+
+@pytest.mark.parametrize(
+    "case,args,env,message",
+    [
+        (
+            "missing image",
+            ["optimize", "difflayers-test-none:1", "{new}", "--path", "/srv/app", "-t", "x:y"],
+            {},
+            "not in the local engine",
+        ),
+        (
+            "missing path",
+            ["optimize", "{old}", "{new}", "--path", "/srv/nowhere", "-t", "x:y"],
+            {},
+            "/srv/nowhere does not exist",
+        ),
+        (
+            "path is a file",
+            ["optimize", "{old}", "{new}", "--path", "/srv/app/a", "-t", "x:y"],
+            {},
+            "is a file",
+        ),
+        ("relative path", ["diff", "{old}", "{new}", "--path", "srv/app"], {}, "absolute"),
+        ("OLD is NEW", ["optimize", "{old}", "{old}", "--path", "/srv/app", "-t", "x:y"], {}, "same image"),
+        (
+            "no engine",
+            ["optimize", "{old}", "{new}", "--path", "/srv/app", "-t", "x:y"],
+            {"DOCKER_HOST": "unix:///nonexistent.sock"},
+            "cannot reach the Docker engine",
+        ),
+        (
+            "unwritable output",
+            ["diff", "{old}", "{new}", "--path", "/srv/app", "--output", "/proc/difflayers"],
+            {},
+            "cannot write",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line(pair, case, args, env, message):
+    before = everything()
+    result = cli(*[a.format(**pair) for a in args], env=env)
+    assert result.returncode == 2, (case, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("difflayers: error:") and message in lines[-1], (case, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert everything() == before, case
+
+
+def load_foreign_image(tmp_path, tag, architecture):
+    """``docker load`` a one-layer image whose config names another architecture."""
+    (tmp_path / "rootfs" / "srv" / "app").mkdir(parents=True)
+    layer = tmp_path / "layer.tar"
+    subprocess.run(["tar", "-C", str(tmp_path / "rootfs"), "-cf", str(layer), "."], check=True)
+    diff_id = "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest()
+    config = {
+        "architecture": architecture,
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps([{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}])
+    )
+    archive = tmp_path / "image.tar"
+    subprocess.run(
+        ["tar", "-C", str(tmp_path), "-cf", str(archive), "manifest.json", "config.json", "layer.tar"],
+        check=True,
+    )
+    sh(["docker", "load", "-i", str(archive)], ".")
+
+
+def test_other_architecture_is_refused(pair, tmp_path, cleanup_images):
+    tag = "difflayers-test-cli:arm64"
+    cleanup_images.append(tag)
+    load_foreign_image(tmp_path, tag, "arm64")
+    result = cli("diff", pair["old"], tag, "--path", "/srv/app")
+    assert result.returncode == 2 and "Architecture" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("when", ["first volume", "1.5 s", "2.5 s", "3.5 s"])
+def test_interrupted_run_leaves_nothing(pair, when):
+    before = everything()
+    argv = [*CLI, "optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", "difflayers-test-cli:interrupted"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if when == "first volume":
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # as soon as the run has made something
+            if sh(["docker", "volume", "ls", "-q", "--filter", "label=io.github.difflayers.run"], ".").stdout.strip():
+                break
+            time.sleep(0.05)
+    else:
+        time.sleep(float(when.split()[0]))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in err
+    assert everything() == before
+
+
+def test_two_runs_at_once(pair, cleanup_images):
+    tags = ["difflayers-test-cli:parallel-1", "difflayers-test-cli:parallel-2"]
+    cleanup_images.extend(tags)
+    procs = [
+        subprocess.Popen(
+            [*CLI, "--quiet", "optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in tags
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    for tag in tags:
+        assert tree_differences(pair["new"], tag) == []
