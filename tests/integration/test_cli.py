@@ -67,8 +67,9 @@ def everything():
     """All containers and volumes on the engine, and our temporary folders."""
     containers = set(sh(["docker", "ps", "-aq"], ".").stdout.split())
     volumes = set(sh(["docker", "volume", "ls", "-q"], ".").stdout.split())
+    networks = set(sh(["docker", "network", "ls", "-q"], ".").stdout.split())
     temps = set(glob.glob(os.path.join(tempfile.gettempdir(), "difflayers-*")))
-    return containers, volumes, temps
+    return containers, volumes, networks, temps
 
 
 def test_optimize(pair, cleanup_images):
