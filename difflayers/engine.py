@@ -9,6 +9,7 @@ import contextlib
 import json
 import shutil
 import signal
+import sys
 import tarfile
 import tempfile
 import threading
@@ -36,10 +37,13 @@ def uninterrupted():
         yield
         return
     received = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: received.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+
+    def hold(signum, frame):
+        if not received:
+            print("difflayers: stopping once the engine finishes this step ...", file=sys.stderr, flush=True)
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -285,8 +289,10 @@ def build(client, files: dict, tag: str, progress=None) -> str:
     """Build ``files`` (a context: name -> path) as ``tag``; return the image ID.
 
     The context is a tar in a temporary file (not memory: a delta can be large).
+    Ctrl-C waits for the build to end: a build cut off leaves the classic
+    builder's step containers behind.
     """
-    with tempfile.TemporaryFile() as context:
+    with tempfile.TemporaryFile() as context, uninterrupted():
         with tarfile.open(fileobj=context, mode="w") as tar:
             for arcname, source in sorted(files.items()):
                 tar.add(str(source), arcname=arcname, recursive=True)
@@ -363,6 +369,26 @@ def sweep(client, run_id: str) -> None:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 client.api.remove_volume(name, force=True)
         time.sleep(0.2 * (attempt + 1))
+
+
+@contextlib.contextmanager
+def temporary_tag(client, run_id: str):
+    """A tag for an image not yet verified; removed on the way out (with the
+    image, unless another tag holds it), so a failed run publishes nothing."""
+    tag = f"difflayers-unverified:{run_id}"
+    try:
+        yield tag
+    finally:
+        with contextlib.suppress(docker.errors.NotFound), uninterrupted():
+            client.api.remove_image(tag)
+
+
+def publish(client, source: str, tag: str) -> None:
+    """Give the verified image its final tag."""
+    from docker.utils import parse_repository_tag
+
+    repository, name = parse_repository_tag(tag)
+    _api(f"tagging {tag}", client.api.tag, source, repository, name or "latest")
 
 
 def leftovers(client, run_id: str) -> dict:

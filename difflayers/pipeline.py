@@ -129,38 +129,38 @@ def naive_bytes(client, new_ref: str, old_ref: str) -> int:
 
 
 def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, allow_drift=False, progress=None) -> dict:
-    """diff + generate + build + verify; returns the summary figures."""
+    """diff + generate + build + verify; returns the summary figures.
+
+    The image is built under a temporary tag, verified against NEW, and only
+    then tagged TAG: a failed or interrupted run publishes nothing.
+    """
     progress = progress or Progress()
     started = time.monotonic()
     _, plan = diff(client, old_ref, new_ref, path, output_dir, progress)
-    progress(
-        f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed; writing the Dockerfile"
-    )
+    counts = f"{plan.created} new, {plan.changed} changed, {len(plan.removals)} removed"
+    progress(f"found {counts}; writing the Dockerfile")
     generate.run(output_dir, client, allow_drift=allow_drift, quiet=True, environ={})
-    progress(f"building {tag}")
-    files = {DOCKERFILE: output_dir / DOCKERFILE}
-    if (output_dir / DELTA_ARCHIVE).exists():
-        files[DELTA_ARCHIVE] = output_dir / DELTA_ARCHIVE
-    engine.build(client, files, tag, progress=lambda line: progress(f"  {line}"))
-    progress(f"verifying {tag} against {new_ref}")
-    if verify.run(new_ref, tag, client=client, quiet=True) != 0:
-        raise VerificationFailed(
-            f"{tag} differs from {new_ref}: run `difflayers verify {new_ref} {tag}` to see how"
-        )
-    added = layers_above(client, tag, old_ref)
-    layers = len(engine.inspect_image(client, tag)["RootFS"]["Layers"]) - len(
-        engine.inspect_image(client, old_ref)["RootFS"]["Layers"]
-    )
+    delta = output_dir / DELTA_ARCHIVE
+    files = {DOCKERFILE: output_dir / DOCKERFILE, **({DELTA_ARCHIVE: delta} if delta.exists() else {})}
+    with engine.temporary_tag(client, uuid.uuid4().hex[:12]) as unverified:
+        progress(f"building {tag}")
+        engine.build(client, files, unverified, progress=lambda line: progress(f"  {line}"))
+        progress(f"verifying {tag} against {new_ref}")
+        if verify.run(new_ref, unverified, client=client, quiet=True) != 0:
+            raise VerificationFailed(
+                f"the image built from {output_dir / DOCKERFILE} differs from {new_ref}, so {tag} was not "
+                f"tagged; keep the files with --output and compare with `difflayers verify`"
+            )
+        engine.publish(client, unverified, tag)
+    old_layers = len(engine.inspect_image(client, old_ref)["RootFS"]["Layers"])
     return {
         "tag": tag,
         "new": plan.created,
         "changed": plan.changed,
         "removed": len(plan.removals),
-        "delta_bytes": (output_dir / DELTA_ARCHIVE).stat().st_size
-        if (output_dir / DELTA_ARCHIVE).exists()
-        else 0,
-        "layers_added": layers,
-        "bytes_added": sum(entry["Size"] for entry in added),
+        "delta_bytes": delta.stat().st_size if delta.exists() else 0,
+        "layers_added": len(engine.inspect_image(client, tag)["RootFS"]["Layers"]) - old_layers,
+        "bytes_added": sum(entry["Size"] for entry in layers_above(client, tag, old_ref)),
         "naive_bytes": naive_bytes(client, new_ref, old_ref),
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -68,8 +68,9 @@ def everything():
     containers = set(sh(["docker", "ps", "-aq"], ".").stdout.split())
     volumes = set(sh(["docker", "volume", "ls", "-q"], ".").stdout.split())
     networks = set(sh(["docker", "network", "ls", "-q"], ".").stdout.split())
+    unverified = set(sh(["docker", "images", "-q", "difflayers-unverified"], ".").stdout.split())
     temps = set(glob.glob(os.path.join(tempfile.gettempdir(), "difflayers-*")))
-    return containers, volumes, networks, temps
+    return containers, volumes, networks, unverified, temps
 
 
 def test_optimize(pair, cleanup_images):
@@ -83,6 +84,31 @@ def test_optimize(pair, cleanup_images):
     assert summary["layers_added"] == 2
     assert summary["naive_bytes"] > 3_000_000 and summary["bytes_added"] < 3_100_000
     assert tree_differences(pair["new"], tag) == [] and config_differences(pair["new"], tag) == []
+    assert everything() == before
+
+
+def test_verification_failure_exits_1_and_tags_nothing(pair, tmp_path, cleanup_images):
+    # NEW also differs outside --path, which a delta of --path cannot carry.
+    outside = build(
+        tmp_path,
+        "difflayers-test-cli:outside",
+        "mkdir -p /srv/app && echo 1 > /srv/app/a && echo x > /etc/extra",
+    )
+    cleanup_images.extend([outside, "difflayers-test-cli:never"])
+    before = everything()
+    result = cli(
+        "--quiet",
+        "optimize",
+        pair["same-tree-old"],
+        outside,
+        "--path",
+        "/srv/app",
+        "-t",
+        "difflayers-test-cli:never",
+    )
+    assert result.returncode == 1, result.stderr
+    assert "was not tagged" in result.stderr
+    assert sh(["docker", "images", "-q", "difflayers-test-cli:never"], ".").stdout.strip() == ""
     assert everything() == before
 
 
@@ -224,12 +250,23 @@ def test_other_architecture_is_refused(pair, tmp_path, cleanup_images):
 @pytest.mark.parametrize("when", ["first volume", "1.5 s", "2.5 s", "3.5 s"])
 def test_interrupted_run_leaves_nothing(pair, when):
     before = everything()
-    argv = [*CLI, "optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", "difflayers-test-cli:interrupted"]
+    argv = [
+        *CLI,
+        "optimize",
+        pair["old"],
+        pair["new"],
+        "--path",
+        "/srv/app",
+        "-t",
+        "difflayers-test-cli:interrupted",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if when == "first volume":
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # as soon as the run has made something
-            if sh(["docker", "volume", "ls", "-q", "--filter", "label=io.github.difflayers.run"], ".").stdout.strip():
+            if sh(
+                ["docker", "volume", "ls", "-q", "--filter", "label=io.github.difflayers.run"], "."
+            ).stdout.strip():
                 break
             time.sleep(0.05)
     else:
