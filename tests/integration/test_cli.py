@@ -295,3 +295,43 @@ def test_two_runs_at_once(pair, cleanup_images):
         assert proc.returncode == 0, err
     for tag in tags:
         assert tree_differences(pair["new"], tag) == []
+
+
+def test_works_where_the_engine_cannot_see_our_files(pair, cleanup_images):
+    """Run from a container that shares only the engine's socket, as with a
+    remote DOCKER_HOST: any bind mount of the CLI's own files would fail."""
+    tag = "difflayers-test-cli:from-elsewhere"
+    cleanup_images.append(tag)
+    before = everything()
+    result = sh(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "--workdir",
+            "/",
+            "difflayers-kit:local",
+            "python3",
+            "-m",
+            "difflayers",
+            "--quiet",
+            "optimize",
+            pair["old"],
+            pair["new"],
+            "--path",
+            "/srv/app",
+            "-t",
+            tag,
+            "--json",
+        ],
+        ".",
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["layers_added"] == 2
+    assert tree_differences(pair["new"], tag) == []
+    assert everything() == before
