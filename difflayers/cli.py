@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--tag", required=True, help="tag of the processed image")
     p.add_argument("--output", help="keep the log, Dockerfile and delta archive in this folder")
     p.add_argument("--allow-config-drift", action="store_true", help="build even if NEW drops config OLD has")
+    p.add_argument("--skip-verify", action="store_true", help="tag without verifying (verify apart later)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("diff", help="what changed between OLD and NEW under --path (the plan only)")
@@ -141,7 +142,7 @@ def _print_summary(s: dict) -> None:
         f"{s['tag']}: {s['new']} new, {s['changed']} changed, {s['removed']} removed; "
         f"delta archive {s['delta_bytes']:,} bytes; {s['layers_added']} layers adding {s['bytes_added']:,} bytes "
         f"instead of {s['naive_bytes']:,} for NEW as built ({s['naive_bytes'] - s['bytes_added']:,} avoided); "
-        f"verified equal to NEW; {s['seconds']} s"
+        f"{'verified equal to NEW' if s['verified'] else 'NOT verified'}; {s['seconds']} s"
     )
 
 
@@ -171,7 +172,15 @@ def _run(args) -> int:
             )
             return 0
         summary = pipeline.optimize(
-            client, args.old, args.new, args.path, args.tag, output, args.allow_config_drift, progress
+            client,
+            args.old,
+            args.new,
+            args.path,
+            args.tag,
+            output,
+            args.allow_config_drift,
+            progress,
+            skip_verify=args.skip_verify,
         )
         print(json.dumps(summary, indent=2)) if args.json else _print_summary(summary)
         return 0

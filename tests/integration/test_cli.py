@@ -335,3 +335,25 @@ def test_works_where_the_engine_cannot_see_our_files(pair, cleanup_images):
     assert json.loads(result.stdout)["layers_added"] == 2
     assert tree_differences(pair["new"], tag) == []
     assert everything() == before
+
+
+def test_skip_verify_tags_at_once_and_times_each_step(pair, cleanup_images):
+    tag = "difflayers-test-cli:unverified-on-purpose"
+    cleanup_images.append(tag)
+    result = cli(
+        "--quiet",
+        "optimize",
+        pair["old"],
+        pair["new"],
+        "--path",
+        "/srv/app",
+        "-t",
+        tag,
+        "--skip-verify",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["verified"] is False
+    assert set(summary["step_seconds"]) == {"diff", "generate", "build"}
+    assert tree_differences(pair["new"], tag) == []
