@@ -5,9 +5,9 @@ printed it: leading and trailing spaces belong to the name, so lines are never
 stripped or split on white space. See rsync(1), "--itemize-changes".
 """
 
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from .errors import LogParseError, UnsafePath
 from .names import decode_rsync_name, safe_relative
@@ -22,11 +22,16 @@ ATTRIBUTE_COLUMNS = "cstpoguax"
 # A time-only difference is not a change of content, type, mode, owner or
 # link target, so it does not earn a place in the delta layer.
 SIGNIFICANT_ATTRIBUTES = frozenset("cspogax")
+# Update type (not '*', handled apart), file type, then nine attribute
+# columns: a letter, '.', '+' (created), ' ' or '?' (unknown).
+_FLAGS = re.compile(rb"[<>ch.][fdLDS][.+ ?cstpoguaxnbT]{9}")
 
 
-@dataclass(frozen=True)
-class Item:
-    """One itemized line: what rsync would do to turn OLD's tree into NEW's."""
+class Item(NamedTuple):
+    """One itemized line: what rsync would do to turn OLD's tree into NEW's.
+
+    A named tuple, not a dataclass: a log can hold millions of lines.
+    """
 
     update: str
     kind: str  # f, d, L, D, S; for deletions 'd' or '?' (rsync does not say)
@@ -58,7 +63,7 @@ class Item:
 
 def parse_line(raw: bytes, lineno: int = 0) -> Item:
     """Parse one line (without its newline) into an ``Item``."""
-    if len(raw) <= FLAGS_WIDTH + 1 or raw[FLAGS_WIDTH : FLAGS_WIDTH + 1] != b" ":
+    if len(raw) <= FLAGS_WIDTH + 1 or raw[FLAGS_WIDTH] != 0x20:
         raise LogParseError(f"line {lineno}: not an itemized change: {raw!r}")
     flags, name = raw[:FLAGS_WIDTH], raw[FLAGS_WIDTH + 1 :]
     decoded = decode_rsync_name(name)
@@ -67,15 +72,11 @@ def parse_line(raw: bytes, lineno: int = 0) -> Item:
     except UnsafePath as exc:
         raise UnsafePath(f"line {lineno}: {exc}") from None
     if flags.startswith(DELETING):
-        kind = "d" if decoded.endswith("/") else "?"
-        return Item("*", kind, "", path)
-    text = flags.decode("ascii", "replace")
-    update, kind, attributes = text[0], text[1], text[2:]
-    if update not in UPDATE_TYPES or update == "*" or kind not in FILE_TYPES:
-        raise LogParseError(f"line {lineno}: unknown change flags {text!r}")
-    if not all(a in ".+ ?nbT" + ATTRIBUTE_COLUMNS for a in attributes):
-        raise LogParseError(f"line {lineno}: unknown attribute flags {text!r}")
-    return Item(update, kind, attributes, path)
+        return Item("*", "d" if decoded.endswith("/") else "?", "", path)
+    if not _FLAGS.fullmatch(flags):
+        raise LogParseError(f"line {lineno}: unknown change flags {flags.decode('ascii', 'replace')!r}")
+    text = flags.decode("ascii")
+    return Item(text[0], text[1], text[2:], path)
 
 
 def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
@@ -85,7 +86,27 @@ def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
 
 
 def parse(lines: Iterable[bytes]) -> Iterator[Item]:
-    """Parse itemized lines lazily, so a million-line log needs little memory."""
+    """Parse itemized lines lazily, so a million-line log needs little memory.
+
+    The common line (known flags, a plain name) is handled inline, with
+    names bound locally: this loop is the kit's hot path on large trees.
+    Anything else goes through ``parse_line``, which also explains errors.
+    """
+    flags_match, item = _FLAGS.match, Item
     for lineno, raw in enumerate(lines, start=1):
-        if raw:
-            yield parse_line(raw, lineno)
+        if not raw:
+            continue
+        name = raw[FLAGS_WIDTH + 1 :]
+        if (
+            raw[FLAGS_WIDTH : FLAGS_WIDTH + 1] == b" "
+            and b"\\" not in name
+            and flags_match(raw, 0, FLAGS_WIDTH)
+        ):
+            path = name.decode("utf-8", "surrogateescape")
+            path = path.removesuffix("/")
+            parts = path.split("/")
+            if path and path[0] != "/" and "" not in parts and "." not in parts and ".." not in parts:
+                flags = raw[:FLAGS_WIDTH].decode("ascii")
+                yield item(flags[0], flags[1], flags[2:], path)
+                continue
+        yield parse_line(raw, lineno)

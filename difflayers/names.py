@@ -22,7 +22,9 @@ def decode_rsync_name(raw: bytes) -> str:
     >>> decode_rsync_name(rb"a\#012b")
     'a\nb'
     """
-    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw).decode("utf-8", "surrogateescape")
+    if b"\\#" in raw:
+        raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw)
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def encode_rsync_name(name: str) -> bytes:
@@ -51,7 +53,7 @@ def safe_relative(name: str) -> str:
         raise UnsafePath(f"absolute name {name!r} in a list of relative names")
     body = name.removesuffix("/")
     parts = body.split("/")
-    if any(p in ("", ".", "..") for p in parts):
+    if "" in parts or "." in parts or ".." in parts:
         raise UnsafePath(f"name {name!r} is not a plain path inside the tree")
     return body
 

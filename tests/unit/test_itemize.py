@@ -3,6 +3,8 @@
 import io
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from difflayers.errors import LogParseError, UnsafePath
 from difflayers.itemize import iter_lines, parse, parse_line
@@ -84,3 +86,32 @@ def test_parse_keeps_spaces_and_skips_only_empty_lines():
 def test_error_names_the_line_number():
     with pytest.raises(LogParseError, match="line 2"):
         list(parse([b">f+++++++++ ok", b"garbage"]))
+
+
+flag_strategy = st.sampled_from(
+    [
+        ">f+++++++++",
+        ">fcst......",
+        ".f...p.....",
+        "cL+++++++++",
+        "cd+++++++++",
+        "hf+++++++++",
+        "*deleting  ",
+        ".d..t......",
+    ]
+)
+name_strategy = st.binary(min_size=0, max_size=40).filter(lambda b: b"\n" not in b) | st.sampled_from(
+    [b"./", b"a/", b"/abs", b"a/../b", b"a//b", b"x\\#012y", b"..", b"."]
+)
+
+
+@given(flag_strategy, name_strategy)
+def test_fast_path_agrees_with_parse_line(flags, name):
+    line = flags.encode() + b" " + name
+    try:
+        expected = [parse_line(line, 1)]
+    except (LogParseError, UnsafePath) as exc:
+        with pytest.raises(type(exc)):
+            list(parse([line]))
+        return
+    assert list(parse([line])) == expected
