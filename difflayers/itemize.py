@@ -11,6 +11,7 @@ from typing import BinaryIO, NamedTuple
 
 from .errors import LogParseError, UnsafePath
 from .names import decode_rsync_name, safe_relative
+from .names import unescape as _unescape
 
 FLAGS_WIDTH = 11
 UPDATE_TYPES = "<>ch.*"
@@ -79,34 +80,51 @@ def parse_line(raw: bytes, lineno: int = 0) -> Item:
     return Item(text[0], text[1], text[2:], path)
 
 
-def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
-    """Yield lines without their trailing newline, keeping every other byte."""
-    for raw in stream:
-        yield raw[:-1] if raw.endswith(b"\n") else raw
+def iter_lines(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Yield lines without their trailing newline, keeping every other byte.
+
+    Reads in large chunks: a per-line read is a large share of parsing time.
+    """
+    rest = b""
+    while True:
+        chunk = stream.read(chunk_size)
+        if not chunk:
+            break
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
 
 
 def parse(lines: Iterable[bytes]) -> Iterator[Item]:
     """Parse itemized lines lazily, so a million-line log needs little memory.
 
-    The common line (known flags, a plain name) is handled inline, with
-    names bound locally: this loop is the kit's hot path on large trees.
-    Anything else goes through ``parse_line``, which also explains errors.
+    The usual lines are handled inline, with names bound locally: this loop
+    is the kit's hot path on large trees. Anything unusual (the root, a name
+    leaving the tree, unknown flags) goes through ``parse_line``, which also
+    explains errors.
     """
-    flags_match, item = _FLAGS.match, Item
+    flags_match, item, unescape = _FLAGS.match, Item, _unescape
+    width = FLAGS_WIDTH
     for lineno, raw in enumerate(lines, start=1):
         if not raw:
             continue
-        name = raw[FLAGS_WIDTH + 1 :]
-        if (
-            raw[FLAGS_WIDTH : FLAGS_WIDTH + 1] == b" "
-            and b"\\" not in name
-            and flags_match(raw, 0, FLAGS_WIDTH)
-        ):
+        name = raw[width + 1 :]
+        if raw[width : width + 1] == b" ":
+            if b"\\" in name:
+                name = unescape(name)
             path = name.decode("utf-8", "surrogateescape")
-            path = path.removesuffix("/")
+            is_dir = path.endswith("/")
+            if is_dir:
+                path = path[:-1]
             parts = path.split("/")
             if path and path[0] != "/" and "" not in parts and "." not in parts and ".." not in parts:
-                flags = raw[:FLAGS_WIDTH].decode("ascii")
-                yield item(flags[0], flags[1], flags[2:], path)
-                continue
+                if flags_match(raw, 0, width):
+                    flags = raw[:width].decode("ascii")
+                    yield item(flags[0], flags[1], flags[2:], path)
+                    continue
+                if raw.startswith(DELETING):
+                    yield item("*", "d" if is_dir else "?", "", path)
+                    continue
         yield parse_line(raw, lineno)

@@ -23,8 +23,17 @@ def decode_rsync_name(raw: bytes) -> str:
     'a\nb'
     """
     if b"\\#" in raw:
-        raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw)
+        raw = unescape(raw)
     return raw.decode("utf-8", "surrogateescape")
+
+
+def _octal_byte(match) -> bytes:
+    return bytes([int(match.group(1), 8)])
+
+
+def unescape(raw: bytes) -> bytes:
+    r"""rsync's ``\#ooo`` escapes back to the bytes they stand for."""
+    return _ESCAPE.sub(_octal_byte, raw)
 
 
 def encode_rsync_name(name: str) -> bytes:
