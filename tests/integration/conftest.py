@@ -24,6 +24,18 @@ def sh(args, cwd, env=None, check=True):
     return result
 
 
+DOCKER_COMPOSE = ("docker", "compose")
+GENERATE_ARGS = (
+    "-f", "shell.docker-compose.yml", "-f", "process-image-diff.docker-compose.yml",
+    "run", "--rm", "shell", "./generate-dockerfile.sh",
+)  # fmt: skip
+
+
+def generate_dockerfile(kit, env, compose=DOCKER_COMPOSE, check=True):
+    """The walkthrough's generate step, as a user types it."""
+    return sh([*compose, *GENERATE_ARGS], kit, env, check=check)
+
+
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory):
     """A fresh copy of the kit's files (what git tracks or would track)."""

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from .conftest import sh
+from .conftest import generate_dockerfile, sh
 from .independent import config_differences, tree_differences
 
 pytestmark = pytest.mark.engine
@@ -127,46 +127,14 @@ def test_generate_refuses_a_diff_made_for_other_images(kit, project, pair):
     old, new, other = pair
     assert up(kit, project, OLD_IMAGE=old, NEW_IMAGE=new).returncode == 0
     before = (kit / "output" / "rsync-image-diff.json").read_text()
-    result = sh(
-        [
-            "docker",
-            "compose",
-            "-f",
-            "shell.docker-compose.yml",
-            "-f",
-            "process-image-diff.docker-compose.yml",
-            "run",
-            "--rm",
-            "shell",
-            "./generate-dockerfile.sh",
-        ],
-        kit,
-        {**project, "OLD_IMAGE": other, "NEW_IMAGE": new},
-        check=False,
-    )
+    result = generate_dockerfile(kit, {**project, "OLD_IMAGE": other, "NEW_IMAGE": new}, check=False)
     assert result.returncode == 2
     assert "run rsync-image-diff again" in result.stderr
     assert (kit / "output" / "rsync-image-diff.json").read_text() == before
 
 
 def generate_and_build(kit, env, tag, **more):
-    result = sh(
-        [
-            "docker",
-            "compose",
-            "-f",
-            "shell.docker-compose.yml",
-            "-f",
-            "process-image-diff.docker-compose.yml",
-            "run",
-            "--rm",
-            "shell",
-            "./generate-dockerfile.sh",
-        ],
-        kit,
-        {**env, **more},
-        check=False,
-    )
+    result = generate_dockerfile(kit, {**env, **more}, check=False)
     if result.returncode == 0:
         sh(["docker", "build", "-q", "-t", tag, "."], kit / "output")
     return result

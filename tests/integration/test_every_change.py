@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import sh
+from .conftest import generate_dockerfile, sh
 from .independent import config_differences, tree_differences
 
 pytestmark = pytest.mark.engine
@@ -45,22 +45,7 @@ def generated(kit, images):
         "NEW_IMAGE": images["new"],
     }
     sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, env)
-    result = sh(
-        [
-            "docker",
-            "compose",
-            "-f",
-            "shell.docker-compose.yml",
-            "-f",
-            "process-image-diff.docker-compose.yml",
-            "run",
-            "--rm",
-            "shell",
-            "./generate-dockerfile.sh",
-        ],
-        kit,
-        env,
-    )
+    result = generate_dockerfile(kit, env)
     yield result.stdout
     sh(
         ["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "down", "-v"],

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .conftest import sh
+from .conftest import generate_dockerfile, sh
 from .independent import added_layers, config_differences, exported_tree, tree_differences
 
 pytestmark = pytest.mark.engine
@@ -51,21 +51,7 @@ def walked(kit, compose):
     sh(["docker", "build", "-t", "sample-project:revision-2", "."], sample)
     printed["diff"] = sh([*compose, "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, ENV_DIFF).stdout
     printed["diff_log"] = (output / "rsync-image-diff.log").read_bytes()
-    printed["generate"] = sh(
-        [
-            *compose,
-            "-f",
-            "shell.docker-compose.yml",
-            "-f",
-            "process-image-diff.docker-compose.yml",
-            "run",
-            "--rm",
-            "shell",
-            "./generate-dockerfile.sh",
-        ],
-        kit,
-        ENV_DIFF,
-    ).stdout
+    printed["generate"] = generate_dockerfile(kit, ENV_DIFF, compose).stdout
     sh(["docker", "build", "-t", "sample-project:revision-2-processed", "."], output)
     printed["verify"] = sh(
         [*compose, "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, ENV_VERIFY
