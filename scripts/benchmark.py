@@ -407,7 +407,7 @@ def write_svg(results: list, path: Path) -> None:
     ]
     y = 40
     for f in rows:
-        parts.append(f'<text x="10" y="{y + bar}">{f["title"][:36]}</text>')
+        parts.append(f'<text x="10" y="{y + bar}">{f["title"].split(", ")[0]}</text>')
         for i, (label, key, colour) in enumerate(
             (("naive", "naive", "#c0392b"), ("kit", "processed", "#27ae60"))
         ):
