@@ -248,7 +248,9 @@ def test_other_architecture_is_refused(pair, tmp_path, cleanup_images):
 
 
 @pytest.mark.parametrize("when", ["first volume", "1.5 s", "2.5 s", "3.5 s"])
-def test_interrupted_run_leaves_nothing(pair, when):
+def test_interrupted_run_leaves_nothing(pair, when, cleanup_images):
+    # A run interrupted after it tagged its verified image keeps that output.
+    cleanup_images.append("difflayers-test-cli:interrupted")
     before = everything()
     argv = [
         *CLI,
