@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__, engine, pipeline, report
+from . import __version__
 from .errors import DiffLayersError
 
 DESCRIPTION = """\
@@ -112,6 +112,8 @@ def _plan_json(meta, plan) -> dict:
 
 
 def _report(client, image, base, new) -> dict:
+    from . import pipeline
+
     layers = pipeline.layers_above(client, image, base)
     figures = {
         "image": image,
@@ -147,6 +149,10 @@ def _print_summary(s: dict) -> None:
 
 
 def _run(args) -> int:
+    # Imported here, inside main's handlers: the docker SDK takes a moment to
+    # import, and a Ctrl-C then must end as cleanly as any other.
+    from . import engine, pipeline, report
+
     if args.command in INTERNAL:
         from .steps import compare, diff, generate, summary
 
@@ -204,3 +210,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("difflayers: interrupted; what this run made has been removed", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # An engine error no step expected still ends as one line and exit 2.
+        from . import engine
+
+        if not engine.is_engine_error(exc) or os.environ.get("DIFFLAYERS_DEBUG") == "1":
+            raise
+        print(f"difflayers: error: the Docker engine: {exc}", file=sys.stderr)
+        return 2

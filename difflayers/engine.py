@@ -53,6 +53,11 @@ def uninterrupted():
             raise KeyboardInterrupt
 
 
+def is_engine_error(exc: BaseException) -> bool:
+    """True for the SDK's own errors, which callers outside this module do not import."""
+    return isinstance(exc, docker.errors.DockerException)
+
+
 def connect(client=None):
     """Return a working client, or say clearly why the engine is unreachable."""
     if client is not None:
@@ -90,7 +95,9 @@ def _owned(create, remove):
         yield made[0]
     finally:
         if made:
-            with contextlib.suppress(docker.errors.NotFound):
+            # Removal runs to its end too; if the engine refuses (already
+            # being removed, still in use), the caller's sweep tries again.
+            with uninterrupted(), contextlib.suppress(docker.errors.APIError):
                 remove(made[0])
 
 
@@ -353,22 +360,25 @@ def ensure_tool_image(client, progress=None) -> None:
     )
 
 
-def sweep(client, run_id: str) -> None:
+def sweep(client, run_id: str, attempts: int = 5) -> None:
     """Remove whatever still carries this run's label.
 
-    An interrupted API call can leave the engine finishing a container we
-    never got the ID of; the label finds it. Containers go first, as they
-    hold the volumes.
+    An interrupted API call can leave the engine finishing (or still
+    removing) something of ours; the label finds it. Containers go first, as
+    they hold the volumes; the engine gets a moment between attempts.
     """
-    for attempt in range(3):
-        found = leftovers(client, run_id)
-        if not found["containers"] and not found["volumes"]:
-            return
-        remove_containers(client, found["containers"])
-        for name in found["volumes"]:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                client.api.remove_volume(name, force=True)
-        time.sleep(0.2 * (attempt + 1))
+    with uninterrupted():
+        for attempt in range(attempts):
+            found = leftovers(client, run_id)
+            if not found["containers"] and not found["volumes"]:
+                return
+            for cid in found["containers"]:
+                with contextlib.suppress(docker.errors.APIError):
+                    client.api.remove_container(cid, force=True, v=True)
+            for name in found["volumes"]:
+                with contextlib.suppress(docker.errors.APIError):
+                    client.api.remove_volume(name, force=True)
+            time.sleep(0.2 * (attempt + 1))
 
 
 @contextlib.contextmanager
@@ -379,7 +389,7 @@ def temporary_tag(client, run_id: str):
     try:
         yield tag
     finally:
-        with contextlib.suppress(docker.errors.NotFound), uninterrupted():
+        with uninterrupted(), contextlib.suppress(docker.errors.APIError):
             client.api.remove_image(tag)
 
 
