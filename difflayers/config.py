@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from .errors import NotExpressible
+from .errors import BadInput, NotExpressible
 
 _ENV_KEY = re.compile(r"^[^\s=]+$")
 
@@ -136,3 +136,12 @@ def config_delta(old: dict, new: dict) -> ConfigDelta:
         else:
             out.append(f"CMD {_json(new_cmd)}")
     return delta
+
+
+def require_same_platform(old: dict, new: dict) -> None:
+    """OLD and NEW (``docker inspect`` of each) must be for one OS and architecture."""
+    for key in ("Os", "Architecture"):
+        if old.get(key) != new.get(key):
+            raise BadInput(
+                f"OLD is {old.get(key)} and NEW is {new.get(key)} ({key}); a delta between them makes no sense"
+            )

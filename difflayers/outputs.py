@@ -73,10 +73,15 @@ def remove_quietly(path: Path) -> None:
         os.unlink(path)
 
 
-def sha256_file(path: Path) -> str:
-    """Digest of a file, read in blocks (logs can be large)."""
+def sha256_of(handle) -> str:
+    """Hex SHA-256 of what an open binary file still holds, read in blocks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Digest of a file (logs can be large)."""
+    with open(path, "rb") as handle:
+        return sha256_of(handle)

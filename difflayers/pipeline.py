@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engine, report
+from .config import require_same_platform
 from .dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from .errors import BadInput, DiffLayersError
 from .names import check_tree_path
@@ -47,12 +48,7 @@ def validate(client, old_ref: str, new_ref: str, path: str) -> dict:
         raise BadInput(
             f"OLD and NEW are the same image ({images['old']['Id'][:19]}): there is nothing to ship"
         )
-    for key in ("Os", "Architecture"):
-        if images["old"].get(key) != images["new"].get(key):
-            raise BadInput(
-                f"OLD is {images['old'].get(key)} and NEW is {images['new'].get(key)} ({key}): "
-                "a delta between them makes no sense"
-            )
+    require_same_platform(images["old"], images["new"])
     for ref in (old_ref, new_ref):
         engine.require_directory(client, ref, path)
     return images

@@ -6,10 +6,11 @@ would: type, content digest, mode, numeric owner, link target, device
 numbers and hardlink groups. Modification times are not compared.
 """
 
-import hashlib
 import posixpath
 import tarfile
 from typing import BinaryIO
+
+from .outputs import sha256_of
 
 # Runtime config that makes a container behave as it does.
 CONFIG_FIELDS = (
@@ -26,13 +27,6 @@ CONFIG_FIELDS = (
     "Shell",
     "OnBuild",
 )
-
-
-def _digest(handle) -> str:
-    sha = hashlib.sha256()
-    for block in iter(lambda: handle.read(1 << 20), b""):
-        sha.update(block)
-    return sha.hexdigest()
 
 
 def read_tree(stream: BinaryIO, root: str = "") -> dict:
@@ -60,7 +54,7 @@ def read_tree(stream: BinaryIO, root: str = "") -> dict:
                 entries[name] = entries.get(first, ("missing link target",))
                 continue
             if member.isreg():
-                payload = "sha256:" + _digest(tar.extractfile(member))
+                payload = "sha256:" + sha256_of(tar.extractfile(member))
             elif member.issym():
                 payload = "-> " + member.linkname
             elif member.ischr() or member.isblk():

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .. import engine, report
-from ..config import config_delta
+from ..config import config_delta, require_same_platform
 from ..delta import write_delta
 from ..dockerfile import (
     DELTA_ARCHIVE,
@@ -19,7 +19,7 @@ from ..dockerfile import (
     render_dockerfile,
     render_removal_list,
 )
-from ..errors import BadInput, NotExpressible, StaleOutput
+from ..errors import NotExpressible, StaleOutput
 from ..outputs import atomic_file, remove_quietly, write_text
 
 ROOT_USERS = ("", "root", "0", "root:root", "0:0")
@@ -42,12 +42,7 @@ def _check_matches(meta: dict, images: dict, environ) -> None:
     asked_path = environ.get("RESTRICT_DIFF_TO_PATH")
     if asked_path and asked_path.rstrip("/") != meta["path"]:
         raise StaleOutput(f"RESTRICT_DIFF_TO_PATH={asked_path} but the diff was made under {meta['path']}")
-    for field in ("Os", "Architecture"):
-        if images["old"].get(field) != images["new"].get(field):
-            raise BadInput(
-                f"OLD is {images['old'].get(field)} and NEW is {images['new'].get(field)} ({field}); "
-                "a delta between them makes no sense"
-            )
+    require_same_platform(images["old"], images["new"])
 
 
 def run(output_dir: Path, client=None, allow_drift=None, quiet=False, environ=None) -> int:
