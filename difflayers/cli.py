@@ -52,9 +52,24 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("optimize", help="diff, generate, build and verify: OLD + a small layer, tagged TAG")
     images(p)
     p.add_argument("--path", required=True, help="directory compared in both images, e.g. /app")
-    p.add_argument("-t", "--tag", required=True, help="tag of the processed image")
-    p.add_argument("--output", help="keep the log, Dockerfile and delta archive in this folder")
-    p.add_argument("--allow-config-drift", action="store_true", help="build even if NEW drops config OLD has")
+    p.add_argument("-t", "--tag", help="tag of the processed image (default: the --push reference)")
+    p.add_argument("--output", help="keep the log, Dockerfile or layer, and the archives in this folder")
+    p.add_argument(
+        "--method",
+        choices=["auto", "dockerfile", "layer"],
+        default="auto",
+        help="dockerfile: build OLD + RUN rm + ADD; layer: assemble one layer with whiteouts and NEW's "
+        "config; auto (default): dockerfile where it reproduces NEW, else layer",
+    )
+    p.add_argument(
+        "--push",
+        metavar="HOST/REPO:TAG",
+        help="also put the image in OLD's registry: OLD's layers mounted, only the delta uploaded",
+    )
+    p.add_argument("--plain-http", action="store_true", help="talk HTTP to a registry not on loopback")
+    p.add_argument(
+        "--allow-config-drift", action="store_true", help="(dockerfile method) build even if NEW drops config"
+    )
     p.add_argument("--skip-verify", action="store_true", help="tag without verifying (verify apart later)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -141,11 +156,16 @@ def _print_report(figures: dict) -> None:
 
 def _print_summary(s: dict) -> None:
     print(
-        f"{s['tag']}: {s['new']} new, {s['changed']} changed, {s['removed']} removed; "
-        f"delta archive {s['delta_bytes']:,} bytes; {s['layers_added']} layers adding {s['bytes_added']:,} bytes "
+        f"{s['tag']} ({s['method']} method): {s['new']} new, {s['changed']} changed, {s['removed']} removed; "
+        f"delta {s['delta_bytes']:,} bytes; {s['layers_added']} layers adding {s['bytes_added']:,} bytes "
         f"instead of {s['naive_bytes']:,} for NEW as built ({s['naive_bytes'] - s['bytes_added']:,} avoided); "
         f"{'verified equal to NEW' if s['verified'] else 'NOT verified'}; {s['seconds']} s"
     )
+    if "pushed" in s:
+        print(
+            f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted, "
+            f"{s['bytes_uploaded']:,} bytes uploaded"
+        )
 
 
 def _run(args) -> int:
@@ -187,6 +207,9 @@ def _run(args) -> int:
             args.allow_config_drift,
             progress,
             skip_verify=args.skip_verify,
+            method=args.method,
+            push_to=args.push,
+            plain_http=args.plain_http,
         )
         print(json.dumps(summary, indent=2)) if args.json else _print_summary(summary)
         return 0
@@ -198,7 +221,12 @@ def _terminate(signum, frame):
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "optimize" and not args.tag:
+        if not args.push:
+            parser.error("optimize needs -t/--tag or --push")
+        args.tag = args.push
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return _run(args)

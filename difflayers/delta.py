@@ -24,12 +24,25 @@ class DeltaStats:
     content_bytes: int = 0
 
 
-def _relative(member_name: str, base: str) -> str:
+def relative_name(member_name: str, base: str) -> str:
+    """A member's path relative to the tree root (members are ``base/...``)."""
     if member_name == base:
         return "."
     if not member_name.startswith(base + "/"):
         raise UnsafePath(f"archive member {member_name!r} is outside {base!r}")
     return safe_relative(member_name[len(base) + 1 :])
+
+
+def clean_member(member: tarfile.TarInfo, root: str, rel: str, target) -> None:
+    """Rename a member of NEW's stream to its path from ``/`` (``root`` is the
+    tree path without its leading slash); keep numeric owners and xattrs."""
+    member.name = join_under(root, rel)
+    if target is not None:
+        member.linkname = join_under(root, target)
+    member.uname = member.gname = ""
+    # PAX path/linkpath/size records of the source would override the
+    # renamed fields on extraction; only xattrs are carried over.
+    member.pax_headers = {k: v for k, v in member.pax_headers.items() if k.startswith(_KEPT_PAX_PREFIXES)}
 
 
 def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan) -> DeltaStats:
@@ -55,22 +68,14 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
         ) as out,
     ):
         for member in src:
-            rel = _relative(member.name.rstrip("/") or member.name, base)
-            target = _relative(member.linkname, base) if member.islnk() else None
+            rel = relative_name(member.name.rstrip("/") or member.name, base)
+            target = relative_name(member.linkname, base) if member.islnk() else None
             # An unchanged name hardlinked to a file this archive ships anew
             # must be linked again, or it would keep the old inode alone.
             if rel not in wanted and target not in shipped_files:
                 continue
             found.add(rel)
-            member.name = join_under(root, rel)
-            if target is not None:
-                member.linkname = join_under(root, target)
-            member.uname = member.gname = ""
-            # PAX path/linkpath/size records of the source would override the
-            # renamed fields on extraction; only xattrs are carried over.
-            member.pax_headers = {
-                k: v for k, v in member.pax_headers.items() if k.startswith(_KEPT_PAX_PREFIXES)
-            }
+            clean_member(member, root, rel, target)
             if member.isreg():
                 shipped_files.add(rel)
                 out.addfile(member, src.extractfile(member))

@@ -198,6 +198,39 @@ def tree_archive(client, image: str, path: str):
         yield _ChunkReader(chunks)
 
 
+def entry_header(client, image: str, path: str) -> tarfile.TarInfo:
+    """NEW's tar header of ``path`` itself (owner, mode), without its contents.
+
+    The archive endpoint has no depth limit, so the stream is read up to the
+    first member and the connection closed; the engine stops there.
+    """
+    with throwaway_container(client, image, "stat") as cid:
+        response = _api(
+            f"reading {path} in {image!r}",
+            client.api._get,
+            client.api._url("/containers/{0}/archive", cid),
+            params={"path": path},
+            stream=True,
+        )
+        try:
+            if response.status_code != 200:
+                raise PathProblem(f"{path} cannot be read in image {image!r} (HTTP {response.status_code})")
+            with tarfile.open(fileobj=response.raw, mode="r|") as tar:
+                return tar.next()
+        finally:
+            response.close()
+
+
+def load(client, archive: Path, what: str) -> None:
+    """``docker load`` the archive at ``archive``; engine errors name ``what``."""
+    with open(archive, "rb") as handle, uninterrupted():
+        messages = _api(f"loading {what}", client.api.load_image, handle)
+        for message in messages or ():
+            if "error" in message or "errorDetail" in message:
+                detail = message.get("error") or message["errorDetail"].get("message")
+                raise EngineError(f"loading {what}: {detail}")
+
+
 def remove_containers(client, ids) -> None:
     """Remove containers by ID, ignoring ones already gone."""
     for cid in ids:

@@ -55,3 +55,7 @@ class CommandFailed(DiffLayersError):
             f"{argv[0]} exited with status {returncode}"
             + ("".join(f"\n  {line}" for line in tail) if tail else "")
         )
+
+
+class RegistryError(DiffLayersError):
+    """A registry refused or could not serve a request of the direct push."""

@@ -1,4 +1,4 @@
-"""The CLI's pipeline: diff, generate, build, verify, all through the engine API.
+"""The CLI's pipeline: diff, make, verify (and push), all through the engine API.
 
 Each step is the one the compose path runs (``diffing``, ``steps.generate``,
 ``steps.verify``); only the plumbing differs: volumes and helper containers
@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engine, report
+from .assemble import assemble
 from .config import require_same_platform
 from .dockerfile import DELTA_ARCHIVE, DOCKERFILE
-from .errors import BadInput, DiffLayersError
+from .errors import BadInput, DiffLayersError, NotExpressible
 from .names import check_tree_path
+from .push import compress, find_old, push_image
+from .registry import Registry, parse_reference
 from .steps import generate, verify
 
 
@@ -124,14 +127,38 @@ def naive_bytes(client, new_ref: str, old_ref: str) -> int:
     return sum(sizes[shared:])
 
 
-def optimize(
-    client, old_ref, new_ref, path, tag, output_dir: Path, allow_drift=False, progress=None, skip_verify=False
-) -> dict:
-    """diff + generate + build + verify; returns the summary figures.
+METHODS = ("auto", "dockerfile", "layer")
 
-    The image is built under a temporary tag, verified against NEW, and only
+
+@dataclass
+class Made:
+    """What the build step made: by which method, and the delta's size."""
+
+    method: str
+    delta_bytes: int
+    assembled: object = None
+
+
+def optimize(
+    client,
+    old_ref,
+    new_ref,
+    path,
+    tag,
+    output_dir: Path,
+    allow_drift=False,
+    progress=None,
+    skip_verify=False,
+    method="auto",
+    push_to=None,
+    plain_http=False,
+) -> dict:
+    """diff + make (Dockerfile or layer) + verify [+ push]; returns the figures.
+
+    The image is made under a temporary tag, verified against NEW, and only
     then tagged TAG: a failed or interrupted run publishes nothing.
     ``skip_verify`` tags it unverified, for pipelines that verify apart.
+    ``push_to`` (HOST/REPO:TAG) puts it in OLD's registry by blob mount.
     """
     progress = progress or Progress()
     seconds = {}
@@ -143,38 +170,85 @@ def optimize(
         seconds[step] = round(now - clock, 2)
         clock = now
 
+    remote = None
+    if push_to:
+        if method == "dockerfile":
+            raise BadInput("--push assembles the layer itself: use it with --method layer (or auto)")
+        method = "layer"
+        target = parse_reference(push_to)
+        registry = Registry(target.host, plain_http)
+        progress(f"finding OLD in {target.host}")
+        remote = find_old(registry, engine.inspect_image(client, old_ref), target)
     _, plan = diff(client, old_ref, new_ref, path, output_dir, progress)
     lap("diff")
-    counts = f"{plan.created} new, {plan.changed} changed, {len(plan.removals)} removed"
-    progress(f"found {counts}; writing the Dockerfile")
-    generate.run(output_dir, client, allow_drift=allow_drift, quiet=True, environ={})
-    lap("generate")
-    delta = output_dir / DELTA_ARCHIVE
-    files = {DOCKERFILE: output_dir / DOCKERFILE, **({DELTA_ARCHIVE: delta} if delta.exists() else {})}
+    progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
     with engine.temporary_tag(client, uuid.uuid4().hex[:12]) as unverified:
-        progress(f"building {tag}")
-        engine.build(client, files, unverified, progress=lambda line: progress(f"  {line}"))
+        made = _make(client, method, plan, output_dir, unverified, allow_drift, remote, progress)
         lap("build")
         if not skip_verify:
             progress(f"verifying {tag} against {new_ref}")
             if verify.run(new_ref, unverified, client=client, quiet=True) != 0:
                 raise VerificationFailed(
-                    f"the image built from {output_dir / DOCKERFILE} differs from {new_ref}, so {tag} was not "
-                    f"tagged; keep the files with --output and compare with `difflayers verify`"
+                    f"the image made by the {made.method} method from {output_dir} differs from {new_ref}, so "
+                    f"{tag} was not tagged; keep the files with --output and compare with `difflayers verify`"
                 )
             lap("verify")
         engine.publish(client, unverified, tag)
+    pushed = {}
+    if remote is not None:
+        progress(
+            f"pushing {push_to}: OLD's layers mounted from {remote.source.repository}, the delta uploaded"
+        )
+        layer = made.assembled.layer_path
+        blob = compress(layer, output_dir / (layer.name + ".gz")) if layer else None
+        pushed = push_image(registry, target, remote, made.assembled.config, blob)
+        lap("push")
     old_layers = len(engine.inspect_image(client, old_ref)["RootFS"]["Layers"])
     return {
         "tag": tag,
+        "method": made.method,
         "new": plan.created,
         "changed": plan.changed,
         "removed": len(plan.removals),
-        "delta_bytes": delta.stat().st_size if delta.exists() else 0,
+        "delta_bytes": made.delta_bytes,
         "layers_added": len(engine.inspect_image(client, tag)["RootFS"]["Layers"]) - old_layers,
         "bytes_added": sum(entry["Size"] for entry in layers_above(client, tag, old_ref)),
         "naive_bytes": naive_bytes(client, new_ref, old_ref),
         "verified": not skip_verify,
+        **pushed,
         "step_seconds": seconds,
         "seconds": round(sum(seconds.values()), 1),
     }
+
+
+def _make(client, method, plan, output_dir, tag, allow_drift, remote, progress) -> Made:
+    """Make the processed image as ``tag``: the Dockerfile method where it can
+    reproduce NEW (or when asked), else the layer method."""
+    if method in ("auto", "dockerfile"):
+        try:
+            generate.run(
+                output_dir, client, allow_drift=allow_drift and method == "dockerfile", quiet=True, environ={}
+            )
+        except NotExpressible as exc:
+            if method == "dockerfile":
+                raise NotExpressible(f"{exc}\n(--method layer makes NEW exactly)") from None
+            progress(f"the Dockerfile method cannot: {str(exc).splitlines()[0]}")
+        else:
+            delta = output_dir / DELTA_ARCHIVE
+            files = {
+                DOCKERFILE: output_dir / DOCKERFILE,
+                **({DELTA_ARCHIVE: delta} if delta.exists() else {}),
+            }
+            progress("building the Dockerfile")
+            engine.build(client, files, tag, progress=lambda line: progress(f"  {line}"))
+            return Made("dockerfile", delta.stat().st_size if delta.exists() else 0)
+    progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")
+    assembled = assemble(
+        client,
+        report.load(output_dir)[0],
+        plan,
+        output_dir,
+        tag,
+        remote.config["history"] if remote else None,
+    )
+    return Made("layer", assembled.layer.size if assembled.layer else 0, assembled)

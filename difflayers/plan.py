@@ -25,6 +25,9 @@ class Plan:
     created: int = 0
     changed: int = 0
     kinds: dict = field(default_factory=dict, compare=False)
+    # Additions that did not exist in OLD at all: the layer writer may hide a
+    # whole directory of OLD (opaque whiteout) when all its entries are new.
+    new_paths: frozenset = field(default_factory=frozenset, compare=False)
 
     @property
     def is_empty(self) -> bool:
@@ -58,12 +61,15 @@ def make_plan(items: Iterable[Item], relink: Iterable[str] = ()) -> Plan:
     """
     additions: dict = {}
     removed: list = []
+    new_paths: set = set()
     created = changed = 0
     for item in items:
         if item.is_deletion:
             removed.append(item.path)
         elif item.is_significant:
             additions[item.path] = item.kind
+            if item.is_creation:
+                new_paths.add(item.path)
             if item.is_creation or item.is_hardlink:
                 created += 1
             else:
@@ -83,4 +89,5 @@ def make_plan(items: Iterable[Item], relink: Iterable[str] = ()) -> Plan:
         created=created,
         changed=changed,
         kinds=additions,
+        new_paths=frozenset(new_paths),
     )

@@ -15,6 +15,7 @@ from ..dockerfile import (
     DELTA_ARCHIVE,
     DOCKERFILE,
     REMOVAL_LIST,
+    REMOVE_ARGV,
     ImageRef,
     render_dockerfile,
     render_removal_list,
@@ -23,6 +24,7 @@ from ..errors import NotExpressible, StaleOutput
 from ..outputs import atomic_file, remove_quietly, write_text
 
 ROOT_USERS = ("", "root", "0", "root:root", "0:0")
+REMOVER = REMOVE_ARGV[0]
 
 
 def _check_matches(meta: dict, images: dict, environ) -> None:
@@ -78,10 +80,16 @@ def run(output_dir: Path, client=None, allow_drift=None, quiet=False, environ=No
             raise NotExpressible(
                 "NEW's config cannot be reproduced by a Dockerfile on top of OLD:"
                 + listed
-                + "\nSet ALLOW_CONFIG_DRIFT=1 (or --allow-config-drift) to build anyway, keeping OLD's values."
+                + "\nSet ALLOW_CONFIG_DRIFT=1 (or --allow-config-drift) to build anyway, keeping OLD's values,"
+                + "\nor use the layer method, which makes NEW's config exactly: difflayers optimize --method layer"
             )
         print("Warning: keeping OLD's values for:" + listed, flush=True)
 
+    if plan.removals and engine.path_kind(client, meta["old"]["ref"], REMOVER) == "missing":
+        raise NotExpressible(
+            f"OLD has no {REMOVER} to run the removals with (a distroless or FROM scratch image?); "
+            "the layer method writes them as whiteouts instead: difflayers optimize --method layer"
+        )
     dockerfile = render_dockerfile(
         old=ImageRef(meta["old"]["ref"], meta["old"]["id"]),
         new=ImageRef(meta["new"]["ref"], meta["new"]["id"]),
