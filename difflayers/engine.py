@@ -215,7 +215,8 @@ def entry_header(client, image: str, path: str) -> tarfile.TarInfo:
         try:
             if response.status_code != 200:
                 raise PathProblem(f"{path} cannot be read in image {image!r} (HTTP {response.status_code})")
-            with tarfile.open(fileobj=response.raw, mode="r|") as tar:
+            stream = _ChunkReader(response.iter_content(chunk_size=1 << 16))
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
                 return tar.next()
         finally:
             response.close()

@@ -231,7 +231,7 @@ def _make(client, method, plan, output_dir, tag, allow_drift, remote, progress) 
             )
         except NotExpressible as exc:
             if method == "dockerfile":
-                raise NotExpressible(f"{exc}\n(--method layer makes NEW exactly)") from None
+                raise
             progress(f"the Dockerfile method cannot: {str(exc).splitlines()[0]}")
         else:
             delta = output_dir / DELTA_ARCHIVE

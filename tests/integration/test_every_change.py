@@ -4,6 +4,7 @@ a comparison that shares no code with the kit."""
 
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,30 @@ def test_odd_names_travel_escaped_and_come_back_exact(kit, generated):
     removals = (output / "files-to-remove.list").read_text()
     assert "/srv/app/gone\\#012with newline\n" in removals
     assert '/srv/app/gone \\"quoted\\" \\\\ $HOME' in (output / "Dockerfile").read_text()
+
+
+def test_layer_method_equals_new(kit, images, cleanup_images, tmp_path):
+    """The same changes as one assembled layer: whiteouts, hardlinks kept
+    whole inside the layer, /srv (above the path) with NEW's owner and mode."""
+    tag = "difflayers-test-every-change:processed-layer"
+    cleanup_images.append(tag)
+    optimize = [
+        sys.executable,
+        "-m",
+        "difflayers",
+        "optimize",
+        images["old"],
+        images["new"],
+        "--path",
+        "/srv/app",
+    ]
+    result = sh([*optimize, "--method", "layer", "-t", tag, "--output", str(tmp_path)], kit, check=False)
+    assert result.returncode == 0, result.stderr
+    assert tree_differences(images["new"], tag) == []
+    assert config_differences(images["new"], tag) == []
+    with tarfile.open(tmp_path / "delta-layer.tar") as layer:
+        members = {member.name: member for member in layer}
+    assert members["srv"].isdir() and members["srv/app"].isdir()
+    assert "srv/app/.wh.removed-file" in members
+    # Every hardlink in the layer points at a name the layer itself holds.
+    assert all(m.linkname in members for m in members.values() if m.islnk())

@@ -1,0 +1,238 @@
+"""The layer method on the real engine and a real registry: images with no
+shell, config NEW dropped, names a Dockerfile cannot carry, a directory
+replaced whole, and the push by blob mount pulled back.
+
+Every result is checked with the comparison that shares no code with the kit.
+"""
+
+import json
+import sys
+import tarfile
+import urllib.request
+
+import pytest
+
+from .conftest import sh
+from .independent import config_differences, inspect, tree_differences
+
+pytestmark = pytest.mark.engine
+
+
+def _build(tmp_path, tag, dockerfile: str, files: dict) -> str:
+    """Build ``tag`` from a context holding ``files`` (name -> bytes or None for a directory)."""
+    context = tmp_path / tag.replace(":", "-").replace("/", "-")
+    context.mkdir()
+    for name, data in files.items():
+        path = context / "tree" / name
+        if data is None:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    (context / "tree").mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(dockerfile)
+    sh(["docker", "build", "-q", "-t", tag, "."], context)
+    return tag
+
+
+def _optimize(old, new, *args, check=True):
+    result = sh(
+        [sys.executable, "-m", "difflayers", "optimize", old, new, "--path", "/app", "--json", *args],
+        ".",
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+    return result
+
+
+def _layers(image):
+    return inspect(image)["RootFS"]["Layers"]
+
+
+def _assert_equal(new, processed):
+    assert tree_differences(new, processed) == []
+    assert config_differences(new, processed) == []
+
+
+@pytest.fixture
+def scratch_pair(tmp_path, unique, cleanup_images):
+    """FROM scratch images: no shell, no rm. NEW removes a file and a whole
+    directory, changes a file, adds one, and changes the config."""
+    common = {"keep.txt": b"kept\n", "sub/inner.txt": b"inner\n"}
+    old = {**common, "change.txt": b"old\n", "gone.txt": b"bye\n", "gone-dir/a": b"a", "gone-dir/b/c": b"c"}
+    new = {**common, "change.txt": b"new, longer\n", "added.txt": b"hello\n"}
+    tags = {
+        "old": _build(
+            tmp_path,
+            f"{unique}:old",
+            'FROM scratch\nCOPY tree/ /app/\nENV MODE=old\nENTRYPOINT ["/app/run"]\n',
+            old,
+        ),
+        "new": _build(
+            tmp_path,
+            f"{unique}:new",
+            "FROM scratch\nCOPY tree/ /app/\nCOPY --chown=1000:1000 tree/added.txt /app/\n"
+            'ENV MODE=new\nENTRYPOINT ["/app/run"]\nCMD ["serve"]\n',
+            new,
+        ),
+    }
+    cleanup_images.extend(tags.values())
+    return tags
+
+
+def test_scratch_images_get_the_layer_method_and_equal_new(scratch_pair, unique, cleanup_images, tmp_path):
+    processed = f"{unique}:processed"
+    cleanup_images.append(processed)
+    summary = _optimize(
+        scratch_pair["old"], scratch_pair["new"], "-t", processed, "--output", str(tmp_path / "o")
+    )
+    assert summary["method"] == "layer"
+    assert summary["verified"] is True
+    assert summary["layers_added"] == 1
+    assert _layers(processed)[:-1] == _layers(scratch_pair["old"])
+    _assert_equal(scratch_pair["new"], processed)
+    # Removals are whiteouts in the layer; the emptied directory is hidden by
+    # one whiteout, not one per file.
+    with tarfile.open(tmp_path / "o" / "delta-layer.tar") as layer:
+        names = layer.getnames()
+    assert "app/.wh.gone.txt" in names
+    assert "app/.wh.gone-dir" in names
+    assert not any(name.startswith("app/gone-dir/") for name in names)
+    assert "app/keep.txt" not in names
+
+
+def test_forcing_the_dockerfile_method_on_scratch_says_why(scratch_pair, unique):
+    result = _optimize(
+        scratch_pair["old"],
+        scratch_pair["new"],
+        "-t",
+        f"{unique}:never",
+        "--method",
+        "dockerfile",
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "has no /bin/rm" in result.stderr
+    assert "--method layer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def dropped_config_pair(tmp_path, unique, cleanup_images):
+    """NEW drops an ENV and a port OLD had: no Dockerfile on OLD can unset them."""
+    base = "FROM debian:bookworm-slim\n"
+    tags = {
+        "old": _build(
+            tmp_path,
+            f"{unique}:old",
+            base + "ENV DEBUG=1 KEEP=yes\nEXPOSE 8080 9090\nCOPY tree/ /app/\n",
+            {"a.py": b"print(1)\n", "b.py": b"old\n"},
+        ),
+        "new": _build(
+            tmp_path,
+            f"{unique}:new",
+            base + "ENV KEEP=yes\nEXPOSE 8080\nCOPY tree/ /app/\n",
+            {"a.py": b"print(2)\n"},
+        ),
+    }
+    cleanup_images.extend(tags.values())
+    return tags
+
+
+def test_dropped_env_and_port_get_the_layer_method(dropped_config_pair, unique, cleanup_images):
+    processed = f"{unique}:processed"
+    cleanup_images.append(processed)
+    summary = _optimize(dropped_config_pair["old"], dropped_config_pair["new"], "-t", processed)
+    assert summary["method"] == "layer"
+    assert summary["layers_added"] == 1
+    _assert_equal(dropped_config_pair["new"], processed)
+    config = inspect(processed)["Config"]
+    assert not any(entry.startswith("DEBUG=") for entry in config["Env"])
+    assert set(config["ExposedPorts"]) == {"8080/tcp"}
+
+
+def test_the_layer_method_can_be_forced_where_a_dockerfile_would_do(tmp_path, unique, cleanup_images):
+    base = "FROM debian:bookworm-slim\nCOPY tree/ /app/\n"
+    old = _build(tmp_path, f"{unique}:old", base, {"x": b"1", "dir/y": b"2", "dir/z": b"3"})
+    new = _build(tmp_path, f"{unique}:new", base, {"x": b"1", "dir/w": b"4"})
+    processed = f"{unique}:processed"
+    cleanup_images.extend([old, new, processed])
+    auto = _optimize(old, new, "-t", f"{unique}:auto", "--output", str(tmp_path / "auto"))
+    cleanup_images.append(f"{unique}:auto")
+    assert auto["method"] == "dockerfile"
+    forced = _optimize(old, new, "-t", processed, "--method", "layer", "--output", str(tmp_path / "o"))
+    assert forced["method"] == "layer" and forced["layers_added"] == 1
+    _assert_equal(new, processed)
+    # dir/ kept none of OLD's entries: one opaque whiteout instead of one per name.
+    with tarfile.open(tmp_path / "o" / "delta-layer.tar") as layer:
+        names = layer.getnames()
+    assert "app/dir/.wh..wh..opq" in names
+    assert not any(name.startswith("app/dir/.wh.") and "opq" not in name for name in names)
+
+
+def test_a_removed_name_that_is_not_utf8(tmp_path, unique, cleanup_images):
+    """A Dockerfile cannot name it; a whiteout can."""
+    make = "FROM debian:bookworm-slim\nRUN mkdir /app && echo 1 > /app/keep && {extra}\n"
+    old = f"{unique}:old"
+    new = f"{unique}:new"
+    cleanup_images.extend([old, new, f"{unique}:processed"])
+    for tag, extra in ((old, r"touch /app/caf$(printf '\351')"), (new, "echo 2 > /app/keep")):
+        context = tmp_path / tag.split(":")[1]
+        context.mkdir()
+        (context / "Dockerfile").write_text(make.format(extra=extra))
+        sh(["docker", "build", "-q", "-t", tag, "."], context)
+    summary = _optimize(old, new, "-t", f"{unique}:processed")
+    assert summary["method"] == "layer"
+    _assert_equal(new, f"{unique}:processed")
+
+
+def _registry_blob_bytes(storage) -> int:
+    return sum(p.stat().st_size for p in (storage / "docker" / "registry" / "v2" / "blobs").rglob("data"))
+
+
+def test_push_mounts_old_layers_and_pulls_back_equal(registry, dropped_config_pair, unique):
+    address, storage = registry
+    old_remote = f"{address}/{unique}/app:old"
+    target = f"{address}/{unique}/app-processed:new"
+    sh(["docker", "tag", dropped_config_pair["old"], old_remote], ".")
+    try:
+        sh(["docker", "push", old_remote], ".")
+        before = _registry_blob_bytes(storage)
+        summary = _optimize(old_remote, dropped_config_pair["new"], "--push", target)
+        grown = _registry_blob_bytes(storage) - before
+        assert summary["method"] == "layer"
+        assert summary["layers_mounted"] == len(_layers(old_remote))
+        assert 0 < summary["bytes_uploaded"] < 10_000
+        assert grown == summary["bytes_uploaded"]  # layer, config and manifest: nothing else
+        # The registry's manifest: OLD's layer blobs, then one more.
+        repo, tag = target.split("/", 1)[1].rsplit(":", 1)
+        accept = "application/vnd.docker.distribution.manifest.v2+json"
+
+        def manifest(repository, reference):
+            request = urllib.request.Request(
+                f"http://{address}/v2/{repository}/manifests/{reference}", headers={"Accept": accept}
+            )
+            return json.load(urllib.request.urlopen(request))
+
+        old_manifest = manifest(f"{unique}/app", "old")
+        new_manifest = manifest(repo, tag)
+        assert new_manifest["layers"][:-1] == old_manifest["layers"]
+        assert len(new_manifest["layers"]) == len(old_manifest["layers"]) + 1
+        # Pulled back by an engine that has none of it under that name.
+        sh(["docker", "image", "rm", target], ".")
+        sh(["docker", "pull", target], ".")
+        _assert_equal(dropped_config_pair["new"], target)
+    finally:
+        sh(["docker", "image", "rm", "-f", old_remote, target], ".", check=False)
+
+
+def test_push_refuses_an_old_that_was_never_pushed(registry, dropped_config_pair, unique):
+    address, _ = registry
+    result = _optimize(
+        dropped_config_pair["old"], dropped_config_pair["new"], "--push", f"{address}/{unique}:x", check=False
+    )
+    assert result.returncode == 2
+    assert "has not been pushed to" in result.stderr
+    assert "Traceback" not in result.stderr

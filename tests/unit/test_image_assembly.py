@@ -1,0 +1,111 @@
+"""The layer method's pure parts: config, history, load archive, references."""
+
+import hashlib
+import json
+import tarfile
+
+import pytest
+
+from difflayers.errors import BadInput
+from difflayers.imageconfig import config_bytes, history_from_engine, processed_config
+from difflayers.loadarchive import write_load_archive
+from difflayers.push import compress
+from difflayers.registry import Reference, _is_loopback, parse_reference
+
+NEW = {
+    "Architecture": "amd64",
+    "Os": "linux",
+    "Created": "2026-11-29T10:00:00.123456789Z",
+    "Config": {"Env": ["KEEP=yes"], "ExposedPorts": {"8080/tcp": {}}, "Cmd": ["serve"]},
+}
+
+
+def engine_history(*entries):
+    """The engine's history endpoint: newest first."""
+    return [{"Created": 0, "CreatedBy": by, "Size": size, "Comment": ""} for by, size in reversed(entries)]
+
+
+def test_history_marks_layers_by_size_and_by_instruction():
+    entries = engine_history(
+        ("", 100),  # docker import
+        ("/bin/sh -c #(nop)  ENV A=1", 0),
+        ("/bin/sh -c #(nop) COPY dir:abc in /app ", 0),  # an empty COPY still makes a layer
+        ("RUN /bin/sh -c true # buildkit", 0),
+        ("EXPOSE map[80/tcp:{}]", 0),
+    )
+    history = history_from_engine(entries, layer_count=3)
+    assert [bool(item.get("empty_layer")) for item in history] == [False, True, False, False, True]
+    assert history[0]["created"] == "1970-01-01T00:00:00Z"
+
+
+def test_history_that_does_not_add_up_is_replaced_by_one_entry_per_layer():
+    history = history_from_engine(engine_history(("", 100), ("/bin/sh -c #(nop)  CMD x", 0)), layer_count=2)
+    assert len(history) == 2 and not any(item.get("empty_layer") for item in history)
+
+
+def test_config_is_news_on_olds_layers_plus_one():
+    old_history = [{"created_by": "base"}]
+    config = processed_config(NEW, old_history, ["sha256:" + "a" * 64], "sha256:" + "b" * 64, "delta")
+    assert config["config"] == NEW["Config"]
+    assert config["rootfs"] == {"type": "layers", "diff_ids": ["sha256:" + "a" * 64, "sha256:" + "b" * 64]}
+    assert [item["created_by"] for item in config["history"]] == ["base", "delta"]
+    assert (config["architecture"], config["os"]) == ("amd64", "linux")
+    unchanged_tree = processed_config(NEW, old_history, ["sha256:" + "a" * 64], None, "delta")
+    assert (
+        unchanged_tree["rootfs"]["diff_ids"] == ["sha256:" + "a" * 64] and len(unchanged_tree["history"]) == 1
+    )
+    assert json.loads(config_bytes(config)) == config
+
+
+def test_load_archive_holds_the_config_the_manifest_and_only_the_new_layer(tmp_path):
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(b"x" * 1024)
+    diff_ids = ["sha256:" + "a" * 64, "sha256:" + hashlib.sha256(b"x" * 1024).hexdigest()]
+    config = b'{"config":{}}'
+    image_id = write_load_archive(
+        tmp_path / "load.tar", config=config, layer=layer, diff_ids=diff_ids, tag="t:1"
+    )
+    assert image_id == "sha256:" + hashlib.sha256(config).hexdigest()
+    with tarfile.open(tmp_path / "load.tar") as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("manifest.json"))
+    layer_paths = [d.split(":")[1] + "/layer.tar" for d in diff_ids]
+    assert manifest == [
+        {"Config": image_id.split(":")[1] + ".json", "RepoTags": ["t:1"], "Layers": layer_paths}
+    ]
+    assert sorted(names) == sorted([image_id.split(":")[1] + ".json", layer_paths[1], "manifest.json"])
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("127.0.0.1:5000/app:2", Reference("127.0.0.1:5000", "app", "2")),
+        ("localhost/team/app", Reference("localhost", "team/app")),
+        (
+            "reg.example.com/a/b@sha256:" + "c" * 64,
+            Reference("reg.example.com", "a/b", "", "sha256:" + "c" * 64),
+        ),
+        ("[::1]:5000/app:v1", Reference("[::1]:5000", "app", "v1")),
+    ],
+)
+def test_references_that_name_a_registry(text, expected):
+    assert parse_reference(text) == expected
+
+
+@pytest.mark.parametrize("text", ["app:2", "team/app", "127.0.0.1:5000/", "reg.io/App:1"])
+def test_references_without_a_registry_or_with_a_bad_name_are_refused(text):
+    with pytest.raises(BadInput):
+        parse_reference(text)
+
+
+def test_loopback_registries_speak_plain_http_others_tls():
+    assert _is_loopback("127.0.0.1:5000") and _is_loopback("localhost:5000") and _is_loopback("[::1]:5000")
+    assert not _is_loopback("registry.example.com") and not _is_loopback("10.0.0.1:5000")
+
+
+def test_compression_is_reproducible(tmp_path):
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(bytes(range(256)) * 100)
+    first, second = compress(layer, tmp_path / "a.gz"), compress(layer, tmp_path / "b.gz")
+    assert first.digest == second.digest and first.size == second.size
+    assert first.digest == "sha256:" + hashlib.sha256((tmp_path / "a.gz").read_bytes()).hexdigest()
