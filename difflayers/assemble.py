@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import engine
+from .chain import next_chain, with_labels
 from .delta import clean_member
 from .imageconfig import config_bytes, history_from_engine, processed_config
 from .layer import LayerStats, ancestor_names, write_layer
@@ -56,6 +57,8 @@ def assemble(client, meta: dict, plan, output_dir: Path, tag: str, old_history=N
     if old_history is None:
         old_history = history_from_engine(client.api.history(old["Id"]), len(old_diff_ids))
     created_by = f"difflayers: {path} of {new['Id'][:19]} on {old['Id'][:19]}"
+    chain = next_chain(old, meta, stats.content_bytes if stats else 0, 1 if stats else 0)
+    new = {**new, "Config": with_labels(new.get("Config") or {}, chain.labels())}
     config = processed_config(new, old_history, old_diff_ids, stats.diff_id if stats else None, created_by)
     data = config_bytes(config)
     with atomic_file(output_dir / CONFIG_NAME) as handle:

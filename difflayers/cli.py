@@ -1,7 +1,7 @@
 """The ``difflayers`` command: one command per job, for people and pipelines.
 
 Exit codes: 0 done (or equal), 1 verification failed (images differ), 2 bad
-input or engine error, 130 interrupted. Errors are one line on stderr; set
+input or engine error, 3 done but rebased (chain policy), 130 interrupted. Errors are one line on stderr; set
 DIFFLAYERS_DEBUG=1 for a traceback.
 """
 
@@ -16,7 +16,11 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
+from .chain import MAX_LAYERS, Policy
 from .errors import DiffLayersError
+
+# optimize made the image, but as a rebase (see chain.py): pushing it costs more.
+REBASED = 3
 
 DESCRIPTION = """\
 Ship a Docker image update as the image you already pushed (OLD) plus one
@@ -67,6 +71,37 @@ def _parser() -> argparse.ArgumentParser:
         help="also put the image in OLD's registry: OLD's layers mounted, only the delta uploaded",
     )
     p.add_argument("--plain-http", action="store_true", help="talk HTTP to a registry not on loopback")
+    defaults = Policy()
+    chain = p.add_argument_group(
+        "chain policy",
+        "when OLD is itself processed, rebase instead of adding a delta once one of these is crossed "
+        "(exit status 3 says a rebase was made)",
+    )
+    chain.add_argument(
+        "--min-layers-left",
+        type=int,
+        default=defaults.min_layers_left,
+        help=f"layers to keep free below moby's limit of {MAX_LAYERS} (default %(default)s)",
+    )
+    chain.add_argument(
+        "--max-superseded-share",
+        type=float,
+        default=defaults.max_superseded_share,
+        help="dead bytes in the chain's layers, as a share of NEW's tree (default %(default)s)",
+    )
+    chain.add_argument(
+        "--max-deltas",
+        type=int,
+        default=defaults.max_deltas,
+        help="deltas in one chain (default %(default)s)",
+    )
+    chain.add_argument(
+        "--rebase-to",
+        choices=["base", "new"],
+        default=defaults.rebase_to,
+        help="base: one delta against the chain's full base (if in the engine); new: NEW as built "
+        "(default %(default)s)",
+    )
     p.add_argument(
         "--allow-config-drift", action="store_true", help="(dockerfile method) build even if NEW drops config"
     )
@@ -83,9 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     images(p, "IMAGE_A", "IMAGE_B")
     p.add_argument("--path", help="compare only this directory (default: the whole filesystem)")
 
-    p = sub.add_parser("report", help="layers and bytes IMAGE adds on top of --base")
+    p = sub.add_parser(
+        "report", help="layers and bytes IMAGE adds on top of --base; without --base, the chain IMAGE records"
+    )
     p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--base", required=True, help="the image IMAGE was built on (OLD)")
+    p.add_argument("--base", help="the image IMAGE was made on (OLD)")
     p.add_argument("--new", help="NEW as built, to show what pushing it would have cost")
     p.add_argument("--json", action="store_true")
 
@@ -154,6 +191,26 @@ def _print_report(figures: dict) -> None:
         print(f"  {figures['bytes_saved']:>12,}  saved")
 
 
+def _print_chain(f: dict) -> None:
+    if not f["depth"]:
+        print(f"{f['image']} records no chain of deltas: it is a full image ({f['layers']} layers).")
+        print("Give --base OLD to see the layers it adds on top of OLD.")
+        return
+    print(f"{f['image']}: {f['depth']} deltas on {f['base'][:19]} ({f['base_layers']} layers)")
+    print(f"  {'DEPTH':>5}  {'NEW AS BUILT':<19}  {'DELTA BYTES':>13}  {'SUPERSEDED':>13}  LAYERS")
+    for r in f["revisions"]:
+        print(
+            f"  {r['depth']:>5}  {r['new'][:19]:<19}  {r['delta_bytes']:>13,}  {r['superseded_bytes']:>13,}  {r['layers']}"
+        )
+    print(f"  {'all':>5}  {'':<19}  {f['delta_bytes']:>13,}  {f['superseded_bytes']:>13,}")
+    print(f"  layers: {f['layers']} of at most {f['max_layers']}")
+    about = "" if f["new_as_built_exact"] else "about "
+    print(
+        f"  a fresh pull fetches {f['fresh_pull_bytes']:,} bytes; NEW as built would be "
+        f"{about}{f['new_as_built_pull_bytes']:,}"
+    )
+
+
 def _print_summary(s: dict) -> None:
     print(
         f"{s['tag']} ({s['method']} method): {s['new']} new, {s['changed']} changed, {s['removed']} removed; "
@@ -161,11 +218,17 @@ def _print_summary(s: dict) -> None:
         f"instead of {s['naive_bytes']:,} for NEW as built ({s['naive_bytes'] - s['bytes_added']:,} avoided); "
         f"{'verified equal to NEW' if s['verified'] else 'NOT verified'}; {s['seconds']} s"
     )
-    if "pushed" in s:
+    chain = s["chain"]
+    if chain["decision"] == "delta":
         print(
-            f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted, "
-            f"{s['bytes_uploaded']:,} bytes uploaded"
+            f"chain: depth {chain['depth']}, {chain['layers']} layers, {chain['delta_bytes']:,} delta bytes, "
+            f"{chain['superseded_bytes']:,} superseded bytes"
         )
+    else:
+        print(f"REBASED ({chain['decision']}): " + "; ".join(chain["reasons"]))
+    if "pushed" in s:
+        uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
+        print(f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted{uploaded}")
 
 
 def _run(args) -> int:
@@ -187,8 +250,12 @@ def _run(args) -> int:
     client = engine.connect()
     progress = pipeline.Progress(quiet=args.quiet)
     if args.command == "report":
-        figures = _report(client, args.image, args.base, args.new)
-        print(json.dumps(figures, indent=2)) if args.json else _print_report(figures)
+        if args.base:
+            figures = _report(client, args.image, args.base, args.new)
+            print(json.dumps(figures, indent=2)) if args.json else _print_report(figures)
+        else:
+            figures = pipeline.chain_figures(client, args.image, args.new)
+            print(json.dumps(figures, indent=2)) if args.json else _print_chain(figures)
         return 0
     with _output_dir(args.output) as output:
         if args.command == "diff":
@@ -197,22 +264,19 @@ def _run(args) -> int:
                 report.summary(meta, plan)
             )
             return 0
-        summary = pipeline.optimize(
-            client,
-            args.old,
-            args.new,
-            args.path,
-            args.tag,
-            output,
-            args.allow_config_drift,
-            progress,
-            skip_verify=args.skip_verify,
+        options = pipeline.Options(
             method=args.method,
+            allow_drift=args.allow_config_drift,
+            skip_verify=args.skip_verify,
             push_to=args.push,
             plain_http=args.plain_http,
+            policy=Policy(args.min_layers_left, args.max_superseded_share, args.max_deltas, args.rebase_to),
+        )
+        summary = pipeline.optimize(
+            client, args.old, args.new, args.path, args.tag, output, options, progress
         )
         print(json.dumps(summary, indent=2)) if args.json else _print_summary(summary)
-        return 0
+        return REBASED if summary["chain"]["decision"] != "delta" else 0
 
 
 def _terminate(signum, frame):

@@ -6,9 +6,11 @@ the log, the checks on it and the metadata are made by one piece of code.
 
 from pathlib import Path
 
+from .itemize import iter_lines, parse
 from .names import encode_rsync_name
 from .outputs import LOG_NAME, META_NAME, sha256_file, write_json
-from .trees import check_no_symlink_on_the_way, itemize, relinked, rsync_argv
+from .plan import make_plan
+from .trees import check_no_symlink_on_the_way, file_bytes, itemize, relinked, rsync_argv, superseded_bytes
 
 
 def compare_and_record(
@@ -24,6 +26,8 @@ def compare_and_record(
     itemize(new_root, old_root, log)
     check_no_symlink_on_the_way(log, new_root, old_root)
     relink = relinked(new_root, old_root)
+    with open(log, "rb") as lines:
+        plan = make_plan(parse(iter_lines(lines)), relink)
     write_json(
         output_dir / META_NAME,
         {
@@ -35,5 +39,9 @@ def compare_and_record(
             "log_sha256": sha256_file(log),
             # Escaped like the log, so any name survives JSON.
             "relink": [encode_rsync_name(name).decode("ascii") for name in relink],
+            # For chains of deltas (see chain.py): dead bytes this delta leaves
+            # in OLD's layers, and the live tree they are measured against.
+            "superseded_bytes": superseded_bytes(old_root, plan),
+            "new_tree_bytes": file_bytes(new_root),
         },
     )

@@ -6,6 +6,7 @@ error is turned into a typed error that names the image or path concerned.
 
 import base64
 import contextlib
+import hashlib
 import json
 import shutil
 import signal
@@ -257,6 +258,7 @@ def compose_containers(client, project: str, service: str) -> list:
 
 RUN_LABEL = "io.github.difflayers.run"
 TOOL_IMAGE = "difflayers-kit:local"
+SOURCE_LABEL = "io.github.difflayers.sources"
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
 
@@ -326,7 +328,7 @@ def copy_out(client, cid: str, path: str, dest: Path) -> list:
     return written
 
 
-def build(client, files: dict, tag: str, progress=None) -> str:
+def build(client, files: dict, tag: str, progress=None, labels=None) -> str:
     """Build ``files`` (a context: name -> path) as ``tag``; return the image ID.
 
     The context is a tar in a temporary file (not memory: a delta can be large).
@@ -344,6 +346,7 @@ def build(client, files: dict, tag: str, progress=None) -> str:
             fileobj=context,
             custom_context=True,
             tag=tag,
+            labels=labels,
             rm=True,
             forcerm=True,
             decode=True,
@@ -364,34 +367,54 @@ def build(client, files: dict, tag: str, progress=None) -> str:
     return image_id
 
 
-def ensure_tool_image(client, progress=None) -> None:
-    """The kit's tool image (rsync and this package) must be in the engine.
+def _tool_sources() -> dict:
+    """The build context of the tool image, from a checkout (name -> path)."""
+    return {
+        "Dockerfile": _CHECKOUT / "shell.Dockerfile",
+        "difflayers": _CHECKOUT / "difflayers",
+        "templates": _CHECKOUT / "templates",
+    }
 
-    From a checkout it is built here, through the API; otherwise the user is
-    told how to build it.
+
+def _sources_digest(sources: dict) -> str:
+    """One digest of the files the tool image is built from."""
+    digest = hashlib.sha256()
+    for name, root in sorted(sources.items()):
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(f"{name}/{path.relative_to(root)}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_tool_image(client, progress=None) -> None:
+    """The kit's tool image (rsync and this package) must be in the engine,
+    built from this checkout's code: the differ runs in it.
+
+    From a checkout it is (re)built here through the API when missing or made
+    from other sources (a label records their digest); installed without the
+    checkout, the image must exist and the user is told how to build it.
     """
     try:
-        client.api.inspect_image(TOOL_IMAGE)
-        return
+        labels = client.api.inspect_image(TOOL_IMAGE)["Config"].get("Labels") or {}
     except docker.errors.ImageNotFound:
-        pass
-    dockerfile = _CHECKOUT / "shell.Dockerfile"
-    if not dockerfile.is_file():
+        labels = None
+    sources = _tool_sources()
+    if not sources["Dockerfile"].is_file():
+        if labels is not None:
+            return
         raise EngineError(
             f"the kit's tool image {TOOL_IMAGE} is missing; build it from the kit's folder with "
             "`docker compose -f shell.docker-compose.yml build`"
         )
+    digest = _sources_digest(sources)
+    if labels is not None and labels.get(SOURCE_LABEL) == digest:
+        return
     if progress:
-        progress(f"building the kit's tool image {TOOL_IMAGE} (once)")
-    build(
-        client,
-        {
-            "Dockerfile": dockerfile,
-            "difflayers": _CHECKOUT / "difflayers",
-            "templates": _CHECKOUT / "templates",
-        },
-        TOOL_IMAGE,
-    )
+        progress(f"building the kit's tool image {TOOL_IMAGE} from this checkout")
+    build(client, sources, TOOL_IMAGE, labels={SOURCE_LABEL: digest})
 
 
 def sweep(client, run_id: str, attempts: int = 5) -> None:
@@ -425,6 +448,18 @@ def temporary_tag(client, run_id: str):
     finally:
         with uninterrupted(), contextlib.suppress(docker.errors.APIError):
             client.api.remove_image(tag)
+
+
+def push(client, tag: str) -> None:
+    """``docker push`` of ``tag``: the engine sends the layers the registry lacks."""
+    from docker.utils import parse_repository_tag
+
+    repository, name = parse_repository_tag(tag)
+    for event in _api(
+        f"pushing {tag}", client.api.push, repository, name or "latest", stream=True, decode=True
+    ):
+        if "error" in event:
+            raise EngineError(f"pushing {tag}: {event['error'].strip()}")
 
 
 def publish(client, source: str, tag: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import engine, report
 from .assemble import assemble
+from .chain import MAX_LAYERS, Chain, Decision, Policy, read_chain
 from .config import require_same_platform
 from .dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from .errors import BadInput, DiffLayersError, NotExpressible
@@ -111,6 +112,56 @@ def layers_above(client, image: str, base: str) -> list:
     return history[: max(0, len(history) - base_len)]
 
 
+def chain_figures(client, image_ref: str, new_ref=None) -> dict:
+    """The chain ``image_ref`` records (see ``chain``), and what pulls cost.
+
+    A fresh pull fetches every layer, dead bytes included; NEW as built would
+    hold the live tree only (exact when ``new_ref`` is given, else estimated
+    as the image's bytes less the superseded ones).
+    """
+    image = engine.inspect_image(client, image_ref)
+    chain = read_chain(image)
+    fresh_pull = sum(entry["Size"] for entry in client.api.history(image["Id"]))
+    if new_ref:
+        new_pull = sum(
+            entry["Size"] for entry in client.api.history(engine.inspect_image(client, new_ref)["Id"])
+        )
+    else:
+        new_pull = fresh_pull - chain.superseded_bytes
+    return {
+        "image": image_ref,
+        "base": chain.base_id,
+        "base_layers": chain.base_layers,
+        "depth": chain.depth,
+        "layers": len(image["RootFS"]["Layers"]),
+        "max_layers": MAX_LAYERS,
+        "revisions": [
+            {
+                "depth": i + 1,
+                "new": r.new_id,
+                "delta_bytes": r.delta_bytes,
+                "superseded_bytes": r.superseded_bytes,
+                "layers": r.layers,
+            }
+            for i, r in enumerate(chain.revisions)
+        ],
+        "delta_bytes": chain.delta_bytes,
+        "superseded_bytes": chain.superseded_bytes,
+        "fresh_pull_bytes": fresh_pull,
+        "new_as_built_pull_bytes": new_pull,
+        "new_as_built_exact": bool(new_ref),
+    }
+
+
+def _shared(image: dict, other: dict) -> int:
+    """How many bottom layers two images (inspect data) have in common."""
+    layers, others = image["RootFS"]["Layers"], other["RootFS"]["Layers"]
+    shared = 0
+    while shared < min(len(layers), len(others)) and layers[shared] == others[shared]:
+        shared += 1
+    return shared
+
+
 def naive_bytes(client, new_ref: str, old_ref: str) -> int:
     """What pushing NEW as built sends once OLD is in the registry: its layers
     that OLD does not share, sized from NEW's history.
@@ -118,16 +169,24 @@ def naive_bytes(client, new_ref: str, old_ref: str) -> int:
     History entries of size 0 are skipped, whether they made an empty layer
     or none; those add no bytes either way.
     """
-    new_layers = engine.inspect_image(client, new_ref)["RootFS"]["Layers"]
-    old_layers = engine.inspect_image(client, old_ref)["RootFS"]["Layers"]
-    shared = 0
-    while shared < min(len(new_layers), len(old_layers)) and new_layers[shared] == old_layers[shared]:
-        shared += 1
+    shared = _shared(engine.inspect_image(client, new_ref), engine.inspect_image(client, old_ref))
     sizes = [entry["Size"] for entry in reversed(client.api.history(new_ref)) if entry["Size"] > 0]
     return sum(sizes[shared:])
 
 
 METHODS = ("auto", "dockerfile", "layer")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How ``optimize`` makes and ships the image (the CLI's flags)."""
+
+    method: str = "auto"
+    allow_drift: bool = False
+    skip_verify: bool = False
+    push_to: str | None = None
+    plain_http: bool = False
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass
@@ -139,27 +198,25 @@ class Made:
     assembled: object = None
 
 
-def optimize(
-    client,
-    old_ref,
-    new_ref,
-    path,
-    tag,
-    output_dir: Path,
-    allow_drift=False,
-    progress=None,
-    skip_verify=False,
-    method="auto",
-    push_to=None,
-    plain_http=False,
-) -> dict:
+@dataclass
+class Start:
+    """What the processed image is made on: OLD, or the chain's base when rebasing."""
+
+    ref: str
+    meta: dict
+    plan: object
+    decision: Decision
+
+
+def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, options=None, progress=None) -> dict:
     """diff + make (Dockerfile or layer) + verify [+ push]; returns the figures.
 
     The image is made under a temporary tag, verified against NEW, and only
-    then tagged TAG: a failed or interrupted run publishes nothing.
-    ``skip_verify`` tags it unverified, for pipelines that verify apart.
-    ``push_to`` (HOST/REPO:TAG) puts it in OLD's registry by blob mount.
+    then tagged TAG: a failed or interrupted run publishes nothing. When OLD
+    is itself processed and the chain policy says stop (see ``chain``), the
+    delta is made against the chain's base instead, or NEW is used as built.
     """
+    options = options or Options()
     progress = progress or Progress()
     seconds = {}
     clock = time.monotonic()
@@ -170,60 +227,145 @@ def optimize(
         seconds[step] = round(now - clock, 2)
         clock = now
 
-    remote = None
-    if push_to:
+    method, remote, registry, target = options.method, None, None, None
+    if options.push_to:
         if method == "dockerfile":
             raise BadInput("--push assembles the layer itself: use it with --method layer (or auto)")
         method = "layer"
-        target = parse_reference(push_to)
-        registry = Registry(target.host, plain_http)
-        progress(f"finding OLD in {target.host}")
-        remote = find_old(registry, engine.inspect_image(client, old_ref), target)
-    _, plan = diff(client, old_ref, new_ref, path, output_dir, progress)
+        target = parse_reference(options.push_to)
+        registry = Registry(target.host, options.plain_http)
+    old = engine.inspect_image(client, old_ref)
+    meta, plan = diff(client, old_ref, new_ref, path, output_dir, progress)
     lap("diff")
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
-    with engine.temporary_tag(client, uuid.uuid4().hex[:12]) as unverified:
-        made = _make(client, method, plan, output_dir, unverified, allow_drift, remote, progress)
-        lap("build")
-        if not skip_verify:
-            progress(f"verifying {tag} against {new_ref}")
-            if verify.run(new_ref, unverified, client=client, quiet=True) != 0:
-                raise VerificationFailed(
-                    f"the image made by the {made.method} method from {output_dir} differs from {new_ref}, so "
-                    f"{tag} was not tagged; keep the files with --output and compare with `difflayers verify`"
-                )
-            lap("verify")
-        engine.publish(client, unverified, tag)
+    first = Start(old_ref, {**meta, "output": output_dir}, plan, Decision("delta"))
+    start = _start(client, options.policy, old, first, output_dir, progress)
+    lap("policy")
+    if start.decision.kind == "rebase-new":
+        progress(f"tagging {new_ref} as {tag}: NEW as built starts a new chain")
+        engine.publish(client, new_ref, tag)
+        made = Made("none (NEW as built)", 0)
+    else:
+        if registry is not None:
+            progress(f"finding {'OLD' if start.ref == old_ref else 'the base'} in {target.host}")
+            remote = find_old(registry, engine.inspect_image(client, start.ref), target)
+        with engine.temporary_tag(client, uuid.uuid4().hex[:12]) as unverified:
+            made = _make(client, method, start, unverified, options.allow_drift, remote, progress)
+            lap("build")
+            if not options.skip_verify:
+                progress(f"verifying {tag} against {new_ref}")
+                if verify.run(new_ref, unverified, client=client, quiet=True) != 0:
+                    raise VerificationFailed(
+                        f"the image made by the {made.method} method from {start.meta['output']} differs from "
+                        f"{new_ref}, so {tag} was not tagged; keep the files with --output and compare with "
+                        "`difflayers verify`"
+                    )
+                lap("verify")
+            engine.publish(client, unverified, tag)
     pushed = {}
-    if remote is not None:
-        progress(
-            f"pushing {push_to}: OLD's layers mounted from {remote.source.repository}, the delta uploaded"
-        )
-        layer = made.assembled.layer_path
-        blob = compress(layer, output_dir / (layer.name + ".gz")) if layer else None
-        pushed = push_image(registry, target, remote, made.assembled.config, blob)
+    if registry is not None:
+        pushed = _push(client, registry, target, tag, remote, made, progress)
         lap("push")
-    old_layers = len(engine.inspect_image(client, old_ref)["RootFS"]["Layers"])
+    processed = engine.inspect_image(client, tag)
+    naive = naive_bytes(client, new_ref, old_ref)
+    if start.decision.kind == "rebase-new":
+        # NEW as built, measured like every result: against OLD, which it does not extend.
+        layers_added, bytes_added = len(processed["RootFS"]["Layers"]) - _shared(processed, old), naive
+    else:
+        base_layers = engine.inspect_image(client, start.ref)["RootFS"]["Layers"]
+        layers_added = len(processed["RootFS"]["Layers"]) - len(base_layers)
+        bytes_added = sum(entry["Size"] for entry in layers_above(client, tag, start.ref))
     return {
         "tag": tag,
         "method": made.method,
-        "new": plan.created,
-        "changed": plan.changed,
-        "removed": len(plan.removals),
+        "new": start.plan.created,
+        "changed": start.plan.changed,
+        "removed": len(start.plan.removals),
         "delta_bytes": made.delta_bytes,
-        "layers_added": len(engine.inspect_image(client, tag)["RootFS"]["Layers"]) - old_layers,
-        "bytes_added": sum(entry["Size"] for entry in layers_above(client, tag, old_ref)),
-        "naive_bytes": naive_bytes(client, new_ref, old_ref),
-        "verified": not skip_verify,
+        "layers_added": layers_added,
+        "bytes_added": bytes_added,
+        "naive_bytes": naive,
+        "verified": not options.skip_verify or start.decision.kind == "rebase-new",
+        "chain": _chain_summary(processed, start.decision),
         **pushed,
         "step_seconds": seconds,
         "seconds": round(sum(seconds.values()), 1),
     }
 
 
-def _make(client, method, plan, output_dir, tag, allow_drift, remote, progress) -> Made:
+def _start(client, policy, old, start: Start, output_dir: Path, progress) -> Start:
+    """Apply the chain policy: keep OLD, or rebase on the chain's base or NEW."""
+    chain = read_chain(old)
+    meta = start.meta
+    reasons = policy.reasons(
+        chain,
+        len(old["RootFS"]["Layers"]) + 2,
+        chain.superseded_bytes + meta.get("superseded_bytes", 0),
+        meta.get("new_tree_bytes", 0),
+    )
+    if not reasons:
+        return start
+    progress("the chain policy says rebase: " + "; ".join(reasons))
+    base_ref = _local_ref(client, chain.base_id) if chain.depth and policy.rebase_to == "base" else None
+    if base_ref is not None:
+        base_dir = output_dir / "rebase"
+        base_meta, base_plan = diff(client, base_ref, meta["new"]["ref"], meta["path"], base_dir, progress)
+        base = Chain(chain.base_id, chain.base_layers)
+        again = policy.reasons(
+            base,
+            base.base_layers + 2,
+            base_meta.get("superseded_bytes", 0),
+            base_meta.get("new_tree_bytes", 0),
+        )
+        if not again:
+            progress(f"making one delta against the chain's base {base_ref}")
+            return Start(
+                base_ref, {**base_meta, "output": base_dir}, base_plan, Decision("rebase-base", reasons)
+            )
+        reasons = [*reasons, "against the chain's base too: " + "; ".join(again)]
+    elif policy.rebase_to == "base" and chain.depth:
+        reasons = [*reasons, f"the chain's base {chain.base_id[:19]} is not in this engine"]
+    return Start(meta["new"]["ref"], meta, start.plan, Decision("rebase-new", reasons))
+
+
+def _local_ref(client, image_id: str):
+    """A name for ``image_id`` in this engine (a tag if it has one), or None."""
+    try:
+        image = engine.inspect_image(client, image_id)
+    except DiffLayersError:
+        return None
+    return (image.get("RepoTags") or [image["Id"]])[0]
+
+
+def _chain_summary(processed: dict, decision: Decision) -> dict:
+    chain = read_chain(processed)
+    return {
+        "decision": decision.kind,
+        "reasons": decision.reasons,
+        "base": chain.base_id,
+        "depth": chain.depth,
+        "delta_bytes": chain.delta_bytes,
+        "superseded_bytes": chain.superseded_bytes,
+        "layers": len(processed["RootFS"]["Layers"]),
+    }
+
+
+def _push(client, registry, target, tag, remote, made, progress) -> dict:
+    if remote is None:
+        # A rebase on NEW as built: its layers are not OLD's, the engine sends them.
+        progress(f"pushing {tag} with the engine (NEW as built: its layers are new to the chain)")
+        engine.push(client, tag)
+        return {"pushed": tag, "layers_mounted": 0, "bytes_uploaded": None}
+    progress(f"pushing {target}: OLD's layers mounted from {remote.source.repository}, the delta uploaded")
+    layer = made.assembled.layer_path
+    blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
+    return push_image(registry, target, remote, made.assembled.config, blob)
+
+
+def _make(client, method, start: Start, tag, allow_drift, remote, progress) -> Made:
     """Make the processed image as ``tag``: the Dockerfile method where it can
     reproduce NEW (or when asked), else the layer method."""
+    output_dir = Path(start.meta["output"])
     if method in ("auto", "dockerfile"):
         try:
             generate.run(
@@ -243,12 +385,6 @@ def _make(client, method, plan, output_dir, tag, allow_drift, remote, progress) 
             engine.build(client, files, tag, progress=lambda line: progress(f"  {line}"))
             return Made("dockerfile", delta.stat().st_size if delta.exists() else 0)
     progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")
-    assembled = assemble(
-        client,
-        report.load(output_dir)[0],
-        plan,
-        output_dir,
-        tag,
-        remote.config["history"] if remote else None,
-    )
+    history = remote.config["history"] if remote else None
+    assembled = assemble(client, start.meta, start.plan, output_dir, tag, history)
     return Made("layer", assembled.layer.size if assembled.layer else 0, assembled)

@@ -69,9 +69,8 @@ def check_no_symlink_on_the_way(log_path: Path, new_root: str, old_root: str) ->
                 seen.add(ancestor)
 
 
-def hardlink_groups(root: str) -> dict:
-    """Relative name -> frozenset of all names sharing its inode (files with links only)."""
-    by_inode: dict = {}
+def _regular_files(root: str):
+    """(relative name, stat) of every regular file under ``root``, following no link."""
     stack = [("", root)]
     while stack:
         rel_dir, full_dir = stack.pop()
@@ -81,10 +80,41 @@ def hardlink_groups(root: str) -> dict:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((rel, entry.path))
                 elif entry.is_file(follow_symlinks=False):
-                    info = entry.stat(follow_symlinks=False)
-                    if info.st_nlink > 1:
-                        by_inode.setdefault(info.st_ino, []).append(rel)
+                    yield rel, entry.stat(follow_symlinks=False)
+
+
+def hardlink_groups(root: str) -> dict:
+    """Relative name -> frozenset of all names sharing its inode (files with links only)."""
+    by_inode: dict = {}
+    for rel, info in _regular_files(root):
+        if info.st_nlink > 1:
+            by_inode.setdefault(info.st_ino, []).append(rel)
     return {name: frozenset(group) for group in by_inode.values() for name in group}
+
+
+def file_bytes(root: str) -> int:
+    """Bytes of the regular files under ``root``, each inode once."""
+    return sum({info.st_ino: info.st_size for _, info in _regular_files(root)}.values())
+
+
+def superseded_bytes(old_root: str, plan) -> int:
+    """Bytes of OLD's files that NEW replaces or removes, each inode once.
+
+    They stay in OLD's layers, below the delta, for every fresh pull: the
+    dead weight a chain of deltas accumulates.
+    """
+    sizes: dict = {}
+    for rel in (*plan.additions, *plan.removals):
+        path = os.path.join(old_root, rel)
+        try:
+            info = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # new in NEW, or below something OLD has as a file
+        if stat.S_ISREG(info.st_mode):
+            sizes[info.st_ino] = info.st_size
+        elif stat.S_ISDIR(info.st_mode) and rel in plan.removals:
+            sizes.update({i.st_ino: i.st_size for _, i in _regular_files(path)})
+    return sum(sizes.values())
 
 
 def relinked(new_root: str, old_root: str) -> list:

@@ -10,6 +10,7 @@ import posixpath
 import tarfile
 from typing import BinaryIO
 
+from .chain import is_chain_label
 from .outputs import sha256_of
 
 # Runtime config that makes a container behave as it does.
@@ -99,6 +100,8 @@ def tree_differences(a: dict, b: dict) -> list:
 def _normal(field: str, value):
     if field == "Env":  # order carries no meaning once names are unique
         return dict(entry.partition("=")[::2] for entry in value or [])
+    if field == "Labels":  # the kit's record of a chain of deltas is not NEW's
+        return {k: v for k, v in (value or {}).items() if not is_chain_label(k)} or None
     return value or None
 
 

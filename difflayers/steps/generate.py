@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from .. import engine, report
+from ..chain import next_chain, without_chain_labels
 from ..config import config_delta, require_same_platform
 from ..delta import write_delta
 from ..dockerfile import (
@@ -62,7 +63,8 @@ def run(output_dir: Path, client=None, allow_drift=None, quiet=False, environ=No
     client = engine.connect(client)
     images = {role: engine.inspect_image(client, meta[role]["ref"]) for role in ("old", "new")}
     _check_matches(meta, images, environ)
-    old_cfg, new_cfg = images["old"]["Config"] or {}, images["new"]["Config"] or {}
+    old_cfg = without_chain_labels(images["old"]["Config"] or {})
+    new_cfg = without_chain_labels(images["new"]["Config"] or {})
 
     config = config_delta(old_cfg, new_cfg)
     run_as_root = bool(plan.removals) and (old_cfg.get("User") or "") not in ROOT_USERS
@@ -90,6 +92,35 @@ def run(output_dir: Path, client=None, allow_drift=None, quiet=False, environ=No
             f"OLD has no {REMOVER} to run the removals with (a distroless or FROM scratch image?); "
             "the layer method writes them as whiteouts instead: difflayers optimize --method layer"
         )
+    # Names are checked before NEW's tree is read (a refusal costs nothing).
+    removal_list = render_removal_list(meta["path"], plan)
+    render_dockerfile(
+        old=ImageRef(meta["old"]["ref"], meta["old"]["id"]),
+        new=ImageRef(meta["new"]["ref"], meta["new"]["id"]),
+        path=meta["path"],
+        plan=plan,
+        config=config,
+        has_delta=bool(plan.additions),
+        run_as_root=run_as_root,
+    )
+
+    content_bytes = 0
+    if plan.additions:
+        with (
+            engine.tree_archive(client, meta["new"]["ref"], meta["path"]) as source,
+            atomic_file(output_dir / DELTA_ARCHIVE) as dest,
+        ):
+            stats = write_delta(source, dest, tree_path=meta["path"], plan=plan)
+        content_bytes = stats.content_bytes
+        delta_note = f"{DELTA_ARCHIVE}: {stats.entries} entries, {stats.content_bytes} bytes of file content"
+    else:
+        remove_quietly(output_dir / DELTA_ARCHIVE)
+        delta_note = f"{DELTA_ARCHIVE}: not needed (nothing to add)"
+
+    # The processed image records its chain (see chain.py) in labels.
+    layers = bool(plan.additions) + bool(plan.removals)
+    chain = next_chain(images["old"], meta, content_bytes, layers)
+    config.instructions += config_delta({}, {"Labels": chain.labels()}).instructions
     dockerfile = render_dockerfile(
         old=ImageRef(meta["old"]["ref"], meta["old"]["id"]),
         new=ImageRef(meta["new"]["ref"], meta["new"]["id"]),
@@ -99,18 +130,6 @@ def run(output_dir: Path, client=None, allow_drift=None, quiet=False, environ=No
         has_delta=bool(plan.additions),
         run_as_root=run_as_root,
     )
-    removal_list = render_removal_list(meta["path"], plan)
-
-    if plan.additions:
-        with (
-            engine.tree_archive(client, meta["new"]["ref"], meta["path"]) as source,
-            atomic_file(output_dir / DELTA_ARCHIVE) as dest,
-        ):
-            stats = write_delta(source, dest, tree_path=meta["path"], plan=plan)
-        delta_note = f"{DELTA_ARCHIVE}: {stats.entries} entries, {stats.content_bytes} bytes of file content"
-    else:
-        remove_quietly(output_dir / DELTA_ARCHIVE)
-        delta_note = f"{DELTA_ARCHIVE}: not needed (nothing to add)"
     write_text(output_dir / REMOVAL_LIST, removal_list)
     write_text(output_dir / DOCKERFILE, dockerfile)
 

@@ -85,6 +85,16 @@ def tree_differences(image_a: str, image_b: str, under: str = "") -> list:
     return out
 
 
+# The kit records a chain of deltas in labels under this prefix (its
+# documented contract); they are the processed image's own, not NEW's.
+CHAIN_LABEL_PREFIX = "io.github.difflayers.chain."
+
+
+def _without_chain_record(config: dict) -> dict:
+    labels = {k: v for k, v in (config.get("Labels") or {}).items() if not k.startswith(CHAIN_LABEL_PREFIX)}
+    return {**config, "Labels": labels}
+
+
 def config_differences(image_a: str, image_b: str) -> list:
     """Runtime config differences; ENV compared as a mapping."""
     a, b = inspect(image_a), inspect(image_b)
@@ -92,7 +102,7 @@ def config_differences(image_a: str, image_b: str) -> list:
     for field in ("Os", "Architecture"):
         if a.get(field) != b.get(field):
             out.append(f"{field}: {a.get(field)} != {b.get(field)}")
-    ca, cb = a["Config"] or {}, b["Config"] or {}
+    ca, cb = _without_chain_record(a["Config"] or {}), _without_chain_record(b["Config"] or {})
     env_a = dict(e.split("=", 1) for e in ca.get("Env") or [])
     env_b = dict(e.split("=", 1) for e in cb.get("Env") or [])
     if env_a != env_b:
