@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's walkthrough, end to end, printing each command before it runs.
 #   ./scripts/walkthrough.sh
+#   CHAIN=5 ./scripts/walkthrough.sh   # then revisions 3..7, each processed
+#                                      # against the last processed image
 # Uses docker-compose when it is on PATH, else `docker compose`; override with
 # COMPOSE="docker compose". Exits non-zero if any step fails or if the
 # processed image differs from revision-2.
@@ -60,3 +62,24 @@ run "${compose[@]}" -f shell.docker-compose.yml -f process-image-diff.docker-com
   ./verify-images.sh sample-project:revision-2 sample-project:revision-2-processed
 echo
 echo "Done: sample-project:revision-2-processed equals revision-2 and adds only the changed bytes."
+
+chain=${CHAIN:-0}
+case $chain in '' | *[!0-9]*) echo "CHAIN must be a number of revisions" >&2; exit 2 ;; esac
+[ "$chain" -gt 0 ] || exit 0
+
+step "Chained revisions: each new build processed against the last processed image"
+difflayers=("${compose[@]}" -f shell.docker-compose.yml -f process-image-diff.docker-compose.yml
+  run --rm shell python3 -m difflayers)
+previous=sample-project:revision-2-processed
+last=$((chain + 2))
+for revision in $(seq 3 "$last"); do
+  run "${compose[@]}" -f shell.docker-compose.yml run --rm shell ./modify-sample-project.sh "$revision"
+  build sample-project "sample-project:revision-$revision"
+  status=0
+  run "${difflayers[@]}" optimize "$previous" "sample-project:revision-$revision" --path /app \
+    -t "sample-project:revision-$revision-processed" || status=$?
+  # 3: made and verified, but as a rebase (the chain policy said so).
+  [ "$status" -eq 0 ] || [ "$status" -eq 3 ] || exit "$status"
+  previous=sample-project:revision-$revision-processed
+done
+run "${difflayers[@]}" report "$previous" --new "sample-project:revision-$last"
