@@ -120,7 +120,10 @@ def run(output_dir: Path, client=None, allow_drift=None, quiet=False, environ=No
     # The processed image records its chain (see chain.py) in labels.
     layers = bool(plan.additions) + bool(plan.removals)
     chain = next_chain(images["old"], meta, content_bytes, layers)
-    config.instructions += config_delta({}, {"Labels": chain.labels()}).instructions
+    pairs = [
+        line.removeprefix("LABEL ") for line in config_delta({}, {"Labels": chain.labels()}).instructions
+    ]
+    config.instructions.append("LABEL " + " ".join(pairs))  # one instruction: one build step
     dockerfile = render_dockerfile(
         old=ImageRef(meta["old"]["ref"], meta["old"]["id"]),
         new=ImageRef(meta["new"]["ref"], meta["new"]["id"]),
