@@ -11,7 +11,7 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import engine, report
@@ -311,7 +311,10 @@ def _start(client, policy, old, start: Start, output_dir: Path, progress) -> Sta
         base_dir = output_dir / "rebase"
         base_meta, base_plan = diff(client, base_ref, meta["new"]["ref"], meta["path"], base_dir, progress)
         base = Chain(chain.base_id, chain.base_layers)
-        again = policy.reasons(
+        # Half the limit for the fresh start: a base delta near the limit
+        # would make every next revision rebase (and push it) again.
+        margin = replace(policy, max_superseded_share=policy.max_superseded_share / 2)
+        again = margin.reasons(
             base,
             base.base_layers + 2,
             base_meta.get("superseded_bytes", 0),
