@@ -105,8 +105,12 @@ def parse(lines: Iterable[bytes]) -> Iterator[Item]:
     leaving the tree, unknown flags) goes through ``parse_line``, which also
     explains errors.
     """
-    flags_match, item, unescape = _FLAGS.match, Item, _unescape
+    unescape, new = _unescape, tuple.__new__
     width = FLAGS_WIDTH
+    # A log holds few distinct flag strings: each is checked once, then its
+    # fields come from this table (tuple.__new__ skips NamedTuple's own
+    # constructor, a Python call per line).
+    known: dict = {}
     for lineno, raw in enumerate(lines, start=1):
         if not raw:
             continue
@@ -115,16 +119,28 @@ def parse(lines: Iterable[bytes]) -> Iterator[Item]:
             if b"\\" in name:
                 name = unescape(name)
             path = name.decode("utf-8", "surrogateescape")
-            is_dir = path.endswith("/")
+            is_dir = path[-1:] == "/"
             if is_dir:
                 path = path[:-1]
             parts = path.split("/")
             if path and path[0] != "/" and "" not in parts and "." not in parts and ".." not in parts:
-                if flags_match(raw, 0, width):
-                    flags = raw[:width].decode("ascii")
-                    yield item(flags[0], flags[1], flags[2:], path)
-                    continue
-                if raw.startswith(DELETING):
-                    yield item("*", "d" if is_dir else "?", "", path)
+                flags = raw[:width]
+                fields = known.get(flags)
+                if fields is None:
+                    fields = known[flags] = _flag_fields(flags)
+                if fields is not None:
+                    if fields[0] == "*":
+                        fields = ("*", "d" if is_dir else "?", "")
+                    yield new(Item, (fields[0], fields[1], fields[2], path))
                     continue
         yield parse_line(raw, lineno)
+
+
+def _flag_fields(flags: bytes):
+    """(update, kind, attributes) of a valid flag string, else None."""
+    if flags.startswith(DELETING):
+        return ("*", "?", "")
+    if _FLAGS.fullmatch(flags):
+        text = flags.decode("ascii")
+        return (text[0], text[1], text[2:])
+    return None
