@@ -128,11 +128,14 @@ def _write_once(source, dest, tree_path, plan, ancestors, extra) -> LayerStats:
 
     def finish(frame):
         """Leaving a directory: its whiteouts, now that its NEW entries are known."""
-        rel, header, _written, keeps_old = frame
+        rel, header, written, keeps_old = frame
         names = whiteouts.get(rel)
         if not names:
             return
-        flush()
+        flush()  # the directories above it (it is off the stack by now)
+        if not written:
+            out.addfile(header)
+            stats.entries += 1
         placed.add(rel)
         if not keeps_old:
             # None of OLD's entries here survive: hide them all at once.

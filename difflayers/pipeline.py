@@ -77,10 +77,9 @@ def diff(client, old_ref: str, new_ref: str, path: str, output_dir: Path, progre
 
 def _compare(client, path, refs, run_id, output_dir, progress) -> None:
     """Fresh volumes of both trees, the differ container on them, results copied out."""
-    with (
-        engine.tree_volume(client, refs["old"]["ref"], path, run_id, "old") as old_volume,
-        engine.tree_volume(client, refs["new"]["ref"], path, run_id, "new") as new_volume,
-    ):
+    images = {role: refs[role]["ref"] for role in ("old", "new")}
+    with engine.tree_volumes(client, images, path, run_id) as volumes:
+        old_volume, new_volume = volumes["old"], volumes["new"]
         progress("comparing the trees with rsync")
         command = ["python3", "-m", "difflayers", "compare-trees", "--path", path]
         command += ["--old", json.dumps(refs["old"]), "--new", json.dumps(refs["new"])]

@@ -63,6 +63,14 @@ def test_a_directory_that_keeps_none_of_olds_entries_gets_one_opaque_whiteout(tm
     assert (stats.whiteouts, stats.opaque) == (0, 1)
 
 
+def test_a_directory_with_removals_only_is_in_the_layer_before_its_whiteouts(tmp_path):
+    members = [*TREE, entry("app/quiet", tarfile.DIRTYPE, mode=0o711, uid=3), entry("app/quiet/kept", data=b"k")]
+    plan = plan_of("*deleting   quiet/old")
+    _, names, _ = run(tmp_path, members, plan)
+    assert [name for name, _ in names] == ["app", "app/quiet", "app/quiet/.wh.old"]
+    assert (dict(names)["app/quiet"].mode, dict(names)["app/quiet"].uid) == (0o711, 3)
+
+
 def test_no_whiteout_where_new_puts_another_type(tmp_path):
     # OLD's directory "lib" became a file: the file hides it, nothing below is named.
     members = [*TREE[:2], entry("app/lib", data=b"now a file")]
