@@ -64,7 +64,11 @@ def test_a_directory_that_keeps_none_of_olds_entries_gets_one_opaque_whiteout(tm
 
 
 def test_a_directory_with_removals_only_is_in_the_layer_before_its_whiteouts(tmp_path):
-    members = [*TREE, entry("app/quiet", tarfile.DIRTYPE, mode=0o711, uid=3), entry("app/quiet/kept", data=b"k")]
+    members = [
+        *TREE,
+        entry("app/quiet", tarfile.DIRTYPE, mode=0o711, uid=3),
+        entry("app/quiet/kept", data=b"k"),
+    ]
     plan = plan_of("*deleting   quiet/old")
     _, names, _ = run(tmp_path, members, plan)
     assert [name for name, _ in names] == ["app", "app/quiet", "app/quiet/.wh.old"]
