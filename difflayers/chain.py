@@ -101,14 +101,21 @@ class Policy:
     max_deltas: int = 30
     rebase_to: str = "base"  # or "new": NEW as built
 
+    def layer_reasons(self, layers_after: int) -> list:
+        """The one limit that applies to any image, chained or not."""
+        if MAX_LAYERS - layers_after < self.min_layers_left:
+            left = MAX_LAYERS - layers_after
+            return [
+                (
+                    f"{layers_after} layers would leave {left} before the limit of {MAX_LAYERS} (at least "
+                    f"{self.min_layers_left} wanted)"
+                )
+            ]
+        return []
+
     def reasons(self, chain: Chain, layers_after: int, superseded_after: int, tree_bytes: int) -> list:
         """Why the next delta should not be added (empty: add it)."""
-        found = []
-        if MAX_LAYERS - layers_after < self.min_layers_left:
-            found.append(
-                f"{layers_after} layers would leave {MAX_LAYERS - layers_after} before the limit of "
-                f"{MAX_LAYERS} (at least {self.min_layers_left} wanted)"
-            )
+        found = self.layer_reasons(layers_after)
         if chain.depth + 1 > self.max_deltas:
             found.append(f"{chain.depth + 1} deltas would exceed the {self.max_deltas} allowed")
         if tree_bytes and superseded_after > self.max_superseded_share * tree_bytes:

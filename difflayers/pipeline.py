@@ -234,6 +234,9 @@ def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, options=None
         target = parse_reference(options.push_to)
         registry = Registry(target.host, options.plain_http)
     old = engine.inspect_image(client, old_ref)
+    if registry is not None:
+        progress(f"finding OLD in {target.host}")
+        remote = find_old(registry, old, target)
     meta, plan = diff(client, old_ref, new_ref, path, output_dir, progress)
     lap("diff")
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
@@ -245,8 +248,8 @@ def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, options=None
         engine.publish(client, new_ref, tag)
         made = Made("none (NEW as built)", 0)
     else:
-        if registry is not None:
-            progress(f"finding {'OLD' if start.ref == old_ref else 'the base'} in {target.host}")
+        if registry is not None and start.ref != old_ref:
+            progress(f"finding the chain's base in {target.host}")
             remote = find_old(registry, engine.inspect_image(client, start.ref), target)
         with engine.temporary_tag(client, uuid.uuid4().hex[:12]) as unverified:
             made = _make(client, method, start, unverified, options.allow_drift, remote, progress)
@@ -296,12 +299,18 @@ def _start(client, policy, old, start: Start, output_dir: Path, progress) -> Sta
     """Apply the chain policy: keep OLD, or rebase on the chain's base or NEW."""
     chain = read_chain(old)
     meta = start.meta
-    reasons = policy.reasons(
-        chain,
-        len(old["RootFS"]["Layers"]) + 2,
-        chain.superseded_bytes + meta.get("superseded_bytes", 0),
-        meta.get("new_tree_bytes", 0),
-    )
+    layers_after = len(old["RootFS"]["Layers"]) + 2
+    if chain.depth == 0:
+        # OLD is a full image: this is a chain's first delta, whatever it
+        # replaces; only the layer limit can stop it.
+        reasons = policy.layer_reasons(layers_after)
+    else:
+        reasons = policy.reasons(
+            chain,
+            layers_after,
+            chain.superseded_bytes + meta.get("superseded_bytes", 0),
+            meta.get("new_tree_bytes", 0),
+        )
     if not reasons:
         return start
     progress("the chain policy says rebase: " + "; ".join(reasons))
