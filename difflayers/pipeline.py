@@ -362,7 +362,7 @@ def _chain_summary(processed: dict, decision: Decision) -> dict:
 
 
 def _push(client, registry, target, tag, remote, made, progress) -> dict:
-    if remote is None:
+    if made.assembled is None:
         # A rebase on NEW as built: its layers are not OLD's, the engine sends them.
         progress(f"pushing {tag} with the engine (NEW as built: its layers are new to the chain)")
         engine.push(client, tag)
