@@ -253,7 +253,7 @@ def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, options=None
             remote = find_old(registry, engine.inspect_image(client, start.ref), target)
         with engine.temporary_tag(client, uuid.uuid4().hex[:12]) as unverified:
             made = _make(client, method, start, unverified, options.allow_drift, remote, progress)
-            lap("build")
+            lap("make")
             if not options.skip_verify:
                 progress(f"verifying {tag} against {new_ref}")
                 if verify.run(new_ref, unverified, client=client, quiet=True) != 0:

@@ -236,3 +236,26 @@ def test_push_refuses_an_old_that_was_never_pushed(registry, dropped_config_pair
     assert result.returncode == 2
     assert "has not been pushed to" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_push_of_a_rebase_on_new_as_built_goes_through_the_engine(registry, dropped_config_pair, unique):
+    """The policy may say NEW as built (here: too few layers would be left);
+    its layers are not OLD's to mount, so the engine pushes them."""
+    address, _ = registry
+    old_remote = f"{address}/{unique}/app:old"
+    target = f"{address}/{unique}/app:rebased"
+    sh(["docker", "tag", dropped_config_pair["old"], old_remote], ".")
+    try:
+        sh(["docker", "push", old_remote], ".")
+        result = _optimize(
+            old_remote, dropped_config_pair["new"], "--push", target, "--min-layers-left", "124", check=False
+        )
+        assert result.returncode == 3, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["chain"]["decision"] == "rebase-new"
+        assert inspect(target)["Id"] == inspect(dropped_config_pair["new"])["Id"]
+        sh(["docker", "image", "rm", target], ".")
+        sh(["docker", "pull", target], ".")
+        _assert_equal(dropped_config_pair["new"], target)
+    finally:
+        sh(["docker", "image", "rm", "-f", old_remote, target], ".", check=False)
