@@ -348,6 +348,11 @@ def _local_ref(client, image_id: str):
     return (image.get("RepoTags") or [image["Id"]])[0]
 
 
+def _shortened(line: str, width: int = 120) -> str:
+    # A build step can be long (the chain record's LABEL); the Dockerfile has it whole.
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
 def _chain_summary(processed: dict, decision: Decision) -> dict:
     chain = read_chain(processed)
     return {
@@ -393,7 +398,7 @@ def _make(client, method, start: Start, tag, allow_drift, remote, progress) -> M
                 **({DELTA_ARCHIVE: delta} if delta.exists() else {}),
             }
             progress("building the Dockerfile")
-            engine.build(client, files, tag, progress=lambda line: progress(f"  {line}"))
+            engine.build(client, files, tag, progress=lambda line: progress(f"  {_shortened(line)}"))
             return Made("dockerfile", delta.stat().st_size if delta.exists() else 0)
     progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")
     history = remote.config["history"] if remote else None
