@@ -47,6 +47,25 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def render_compare_dockerfile(
+    *, tool_image: str, old_ref: str, new_ref: str, path: str, command: list
+) -> str:
+    """The Dockerfile whose build compares ``path`` of two images in place
+    (BuildKit mounts them from the images; see ``mounts``)."""
+    return (
+        _environment()
+        .get_template("compare.Dockerfile.j2")
+        .render(
+            version=__version__,
+            tool_image=tool_image,
+            old_ref=old_ref,
+            new_ref=new_ref,
+            path=path,
+            command=command,
+        )
+    )
+
+
 def removal_commands(paths) -> list:
     """Exec-form ``RUN`` arguments that remove ``paths``, split to stay small.
 

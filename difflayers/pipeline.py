@@ -8,13 +8,14 @@ carries its run label and is removed on success, failure and Ctrl-C.
 """
 
 import json
+import os
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import engine, report
+from . import engine, mounts, report
 from .assemble import assemble
 from .chain import MAX_LAYERS, Chain, Decision, Policy, read_chain
 from .config import require_same_platform
@@ -67,6 +68,16 @@ def diff(client, old_ref: str, new_ref: str, path: str, output_dir: Path, progre
     refs = {
         role: {"ref": ref, "id": images[role]["Id"]} for role, ref in (("old", old_ref), ("new", new_ref))
     }
+    how = os.environ.get("DIFFLAYERS_COMPARE", "auto")  # auto, mounts or volumes
+    if how != "volumes" and mounts.usable(old_ref, new_ref, path):
+        progress("comparing the trees with rsync, mounted from the images (BuildKit, no copy)")
+        try:
+            mounts.compare(engine.TOOL_IMAGE, refs, path, output_dir)
+            return report.load(output_dir)
+        except mounts.Unavailable as exc:
+            if how == "mounts":
+                raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
+            progress(f"no BuildKit here ({str(exc)[:100]}); copying instead")
     progress(f"copying {path} of OLD and NEW into fresh volumes")
     try:
         _compare(client, path, refs, run_id, output_dir, progress)

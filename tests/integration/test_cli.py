@@ -117,8 +117,10 @@ def test_progress_and_summary_are_readable(pair, cleanup_images):
     cleanup_images.append(tag)
     result = cli("optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag)
     assert result.returncode == 0, result.stderr
-    for step in ("copying /srv/app", "comparing the trees", "building", "verifying"):
+    for step in ("comparing the trees", "building", "verifying"):
         assert step in result.stderr
+    # Mounted from the images where BuildKit is at hand (here), else copied.
+    assert "mounted from the images" in result.stderr or "copying /srv/app" in result.stderr
     assert "1 new, 1 changed, 1 removed" in result.stdout and "verified equal to NEW" in result.stdout
 
 
@@ -262,7 +264,10 @@ def test_interrupted_run_leaves_nothing(pair, when, cleanup_images):
         "-t",
         "difflayers-test-cli:interrupted",
     ]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # "first volume": during the copy into volumes, the comparison used where
+    # BuildKit cannot mount the images.
+    env = {**os.environ, **({"DIFFLAYERS_COMPARE": "volumes"} if when == "first volume" else {})}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if when == "first volume":
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # as soon as the run has made something

@@ -2,6 +2,7 @@
 build with both builders, then check with the kit's verify command and with
 a comparison that shares no code with the kit."""
 
+import json
 import shutil
 import sys
 import tarfile
@@ -118,3 +119,21 @@ def test_layer_method_equals_new(kit, images, cleanup_images, tmp_path):
     assert "srv/app/.wh.removed-file" in members
     # Every hardlink in the layer points at a name the layer itself holds.
     assert all(m.linkname in members for m in members.values() if m.islnk())
+
+
+def test_mounted_and_copied_comparisons_agree(kit, images, tmp_path):
+    """The CLI compares trees mounted from the images (BuildKit) where it can,
+    else copies them into volumes: the same differ must find the same log."""
+    logs = {}
+    for how in ("mounts", "volumes"):
+        out = tmp_path / how
+        argv = [sys.executable, "-m", "difflayers", "--quiet", "diff", images["old"], images["new"]]
+        result = sh(
+            [*argv, "--path", "/srv/app", "--output", str(out)], kit, {"DIFFLAYERS_COMPARE": how}, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        logs[how] = (out / "rsync-image-diff.log").read_bytes()
+        meta = json.loads((out / "rsync-image-diff.json").read_text())
+        logs[how + " relink"] = meta["relink"]
+    assert logs["mounts"] == logs["volumes"] and logs["mounts"].count(b"\n") > 40
+    assert logs["mounts relink"] == logs["volumes relink"]
