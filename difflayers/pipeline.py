@@ -73,7 +73,8 @@ def diff(client, old_ref: str, new_ref: str, path: str, output_dir: Path, progre
         progress("comparing the trees with rsync, mounted from the images (BuildKit, no copy)")
         try:
             mounts.compare(engine.TOOL_IMAGE, refs, path, output_dir)
-            return report.load(output_dir)
+            meta, plan = report.load(output_dir)
+            return {**meta, "compared": "mounts"}, plan
         except mounts.Unavailable as exc:
             if how == "mounts":
                 raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
@@ -83,7 +84,8 @@ def diff(client, old_ref: str, new_ref: str, path: str, output_dir: Path, progre
         _compare(client, path, refs, run_id, output_dir, progress)
     finally:
         engine.sweep(client, run_id)
-    return report.load(output_dir)
+    meta, plan = report.load(output_dir)
+    return {**meta, "compared": "volumes"}, plan
 
 
 def _compare(client, path, refs, run_id, output_dir, progress) -> None:
@@ -295,6 +297,7 @@ def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, options=None
         "changed": start.plan.changed,
         "removed": len(start.plan.removals),
         "delta_bytes": made.delta_bytes,
+        "compared": meta["compared"],
         "layers_added": layers_added,
         "bytes_added": bytes_added,
         "naive_bytes": naive,
