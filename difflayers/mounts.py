@@ -12,7 +12,6 @@ there is none, or the images cannot be named in a Dockerfile, the caller
 copies into volumes instead. Nothing is left but BuildKit's cache entry.
 """
 
-import json
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 from . import process
 from .dockerfile import render_compare_dockerfile
 from .errors import CommandFailed
+from .steps.compare import command as compare_command
 
 # A docker CLI that builds with BuildKit: DIFFLAYERS_DOCKER_CLI if set, else
 # these in turn (Debian's /usr/bin/docker does; a CLI without buildx does not).
@@ -47,8 +47,7 @@ def compare(tool_image: str, refs: dict, path: str, output_dir: Path) -> None:
 
     Raises ``Unavailable`` when no docker CLI here can do it.
     """
-    command = ["python3", "-m", "difflayers", "compare-trees", "--path", path]
-    command += ["--old", _json(refs["old"]), "--new", _json(refs["new"])]
+    command = compare_command(path, refs)
     dockerfile = render_compare_dockerfile(
         tool_image=tool_image,
         old_ref=refs["old"]["ref"],
@@ -81,7 +80,3 @@ def compare(tool_image: str, refs: dict, path: str, output_dir: Path) -> None:
     finally:
         shutil.rmtree(context, ignore_errors=True)
     raise Unavailable("; ".join(failures) or "no docker CLI on PATH")
-
-
-def _json(value: dict) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -7,7 +7,6 @@ bind mount and a remote engine (DOCKER_HOST) works. Everything a run creates
 carries its run label and is removed on success, failure and Ctrl-C.
 """
 
-import json
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ from .errors import BadInput, DiffLayersError, NotExpressible
 from .names import check_tree_path
 from .push import compress, find_old, push_image
 from .registry import Registry, parse_reference
-from .steps import generate, verify
+from .steps import compare, generate, verify
 
 
 class VerificationFailed(DiffLayersError):
@@ -94,8 +93,7 @@ def _compare(client, path, refs, run_id, output_dir, progress) -> None:
     with engine.tree_volumes(client, images, path, run_id) as volumes:
         old_volume, new_volume = volumes["old"], volumes["new"]
         progress("comparing the trees with rsync")
-        command = ["python3", "-m", "difflayers", "compare-trees", "--path", path]
-        command += ["--old", json.dumps(refs["old"]), "--new", json.dumps(refs["new"])]
+        command = compare.command(path, refs)
         binds = {
             old_volume: {"bind": "/trees/old", "mode": "ro"},
             new_volume: {"bind": "/trees/new", "mode": "ro"},
