@@ -99,7 +99,7 @@ def render_dockerfile(
     run_as_root: bool = False,
 ) -> str:
     """The Dockerfile text: FROM OLD, removals, the delta archive, NEW's config."""
-    removals = [join_under(path, rel) for rel in plan.removals]
+    removals = _absolute_removals(path, plan)
     template = _environment().get_template("Dockerfile.j2")
     return template.render(
         version=__version__,
@@ -114,7 +114,17 @@ def render_dockerfile(
     )
 
 
+def check_removal_names(path: str, plan: Plan) -> None:
+    """Refuse (``NotExpressible``) removed names a Dockerfile cannot carry,
+    before anything is written."""
+    removal_commands(_absolute_removals(path, plan))
+
+
 def render_removal_list(path: str, plan: Plan) -> str:
     """The removal list: absolute paths, one a line, escaped like rsync's log."""
-    removals = sorted(join_under(path, rel) for rel in plan.removals)
+    removals = sorted(_absolute_removals(path, plan))
     return _environment().get_template(REMOVAL_LIST + ".j2").render(removals=removals)
+
+
+def _absolute_removals(path: str, plan: Plan) -> list:
+    return [join_under(path, rel) for rel in plan.removals]

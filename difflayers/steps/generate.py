@@ -18,6 +18,7 @@ from ..dockerfile import (
     REMOVAL_LIST,
     REMOVE_ARGV,
     ImageRef,
+    check_removal_names,
     render_dockerfile,
     render_removal_list,
 )
@@ -93,16 +94,8 @@ def run(output_dir: Path, client=None, allow_drift=None, quiet=False, environ=No
             "the layer method writes them as whiteouts instead: difflayers optimize --method layer"
         )
     # Names are checked before NEW's tree is read (a refusal costs nothing).
+    check_removal_names(meta["path"], plan)
     removal_list = render_removal_list(meta["path"], plan)
-    render_dockerfile(
-        old=ImageRef(meta["old"]["ref"], meta["old"]["id"]),
-        new=ImageRef(meta["new"]["ref"], meta["new"]["id"]),
-        path=meta["path"],
-        plan=plan,
-        config=config,
-        has_delta=bool(plan.additions),
-        run_as_root=run_as_root,
-    )
 
     content_bytes = 0
     if plan.additions:
