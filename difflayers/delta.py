@@ -45,6 +45,17 @@ def clean_member(member: tarfile.TarInfo, root: str, rel: str, target) -> None:
     member.pax_headers = {k: v for k, v in member.pax_headers.items() if k.startswith(_KEPT_PAX_PREFIXES)}
 
 
+def copy_member(out: tarfile.TarFile, src: tarfile.TarFile, member: tarfile.TarInfo, stats) -> None:
+    """Write ``member`` of the stream ``src`` to ``out``, its content with it,
+    and count it in ``stats`` (``entries``, ``content_bytes``)."""
+    if member.isreg():
+        out.addfile(member, src.extractfile(member))
+        stats.content_bytes += member.size
+    else:
+        out.addfile(member)
+    stats.entries += 1
+
+
 def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan) -> DeltaStats:
     """Copy the plan's additions from ``source`` (a tar stream) to ``dest``.
 
@@ -78,11 +89,7 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
             clean_member(member, root, rel, target)
             if member.isreg():
                 shipped_files.add(rel)
-                out.addfile(member, src.extractfile(member))
-                stats.content_bytes += member.size
-            else:
-                out.addfile(member)
-            stats.entries += 1
+            copy_member(out, src, member, stats)
     missing = sorted(wanted - found)
     if missing:
         raise StaleOutput(

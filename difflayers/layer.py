@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .delta import clean_member, relative_name
+from .delta import clean_member, copy_member, relative_name
 from .errors import StaleOutput
 from .names import is_under
 from .outputs import atomic_file
@@ -174,11 +174,7 @@ def _write_once(source, dest, tree_path, plan, ancestors, extra) -> LayerStats:
                     continue  # written by flush, as the top of the stack
                 if member.isreg():
                     shipped_files.add(rel)
-                    out.addfile(member, src.extractfile(member))
-                    stats.content_bytes += member.size
-                else:
-                    out.addfile(member)
-                stats.entries += 1
+                copy_member(out, src, member, stats)
             while stack:
                 finish(stack.pop())
     if needed_targets:
