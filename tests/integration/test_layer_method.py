@@ -192,40 +192,56 @@ def _registry_blob_bytes(storage) -> int:
     return sum(p.stat().st_size for p in (storage / "docker" / "registry" / "v2" / "blobs").rglob("data"))
 
 
-def test_push_mounts_old_layers_and_pulls_back_equal(registry, dropped_config_pair, unique):
-    address, storage = registry
+@pytest.fixture
+def pushed_old(registry, dropped_config_pair, unique):
+    """OLD of the dropped-config pair, pushed to the registry; yields its name
+    there. The test adds the tags it makes to the list; all are removed afterwards."""
+    address, _ = registry
     old_remote = f"{address}/{unique}/app:old"
-    target = f"{address}/{unique}/app-processed:new"
+    made = [old_remote]
     sh(["docker", "tag", dropped_config_pair["old"], old_remote], ".")
     try:
         sh(["docker", "push", old_remote], ".")
-        before = _registry_blob_bytes(storage)
-        summary = _optimize(old_remote, dropped_config_pair["new"], "--push", target)
-        grown = _registry_blob_bytes(storage) - before
-        assert summary["method"] == "layer"
-        assert summary["layers_mounted"] == len(_layers(old_remote))
-        assert 0 < summary["bytes_uploaded"] < 10_000
-        assert grown == summary["bytes_uploaded"]  # layer, config and manifest: nothing else
-        # The registry's manifest: OLD's layer blobs, then one more.
-        repo, tag = target.split("/", 1)[1].rsplit(":", 1)
-        accept = "application/vnd.docker.distribution.manifest.v2+json"
-
-        def manifest(repository, reference):
-            request = urllib.request.Request(
-                f"http://{address}/v2/{repository}/manifests/{reference}", headers={"Accept": accept}
-            )
-            return json.load(urllib.request.urlopen(request))
-
-        old_manifest = manifest(f"{unique}/app", "old")
-        new_manifest = manifest(repo, tag)
-        assert new_manifest["layers"][:-1] == old_manifest["layers"]
-        assert len(new_manifest["layers"]) == len(old_manifest["layers"]) + 1
-        # Pulled back by an engine that has none of it under that name.
-        sh(["docker", "image", "rm", target], ".")
-        sh(["docker", "pull", target], ".")
-        _assert_equal(dropped_config_pair["new"], target)
+        yield old_remote, made
     finally:
-        sh(["docker", "image", "rm", "-f", old_remote, target], ".", check=False)
+        sh(["docker", "image", "rm", "-f", *made], ".", check=False)
+
+
+def _pulled_back_equal(new, target):
+    """Deleted here, pulled from the registry, and still equal to NEW."""
+    sh(["docker", "image", "rm", target], ".")
+    sh(["docker", "pull", target], ".")
+    _assert_equal(new, target)
+
+
+def test_push_mounts_old_layers_and_pulls_back_equal(registry, pushed_old, dropped_config_pair, unique):
+    address, storage = registry
+    old_remote, made = pushed_old
+    target = f"{address}/{unique}/app-processed:new"
+    made.append(target)
+    before = _registry_blob_bytes(storage)
+    summary = _optimize(old_remote, dropped_config_pair["new"], "--push", target)
+    grown = _registry_blob_bytes(storage) - before
+    assert summary["method"] == "layer"
+    assert summary["layers_mounted"] == len(_layers(old_remote))
+    assert 0 < summary["bytes_uploaded"] < 10_000
+    assert grown == summary["bytes_uploaded"]  # layer, config and manifest: nothing else
+    # The registry's manifest: OLD's layer blobs, then one more.
+    repo, tag = target.split("/", 1)[1].rsplit(":", 1)
+    accept = "application/vnd.docker.distribution.manifest.v2+json"
+
+    def manifest(repository, reference):
+        request = urllib.request.Request(
+            f"http://{address}/v2/{repository}/manifests/{reference}", headers={"Accept": accept}
+        )
+        return json.load(urllib.request.urlopen(request))
+
+    old_manifest = manifest(f"{unique}/app", "old")
+    new_manifest = manifest(repo, tag)
+    assert new_manifest["layers"][:-1] == old_manifest["layers"]
+    assert len(new_manifest["layers"]) == len(old_manifest["layers"]) + 1
+    # Pulled back by an engine that has none of it under that name.
+    _pulled_back_equal(dropped_config_pair["new"], target)
 
 
 def test_push_refuses_an_old_that_was_never_pushed(registry, dropped_config_pair, unique):
@@ -238,24 +254,20 @@ def test_push_refuses_an_old_that_was_never_pushed(registry, dropped_config_pair
     assert "Traceback" not in result.stderr
 
 
-def test_push_of_a_rebase_on_new_as_built_goes_through_the_engine(registry, dropped_config_pair, unique):
+def test_push_of_a_rebase_on_new_as_built_goes_through_the_engine(
+    registry, pushed_old, dropped_config_pair, unique
+):
     """The policy may say NEW as built (here: too few layers would be left);
     its layers are not OLD's to mount, so the engine pushes them."""
     address, _ = registry
-    old_remote = f"{address}/{unique}/app:old"
+    old_remote, made = pushed_old
     target = f"{address}/{unique}/app:rebased"
-    sh(["docker", "tag", dropped_config_pair["old"], old_remote], ".")
-    try:
-        sh(["docker", "push", old_remote], ".")
-        result = _optimize(
-            old_remote, dropped_config_pair["new"], "--push", target, "--min-layers-left", "124", check=False
-        )
-        assert result.returncode == 3, result.stderr
-        summary = json.loads(result.stdout)
-        assert summary["chain"]["decision"] == "rebase-new"
-        assert inspect(target)["Id"] == inspect(dropped_config_pair["new"])["Id"]
-        sh(["docker", "image", "rm", target], ".")
-        sh(["docker", "pull", target], ".")
-        _assert_equal(dropped_config_pair["new"], target)
-    finally:
-        sh(["docker", "image", "rm", "-f", old_remote, target], ".", check=False)
+    made.append(target)
+    result = _optimize(
+        old_remote, dropped_config_pair["new"], "--push", target, "--min-layers-left", "124", check=False
+    )
+    assert result.returncode == 3, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["chain"]["decision"] == "rebase-new"
+    assert inspect(target)["Id"] == inspect(dropped_config_pair["new"])["Id"]
+    _pulled_back_equal(dropped_config_pair["new"], target)
