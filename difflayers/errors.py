@@ -1,14 +1,25 @@
-"""Typed errors. Each carries the exit code the entry point returns.
+"""Exit codes and typed errors. Each error carries the exit code the entry point returns.
 
-Exit codes follow what pipelines can act on: 1 means "the images differ" (a
-verification result), 2 means bad input or an engine problem.
+Exit codes follow what pipelines can act on (see ``ExitCode``).
 """
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """What ``difflayers`` exits with; the README lists the same."""
+
+    OK = 0  # done, or the images are equal
+    DIFFERENT = 1  # a verification found differences
+    BAD_INPUT = 2  # bad input, or the engine or a registry refused
+    REBASED = 3  # done, but the chain policy rebased (pushing costs more)
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM; what the run made was removed
 
 
 class DiffLayersError(Exception):
     """Base class: a message meant for the user, and an exit code."""
 
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 class BadInput(DiffLayersError):
@@ -59,3 +70,13 @@ class CommandFailed(DiffLayersError):
 
 class RegistryError(DiffLayersError):
     """A registry refused or could not serve a request of the direct push."""
+
+
+class VerificationFailed(DiffLayersError):
+    """The processed image is not equal to NEW."""
+
+    exit_code = ExitCode.DIFFERENT
+
+
+class ConfigFileError(BadInput):
+    """The project file (difflayers.yaml) cannot be read or holds a bad value."""

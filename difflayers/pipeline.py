@@ -1,35 +1,38 @@
-"""The CLI's pipeline: diff, make, verify (and push), all through the engine API.
+"""The CLI's flow: diff, make, verify (and push), all through the engine API.
 
-Each step is the one the compose path runs (``diffing``, ``steps.generate``,
-``steps.verify``); only the plumbing differs: volumes and helper containers
-made through the API, results copied out through it, so nothing depends on a
-bind mount and a remote engine (DOCKER_HOST) works. Everything a run creates
-carries its run label and is removed on success, failure and Ctrl-C.
+Each step is the one the compose path runs (``comparing.record``,
+``methods.generate``, ``comparing.equality``); only the plumbing differs:
+volumes and helper containers made through the ``Engine``, results copied out
+through it, so nothing depends on a bind mount and a remote engine
+(DOCKER_HOST) works. Everything a run creates carries its run label and is
+removed on success, failure and Ctrl-C. Functions here return data; the CLI
+prints it.
 """
 
-import os
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import engine, mounts, report
-from .assemble import assemble
-from .chain import MAX_LAYERS, Chain, Decision, Policy, read_chain
-from .config import require_same_platform
-from .dockerfile import DELTA_ARCHIVE, DOCKERFILE
-from .errors import BadInput, DiffLayersError, NotExpressible
-from .names import check_tree_path
-from .push import compress, find_old, push_image
-from .registry import Registry, parse_reference
-from .steps import compare, generate, verify
-
-
-class VerificationFailed(DiffLayersError):
-    """The processed image is not equal to NEW."""
-
-    exit_code = 1
+from difflayers.adapters.engine import TOOL_IMAGE, Engine
+from difflayers.adapters.registry import Registry, parse_reference
+from difflayers.comparing import difflog, mounts
+from difflayers.comparing.container import command as compare_command
+from difflayers.comparing.equality import compare_images
+from difflayers.core.chain import Chain, Decision, DecisionKind, Policy, read_chain
+from difflayers.core.configdelta import require_same_platform
+from difflayers.core.diffrecord import DiffRecord, ImageRef
+from difflayers.core.names import check_tree_path
+from difflayers.core.plan import Plan
+from difflayers.errors import BadInput, DiffLayersError, NotExpressible, VerificationFailed
+from difflayers.figures import layers_above, naive_bytes, shared_layers
+from difflayers.methods import Method
+from difflayers.methods.assemble import assemble
+from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
+from difflayers.methods.generate import generate
+from difflayers.methods.push import compress, find_old, push_image
+from difflayers.settings import Environment
 
 
 @dataclass
@@ -44,65 +47,69 @@ class Progress:
             print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
-def validate(client, old_ref: str, new_ref: str, path: str) -> dict:
+def validate(engine: Engine, old_ref: str, new_ref: str, path: str) -> dict:
     """Check the inputs before any work: images, platform, the path in both."""
     check_tree_path(path)
-    images = {"old": engine.inspect_image(client, old_ref), "new": engine.inspect_image(client, new_ref)}
+    images = {"old": engine.inspect_image(old_ref), "new": engine.inspect_image(new_ref)}
     if images["old"]["Id"] == images["new"]["Id"]:
         raise BadInput(
             f"OLD and NEW are the same image ({images['old']['Id'][:19]}): there is nothing to ship"
         )
     require_same_platform(images["old"], images["new"])
     for ref in (old_ref, new_ref):
-        engine.require_directory(client, ref, path)
+        engine.require_directory(ref, path)
     return images
 
 
-def diff(client, old_ref: str, new_ref: str, path: str, output_dir: Path, progress: Progress):
-    """Compare ``path`` of OLD and NEW; write the log and metadata to ``output_dir``."""
-    images = validate(client, old_ref, new_ref, path)
+@dataclass
+class Diff:
+    """A diff made: the differ's record and plan, how the trees were exposed, and where its files are."""
+
+    record: DiffRecord
+    plan: Plan
+    compared: str  # "mounts" (BuildKit, in place) or "volumes" (copies)
+    output_dir: Path
+
+
+def diff(engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, progress, env=None) -> Diff:
+    """Compare ``path`` of OLD and NEW; write the log and record to ``output_dir``."""
+    env = env or Environment.read()
+    images = validate(engine, old_ref, new_ref, path)
     _writable(output_dir)
-    engine.ensure_tool_image(client, progress)
-    run_id = uuid.uuid4().hex[:12]
-    refs = {
-        role: {"ref": ref, "id": images[role]["Id"]} for role, ref in (("old", old_ref), ("new", new_ref))
-    }
-    how = os.environ.get("DIFFLAYERS_COMPARE", "auto")  # auto, mounts or volumes
-    if how != "volumes" and mounts.usable(old_ref, new_ref, path):
+    engine.ensure_tool_image(progress)
+    old, new = ImageRef(old_ref, images["old"]["Id"]), ImageRef(new_ref, images["new"]["Id"])
+    if env.compare != "volumes" and mounts.usable(old_ref, new_ref, path):
         progress("comparing the trees with rsync, mounted from the images (BuildKit, no copy)")
         try:
-            mounts.compare(engine.TOOL_IMAGE, refs, path, output_dir)
-            meta, plan = report.load(output_dir)
-            return {**meta, "compared": "mounts"}, plan
+            mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir, env.docker_cli)
+            return Diff(*difflog.load(output_dir), "mounts", output_dir)
         except mounts.Unavailable as exc:
-            if how == "mounts":
+            if env.compare == "mounts":
                 raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
             progress(f"no BuildKit here ({str(exc)[:100]}); copying instead")
     progress(f"copying {path} of OLD and NEW into fresh volumes")
+    run_id = uuid.uuid4().hex[:12]
     try:
-        _compare(client, path, refs, run_id, output_dir, progress)
+        _compare_in_volumes(engine, path, old, new, run_id, output_dir, progress)
     finally:
-        engine.sweep(client, run_id)
-    meta, plan = report.load(output_dir)
-    return {**meta, "compared": "volumes"}, plan
+        engine.sweep(run_id)
+    return Diff(*difflog.load(output_dir), "volumes", output_dir)
 
 
-def _compare(client, path, refs, run_id, output_dir, progress) -> None:
+def _compare_in_volumes(engine: Engine, path, old: ImageRef, new: ImageRef, run_id, output_dir, progress):
     """Fresh volumes of both trees, the differ container on them, results copied out."""
-    images = {role: refs[role]["ref"] for role in ("old", "new")}
-    with engine.tree_volumes(client, images, path, run_id) as volumes:
-        old_volume, new_volume = volumes["old"], volumes["new"]
+    with engine.tree_volumes({"old": old.ref, "new": new.ref}, path, run_id) as volumes:
         progress("comparing the trees with rsync")
-        command = compare.command(path, refs)
         binds = {
-            old_volume: {"bind": "/trees/old", "mode": "ro"},
-            new_volume: {"bind": "/trees/new", "mode": "ro"},
+            volumes["old"]: {"bind": "/trees/old", "mode": "ro"},
+            volumes["new"]: {"bind": "/trees/new", "mode": "ro"},
         }
-        with engine.finished_container(client, command, binds, run_id, "differ") as (cid, status, logs):
+        command = compare_command(path, old, new)
+        with engine.finished_container(command, binds, run_id, "differ") as (cid, status, logs):
             if status != 0:
                 last = logs.strip().splitlines()[-1] if logs.strip() else f"exit {status}"
                 raise BadInput(f"comparing the trees failed: {last.removeprefix('error: ')}")
-            engine.copy_out(client, cid, "/out", output_dir)
+            engine.copy_out(cid, "/out", output_dir)
 
 
 def _writable(output_dir: Path) -> None:
@@ -115,83 +122,11 @@ def _writable(output_dir: Path) -> None:
         raise BadInput(f"cannot write in the output folder {output_dir}: {exc.strerror}") from None
 
 
-def layers_above(client, image: str, base: str) -> list:
-    """History entries (newest first) that ``image`` has on top of ``base``."""
-    history = client.api.history(image)
-    base_len = len(client.api.history(base))
-    return history[: max(0, len(history) - base_len)]
-
-
-def chain_figures(client, image_ref: str, new_ref=None) -> dict:
-    """The chain ``image_ref`` records (see ``chain``), and what pulls cost.
-
-    A fresh pull fetches every layer, dead bytes included; NEW as built would
-    hold the live tree only (exact when ``new_ref`` is given, else estimated
-    as the image's bytes less the superseded ones).
-    """
-    image = engine.inspect_image(client, image_ref)
-    chain = read_chain(image)
-    fresh_pull = sum(entry["Size"] for entry in client.api.history(image["Id"]))
-    if new_ref:
-        new_pull = sum(
-            entry["Size"] for entry in client.api.history(engine.inspect_image(client, new_ref)["Id"])
-        )
-    else:
-        new_pull = fresh_pull - chain.superseded_bytes
-    return {
-        "image": image_ref,
-        "base": chain.base_id,
-        "base_layers": chain.base_layers,
-        "depth": chain.depth,
-        "layers": len(image["RootFS"]["Layers"]),
-        "max_layers": MAX_LAYERS,
-        "revisions": [
-            {
-                "depth": i + 1,
-                "new": r.new_id,
-                "delta_bytes": r.delta_bytes,
-                "superseded_bytes": r.superseded_bytes,
-                "layers": r.layers,
-            }
-            for i, r in enumerate(chain.revisions)
-        ],
-        "delta_bytes": chain.delta_bytes,
-        "superseded_bytes": chain.superseded_bytes,
-        "fresh_pull_bytes": fresh_pull,
-        "new_as_built_pull_bytes": new_pull,
-        "new_as_built_exact": bool(new_ref),
-    }
-
-
-def _shared(image: dict, other: dict) -> int:
-    """How many bottom layers two images (inspect data) have in common."""
-    layers, others = image["RootFS"]["Layers"], other["RootFS"]["Layers"]
-    shared = 0
-    while shared < min(len(layers), len(others)) and layers[shared] == others[shared]:
-        shared += 1
-    return shared
-
-
-def naive_bytes(client, new_ref: str, old_ref: str) -> int:
-    """What pushing NEW as built sends once OLD is in the registry: its layers
-    that OLD does not share, sized from NEW's history.
-
-    History entries of size 0 are skipped, whether they made an empty layer
-    or none; those add no bytes either way.
-    """
-    shared = _shared(engine.inspect_image(client, new_ref), engine.inspect_image(client, old_ref))
-    sizes = [entry["Size"] for entry in reversed(client.api.history(new_ref)) if entry["Size"] > 0]
-    return sum(sizes[shared:])
-
-
-METHODS = ("auto", "dockerfile", "layer")
-
-
 @dataclass(frozen=True)
 class Options:
     """How ``optimize`` makes and ships the image (the CLI's flags)."""
 
-    method: str = "auto"
+    method: Method = Method.AUTO
     allow_drift: bool = False
     skip_verify: bool = False
     push_to: str | None = None
@@ -203,9 +138,10 @@ class Options:
 class Made:
     """What the build step made: by which method, and the delta's size."""
 
-    method: str
+    method: Method
     delta_bytes: int
     assembled: object = None
+    warnings: list = field(default_factory=list)
 
 
 @dataclass
@@ -213,12 +149,13 @@ class Start:
     """What the processed image is made on: OLD, or the chain's base when rebasing."""
 
     ref: str
-    meta: dict
-    plan: object
+    diff: Diff
     decision: Decision
 
 
-def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, options=None, progress=None) -> dict:
+def optimize(
+    engine: Engine, old_ref, new_ref, path, tag, output_dir: Path, options=None, progress=None
+) -> dict:
     """diff + make (Dockerfile or layer) + verify [+ push]; returns the figures.
 
     The image is made under a temporary tag, verified against NEW, and only
@@ -239,67 +176,71 @@ def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, options=None
 
     method, remote, registry, target = options.method, None, None, None
     if options.push_to:
-        if method == "dockerfile":
+        if method is Method.DOCKERFILE:
             raise BadInput("--push assembles the layer itself: use it with --method layer (or auto)")
-        method = "layer"
+        method = Method.LAYER
         target = parse_reference(options.push_to)
         registry = Registry(target.host, options.plain_http)
-    old = engine.inspect_image(client, old_ref)
+    old = engine.inspect_image(old_ref)
     if registry is not None:
         progress(f"finding OLD in {target.host}")
         remote = find_old(registry, old, target)
-    meta, plan = diff(client, old_ref, new_ref, path, output_dir, progress)
+    found = diff(engine, old_ref, new_ref, path, output_dir, progress)
     lap("diff")
+    plan = found.plan
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
-    first = Start(old_ref, {**meta, "output": output_dir}, plan, Decision("delta"))
-    start = _start(client, options.policy, old, first, output_dir, progress)
+    start = _start(
+        engine, options.policy, method, old, Start(old_ref, found, Decision(DecisionKind.DELTA)), progress
+    )
     lap("policy")
-    if start.decision.kind == "rebase-new":
+    if start.decision.kind is DecisionKind.REBASE_NEW:
         progress(f"tagging {new_ref} as {tag}: NEW as built starts a new chain")
-        engine.publish(client, new_ref, tag)
-        made = Made("none (NEW as built)", 0)
+        engine.publish(new_ref, tag)
+        made = Made(Method.NEW_AS_BUILT, 0)
     else:
         if registry is not None and start.ref != old_ref:
             progress(f"finding the chain's base in {target.host}")
-            remote = find_old(registry, engine.inspect_image(client, start.ref), target)
-        with engine.temporary_tag(client, uuid.uuid4().hex[:12]) as unverified:
-            made = _make(client, method, start, unverified, options.allow_drift, remote, progress)
+            remote = find_old(registry, engine.inspect_image(start.ref), target)
+        with engine.temporary_tag(uuid.uuid4().hex[:12]) as unverified:
+            made = _make(engine, method, start, unverified, options.allow_drift, remote, progress)
             lap("make")
             if not options.skip_verify:
                 progress(f"verifying {tag} against {new_ref}")
-                if verify.run(new_ref, unverified, client=client, quiet=True) != 0:
+                compared = compare_images(engine, new_ref, unverified)
+                if not compared.equal:
                     raise VerificationFailed(
-                        f"the image made by the {made.method} method from {start.meta['output']} differs from "
-                        f"{new_ref}, so {tag} was not tagged; keep the files with --output and compare with "
-                        "`difflayers verify`"
+                        f"the image made by the {made.method.value} method from "
+                        f"{start.diff.output_dir} differs from {new_ref}, so {tag} was not tagged; "
+                        "keep the files with --output and compare with `difflayers verify`"
                     )
                 lap("verify")
-            engine.publish(client, unverified, tag)
+            engine.publish(unverified, tag)
     pushed = {}
     if registry is not None:
-        pushed = _push(client, registry, target, tag, remote, made, progress)
+        pushed = _push(engine, registry, target, tag, remote, made, progress)
         lap("push")
-    processed = engine.inspect_image(client, tag)
-    naive = naive_bytes(client, new_ref, old_ref)
-    if start.decision.kind == "rebase-new":
+    processed = engine.inspect_image(tag)
+    naive = naive_bytes(engine, new_ref, old_ref)
+    if start.decision.kind is DecisionKind.REBASE_NEW:
         # NEW as built, measured like every result: against OLD, which it does not extend.
-        layers_added, bytes_added = len(processed["RootFS"]["Layers"]) - _shared(processed, old), naive
+        layers_added, bytes_added = len(processed["RootFS"]["Layers"]) - shared_layers(processed, old), naive
     else:
-        base_layers = engine.inspect_image(client, start.ref)["RootFS"]["Layers"]
+        base_layers = engine.inspect_image(start.ref)["RootFS"]["Layers"]
         layers_added = len(processed["RootFS"]["Layers"]) - len(base_layers)
-        bytes_added = sum(entry["Size"] for entry in layers_above(client, tag, start.ref))
+        bytes_added = sum(entry["Size"] for entry in layers_above(engine, tag, start.ref))
     return {
         "tag": tag,
-        "method": made.method,
-        "new": start.plan.created,
-        "changed": start.plan.changed,
-        "removed": len(start.plan.removals),
+        "method": made.method.value,
+        "new": start.diff.plan.created,
+        "changed": start.diff.plan.changed,
+        "removed": len(start.diff.plan.removals),
         "delta_bytes": made.delta_bytes,
-        "compared": meta["compared"],
+        "compared": found.compared,
         "layers_added": layers_added,
         "bytes_added": bytes_added,
         "naive_bytes": naive,
-        "verified": not options.skip_verify or start.decision.kind == "rebase-new",
+        "verified": not options.skip_verify or start.decision.kind is DecisionKind.REBASE_NEW,
+        "warnings": made.warnings,
         "chain": _chain_summary(processed, start.decision),
         **pushed,
         "step_seconds": seconds,
@@ -307,11 +248,14 @@ def optimize(client, old_ref, new_ref, path, tag, output_dir: Path, options=None
     }
 
 
-def _start(client, policy, old, start: Start, output_dir: Path, progress) -> Start:
+def _start(engine: Engine, policy: Policy, method: Method, old: dict, start: Start, progress) -> Start:
     """Apply the chain policy: keep OLD, or rebase on the chain's base or NEW."""
     chain = read_chain(old)
-    meta = start.meta
-    layers_after = len(old["RootFS"]["Layers"]) + 2
+    found = start.diff
+    plan = found.plan
+    layers_after = len(old["RootFS"]["Layers"]) + method.layers_added(
+        bool(plan.additions), bool(plan.removals)
+    )
     if chain.depth == 0:
         # OLD is a full image: this is a chain's first delta, whatever it
         # replaces; only the layer limit can stop it.
@@ -320,41 +264,39 @@ def _start(client, policy, old, start: Start, output_dir: Path, progress) -> Sta
         reasons = policy.reasons(
             chain,
             layers_after,
-            chain.superseded_bytes + meta.get("superseded_bytes", 0),
-            meta.get("new_tree_bytes", 0),
+            chain.superseded_bytes + found.record.superseded_bytes,
+            found.record.new_tree_bytes,
         )
     if not reasons:
         return start
     progress("the chain policy says rebase: " + "; ".join(reasons))
-    base_ref = _local_ref(client, chain.base_id) if chain.depth and policy.rebase_to == "base" else None
+    base_ref = _local_ref(engine, chain.base_id) if chain.depth and policy.rebase_to == "base" else None
     if base_ref is not None:
-        base_dir = output_dir / "rebase"
-        base_meta, base_plan = diff(client, base_ref, meta["new"]["ref"], meta["path"], base_dir, progress)
-        base = Chain(chain.base_id, chain.base_layers)
+        base_dir = found.output_dir / "rebase"
+        base = diff(engine, base_ref, found.record.new.ref, found.record.path, base_dir, progress)
+        fresh = Chain(chain.base_id, chain.base_layers)
         # Half the limit for the fresh start: a base delta near the limit
         # would make every next revision rebase (and push it) again.
         margin = replace(policy, max_superseded_share=policy.max_superseded_share / 2)
         again = margin.reasons(
-            base,
-            base.base_layers + 2,
-            base_meta.get("superseded_bytes", 0),
-            base_meta.get("new_tree_bytes", 0),
+            fresh,
+            fresh.base_layers + method.layers_added(bool(base.plan.additions), bool(base.plan.removals)),
+            base.record.superseded_bytes,
+            base.record.new_tree_bytes,
         )
         if not again:
             progress(f"making one delta against the chain's base {base_ref}")
-            return Start(
-                base_ref, {**base_meta, "output": base_dir}, base_plan, Decision("rebase-base", reasons)
-            )
+            return Start(base_ref, base, Decision(DecisionKind.REBASE_BASE, reasons))
         reasons = [*reasons, "against the chain's base too: " + "; ".join(again)]
     elif policy.rebase_to == "base" and chain.depth:
         reasons = [*reasons, f"the chain's base {chain.base_id[:19]} is not in this engine"]
-    return Start(meta["new"]["ref"], meta, start.plan, Decision("rebase-new", reasons))
+    return Start(found.record.new.ref, found, Decision(DecisionKind.REBASE_NEW, reasons))
 
 
-def _local_ref(client, image_id: str):
+def _local_ref(engine: Engine, image_id: str):
     """A name for ``image_id`` in this engine (a tag if it has one), or None."""
     try:
-        image = engine.inspect_image(client, image_id)
+        image = engine.inspect_image(image_id)
     except DiffLayersError:
         return None
     return (image.get("RepoTags") or [image["Id"]])[0]
@@ -368,7 +310,7 @@ def _shortened(line: str, width: int = 120) -> str:
 def _chain_summary(processed: dict, decision: Decision) -> dict:
     chain = read_chain(processed)
     return {
-        "decision": decision.kind,
+        "decision": decision.kind.value,
         "reasons": decision.reasons,
         "base": chain.base_id,
         "depth": chain.depth,
@@ -378,11 +320,11 @@ def _chain_summary(processed: dict, decision: Decision) -> dict:
     }
 
 
-def _push(client, registry, target, tag, remote, made, progress) -> dict:
+def _push(engine: Engine, registry, target, tag, remote, made: Made, progress) -> dict:
     if made.assembled is None:
         # A rebase on NEW as built: its layers are not OLD's, the engine sends them.
         progress(f"pushing {tag} with the engine (NEW as built: its layers are new to the chain)")
-        engine.push(client, tag)
+        engine.push(tag)
         return {"pushed": tag, "layers_mounted": 0, "bytes_uploaded": None}
     progress(f"pushing {target}: OLD's layers mounted from {remote.source.repository}, the delta uploaded")
     layer = made.assembled.layer_path
@@ -390,29 +332,31 @@ def _push(client, registry, target, tag, remote, made, progress) -> dict:
     return push_image(registry, target, remote, made.assembled.config, blob)
 
 
-def _make(client, method, start: Start, tag, allow_drift, remote, progress) -> Made:
+def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote, progress) -> Made:
     """Make the processed image as ``tag``: the Dockerfile method where it can
     reproduce NEW (or when asked), else the layer method."""
-    output_dir = Path(start.meta["output"])
-    if method in ("auto", "dockerfile"):
+    output_dir = start.diff.output_dir
+    if method in (Method.AUTO, Method.DOCKERFILE):
         try:
-            generate.run(
-                output_dir, client, allow_drift=allow_drift and method == "dockerfile", quiet=True, environ={}
-            )
+            generated = generate(engine, output_dir, allow_drift=allow_drift and method is Method.DOCKERFILE)
         except NotExpressible as exc:
-            if method == "dockerfile":
+            if method is Method.DOCKERFILE:
                 raise
             progress(f"the Dockerfile method cannot: {str(exc).splitlines()[0]}")
         else:
+            for warning in generated.warnings:
+                progress(f"warning: {warning}")
             delta = output_dir / DELTA_ARCHIVE
             files = {
                 DOCKERFILE: output_dir / DOCKERFILE,
                 **({DELTA_ARCHIVE: delta} if delta.exists() else {}),
             }
             progress("building the Dockerfile")
-            engine.build(client, files, tag, progress=lambda line: progress(f"  {_shortened(line)}"))
-            return Made("dockerfile", delta.stat().st_size if delta.exists() else 0)
+            engine.build(files, tag, progress=lambda line: progress(f"  {_shortened(line)}"))
+            return Made(
+                Method.DOCKERFILE, delta.stat().st_size if delta.exists() else 0, warnings=generated.warnings
+            )
     progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")
     history = remote.config["history"] if remote else None
-    assembled = assemble(client, start.meta, start.plan, output_dir, tag, history)
-    return Made("layer", assembled.layer.size if assembled.layer else 0, assembled)
+    assembled = assemble(engine, start.diff.record, start.diff.plan, output_dir, tag, history)
+    return Made(Method.LAYER, assembled.layer.size if assembled.layer else 0, assembled)

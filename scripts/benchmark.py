@@ -149,7 +149,8 @@ class Registry:
         self.address, self.storage = f"127.0.0.1:{port}", root / "storage"
         config = root / "config.yml"
         config.write_text(
-            f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {self.storage}\n"
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+            f"    rootdirectory: {self.storage}\n"
             f"http:\n  addr: {self.address}\n"
         )
         self.proc = subprocess.Popen(
@@ -331,7 +332,7 @@ def run_parser(lines: int, work: Path) -> dict:
             handle.write(f"{rng.choice(flags)} {name}\n".encode())
     code = (
         "import sys, time\n"
-        "from difflayers.itemize import iter_lines, parse\n"
+        "from difflayers.core.itemize import iter_lines, parse\n"
         "t = time.monotonic(); n = 0\n"
         "with open(sys.argv[1], 'rb') as f:\n"
         "    for _ in parse(iter_lines(f)): n += 1\n"
@@ -405,8 +406,10 @@ def write_svg(results: list, path: Path) -> None:
     top = max(max(f["pushed"]["naive"], f["pushed"]["processed"]) for f in rows) if rows else 1
     scale = lambda n: 10 + (width - 330) * math.log10(max(n, 1)) / math.log10(max(top, 10))
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-        '<text x="10" y="20" font-size="14">Bytes pushed after OLD (log scale): naive rebuild vs difflayers</text>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        '<text x="10" y="20" font-size="14">'
+        "Bytes pushed after OLD (log scale): naive rebuild vs difflayers</text>",
     ]
     y = 40
     for f in rows:

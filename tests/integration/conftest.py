@@ -19,7 +19,8 @@ def sh(args, cwd, env=None, check=True):
     result = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise AssertionError(
-            f"{' '.join(map(str, args))} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+            f"{' '.join(map(str, args))} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         )
     return result
 

@@ -35,12 +35,14 @@ def pair(tmp_path_factory):
         "old": build(
             tmp,
             "difflayers-test-cli:old",
-            "mkdir -p /srv/app && cd /srv/app && echo 1 > a && echo 2 > b && head -c 3000000 /dev/urandom > big",
+            "mkdir -p /srv/app && cd /srv/app && echo 1 > a && echo 2 > b "
+            "&& head -c 3000000 /dev/urandom > big",
         ),
         "new": build(
             tmp,
             "difflayers-test-cli:new",
-            "mkdir -p /srv/app && cd /srv/app && echo 1 > a && echo 3 > c && head -c 3000000 /dev/urandom > big",
+            "mkdir -p /srv/app && cd /srv/app && echo 1 > a && echo 3 > c "
+            "&& head -c 3000000 /dev/urandom > big",
             'CMD ["true"]',
         ),
     }

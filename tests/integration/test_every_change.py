@@ -30,7 +30,8 @@ def images(tmp_path_factory):
         context = tmp_path_factory.mktemp(side)
         shutil.copy(HERE / f"{side}.sh", context / "make.sh")
         (context / "Dockerfile").write_text(
-            f"FROM debian:bookworm-slim\nCOPY make.sh /make.sh\nRUN bash /make.sh && rm /make.sh\n{CONFIG[side]}\n"
+            "FROM debian:bookworm-slim\nCOPY make.sh /make.sh\nRUN bash /make.sh && rm /make.sh\n"
+            f"{CONFIG[side]}\n"
         )
         tags[side] = f"difflayers-test-every-change:{side}"
         sh(["docker", "build", "-q", "-t", tags[side], "."], context)
@@ -47,8 +48,8 @@ def generated(kit, images):
         "NEW_IMAGE": images["new"],
     }
     sh(["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, env)
-    result = generate_dockerfile(kit, env)
-    yield result.stdout
+    generate_dockerfile(kit, env)
+    yield kit / "output"
     sh(
         ["docker", "compose", "-f", "rsync-image-diff.docker-compose.yml", "down", "-v"],
         kit,
@@ -61,7 +62,7 @@ def generated(kit, images):
 def test_processed_equals_new(kit, images, generated, builders, builder, cleanup_images):
     tag = f"difflayers-test-every-change:processed-{builder}"
     cleanup_images.append(tag)
-    builders[builder](kit / "output", tag)
+    builders[builder](generated, tag)
     assert tree_differences(images["new"], tag) == []
     assert config_differences(images["new"], tag) == []
     verify = sh([sys.executable, "-m", "difflayers", "verify", images["new"], tag], kit, check=False)
@@ -86,8 +87,8 @@ def test_verify_reports_the_differences(kit, images):
         assert expected in result.stdout, expected
 
 
-def test_odd_names_travel_escaped_and_come_back_exact(kit, generated):
-    output = kit / "output"
+def test_odd_names_travel_escaped_and_come_back_exact(generated):
+    output = generated
     assert b">f+++++++++ new\\#012line\n" in (output / "rsync-image-diff.log").read_bytes()
     removals = (output / "files-to-remove.list").read_text()
     assert "/srv/app/gone\\#012with newline\n" in removals

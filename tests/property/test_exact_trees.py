@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from difflayers import report
-from difflayers.delta import write_delta
-from difflayers.diffing import compare_and_record
+from difflayers.archives.delta import write_delta
+from difflayers.comparing import difflog
+from difflayers.comparing.record import compare_and_record
+from difflayers.core.diffrecord import ImageRef
 
 from .treemodel import materialize, snapshot, trees, unpack
 
@@ -47,9 +48,9 @@ def engine_like_stream(tree: Path, work: Path) -> Path:
 def run_pipeline(old: Path, new: Path, work: Path) -> Path:
     record = work / "record"
     record.mkdir()
-    image = {"ref": "test", "id": "sha256:test"}
+    image = ImageRef("test", "sha256:test")
     compare_and_record(str(new), str(old), record, path="/" + new.name, old=image, new=image)
-    _, plan = report.load(record)
+    _, plan = difflog.load(record)
     result = work / "result"
     subprocess.run(["cp", "-a", str(old), str(result)], check=True)
     for rel in plan.removals:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from difflayers.chain import (
+from difflayers.comparing.rsync import file_bytes, superseded_bytes
+from difflayers.core.chain import (
     MAX_LAYERS,
     PREFIX,
     Chain,
@@ -13,9 +14,8 @@ from difflayers.chain import (
     with_labels,
     without_chain_labels,
 )
-from difflayers.itemize import parse
-from difflayers.plan import make_plan
-from difflayers.trees import file_bytes, superseded_bytes
+from difflayers.core.itemize import parse
+from difflayers.core.plan import make_plan
 
 
 def image(labels=None, layers=3, image_id="sha256:" + "1" * 64):
@@ -28,9 +28,9 @@ def test_a_plain_image_is_a_chain_of_depth_zero_on_itself():
 
 
 def test_the_record_survives_the_labels_and_adds_up():
-    meta = {"new": {"id": "sha256:" + "2" * 64}, "superseded_bytes": 40}
-    first = next_chain(image(), meta, delta_bytes=100, layers=2)
-    second = next_chain(image(first.labels(), layers=5), {**meta, "superseded_bytes": 60}, 10, 1)
+    new_id = "sha256:" + "2" * 64
+    first = next_chain(image(), new_id, superseded_bytes=40, delta_bytes=100, layers=2)
+    second = next_chain(image(first.labels(), layers=5), new_id, 60, 10, 1)
     assert second.depth == 2 and second.base_id == first.base_id and second.base_layers == 3
     assert (second.delta_bytes, second.superseded_bytes) == (110, 100)
     labels = second.labels()

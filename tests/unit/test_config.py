@@ -1,6 +1,6 @@
 import pytest
 
-from difflayers.config import config_delta
+from difflayers.core.configdelta import config_delta
 from difflayers.errors import NotExpressible
 
 

@@ -6,9 +6,9 @@ import tarfile
 import pytest
 from tarstream import engine_like_tar, entry
 
-from difflayers.delta import write_delta
+from difflayers.archives.delta import write_delta
+from difflayers.core.plan import Plan
 from difflayers.errors import StaleOutput, UnsafePath
-from difflayers.plan import Plan
 
 
 def run(members, additions, path="/srv/app"):

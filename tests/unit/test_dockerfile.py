@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from difflayers.config import ConfigDelta
-from difflayers.dockerfile import ImageRef, removal_commands, render_dockerfile, render_removal_list
+from difflayers.core.configdelta import ConfigDelta
+from difflayers.core.plan import Plan
 from difflayers.errors import NotExpressible
-from difflayers.plan import Plan
+from difflayers.methods.dockerfile import ImageRef, removal_commands, render_dockerfile, render_removal_list
 
 OLD, NEW = ImageRef("app:1", "sha256:aaa"), ImageRef("app:2", "sha256:bbb")
 

@@ -6,11 +6,11 @@ import tarfile
 
 import pytest
 
+from difflayers.adapters.registry import Reference, _is_loopback, parse_reference
+from difflayers.archives.loadarchive import write_load_archive
+from difflayers.core.imageconfig import config_bytes, history_from_engine, processed_config
 from difflayers.errors import BadInput
-from difflayers.imageconfig import config_bytes, history_from_engine, processed_config
-from difflayers.loadarchive import write_load_archive
-from difflayers.push import compress
-from difflayers.registry import Reference, _is_loopback, parse_reference
+from difflayers.methods.push import compress
 
 NEW = {
     "Architecture": "amd64",

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from difflayers.core.itemize import iter_lines, parse, parse_line
 from difflayers.errors import LogParseError, UnsafePath
-from difflayers.itemize import iter_lines, parse, parse_line
 
 # (line as rsync prints it, update, kind, path, significant, created)
 ROWS = [

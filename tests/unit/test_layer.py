@@ -7,10 +7,10 @@ import tarfile
 import pytest
 from tarstream import engine_like_tar, entry
 
+from difflayers.archives.layer import ancestor_names, write_layer
+from difflayers.core.itemize import parse
+from difflayers.core.plan import make_plan
 from difflayers.errors import StaleOutput
-from difflayers.itemize import parse
-from difflayers.layer import ancestor_names, write_layer
-from difflayers.plan import make_plan
 
 
 def plan_of(*lines):

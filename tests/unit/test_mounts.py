@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from difflayers.dockerfile import render_compare_dockerfile
-from difflayers.mounts import usable
+from difflayers.comparing.mounts import usable
+from difflayers.methods.dockerfile import render_compare_dockerfile
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from difflayers.core.names import check_tree_path, decode_rsync_name, encode_rsync_name, join_under
 from difflayers.errors import PathProblem
-from difflayers.names import check_tree_path, decode_rsync_name, encode_rsync_name, join_under
 
 names = st.binary(min_size=1, max_size=300).map(lambda b: b.decode("utf-8", "surrogateescape"))
 

@@ -1,5 +1,5 @@
-from difflayers.itemize import parse
-from difflayers.plan import collapse_removals, make_plan
+from difflayers.core.itemize import parse
+from difflayers.core.plan import collapse_removals, make_plan
 
 
 def plan_of(*lines):

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from difflayers import report
+from difflayers.comparing import difflog
+from difflayers.comparing.rsync import check_no_symlink_on_the_way, hardlink_groups
+from difflayers.core.outputs import sha256_file
 from difflayers.errors import StaleOutput, UnsafePath
-from difflayers.outputs import sha256_file
-from difflayers.trees import check_no_symlink_on_the_way, hardlink_groups
 
 
 def trees(tmp_path):
@@ -37,7 +37,8 @@ def test_names_in_real_directories_pass(tmp_path):
     new, old = trees(tmp_path)
     log = tmp_path / "log"
     log.write_bytes(b">f+++++++++ real/x\n*deleting   real/y\ncL+++++++++ link\n.d...p..... ./\n")
-    check_no_symlink_on_the_way(log, str(new), str(old))
+    # real/ in NEW (for x) and in OLD (for y); the link itself is no ancestor.
+    assert check_no_symlink_on_the_way(log, str(new), str(old)) == 2
 
 
 def test_hardlink_groups(tmp_path):
@@ -57,7 +58,7 @@ def test_a_log_edited_after_the_diff_is_refused(tmp_path):
         "log_sha256": sha256_file(log),
     }
     (tmp_path / "rsync-image-diff.json").write_text(json.dumps(meta))
-    assert report.load(tmp_path)[1].additions == ("a",)
+    assert difflog.load(tmp_path)[1].additions == ("a",)
     log.write_bytes(b">f+++++++++ a\n*deleting   b\n")
     with pytest.raises(StaleOutput):
-        report.load(tmp_path)
+        difflog.load(tmp_path)

@@ -1,7 +1,7 @@
 import io
 import tarfile
 
-from difflayers.verify import config_differences, read_tree, tree_differences
+from difflayers.comparing.equality import config_differences, read_tree, tree_differences
 
 
 def tar_of(*members):

@@ -1,0 +1,553 @@
+"""The one adapter to the Docker engine: the ``Engine`` object.
+
+It owns the docker SDK client and every engine call the kit makes, the docker
+CLI it runs for BuildKit builds included, so the orchestration can be handed
+another engine (a fake one in unit tests). Nothing here connects at import
+time. Every engine error is turned into a typed error that names the image or
+path concerned.
+"""
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from difflayers.adapters import process
+from difflayers.errors import CommandFailed, EngineError, ImageNotFound, PathProblem
+
+# Label put on every throwaway container, so a leak can be found and removed.
+LABEL = "io.github.difflayers.role"
+
+
+@contextlib.contextmanager
+def uninterrupted():
+    """Hold Ctrl-C and SIGTERM while a call that creates something runs.
+
+    Interrupted half-way, the engine would still finish making a container
+    whose ID we never got, and could not remove. The signal is acted on as
+    soon as the call returns and what it made is known to the caller.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+
+    def hold(signum, frame):
+        if not received:
+            print("difflayers: stopping once the engine finishes this step ...", file=sys.stderr, flush=True)
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            raise KeyboardInterrupt
+
+
+def is_engine_error(exc: BaseException) -> bool:
+    """True for the SDK's own errors, which callers outside this module do not import."""
+    return isinstance(exc, docker.errors.DockerException)
+
+
+@contextlib.contextmanager
+def _owned(create, remove):
+    """Make something in the engine and remove it on the way out, whatever
+    happens: also when Ctrl-C came while it was being made (see
+    ``uninterrupted``), since by then we hold its ID."""
+    made = []
+    try:
+        with uninterrupted():
+            made.append(create())
+        yield made[0]
+    finally:
+        if made:
+            # Removal runs to its end too; if the engine refuses (already
+            # being removed, still in use), the caller's sweep tries again.
+            with uninterrupted(), contextlib.suppress(docker.errors.APIError):
+                remove(made[0])
+
+
+class _ChunkReader:
+    """A read()-able view of the SDK's chunk iterator, for tarfile's stream mode.
+
+    Chunks are served from an offset into the current one, not re-sliced on
+    each read: every tree stream the kit reads passes through here.
+    """
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._chunk = b""
+        self._offset = 0
+
+    def read(self, size=-1):
+        parts, wanted = [], size
+        while wanted < 0 or wanted > 0:
+            if self._offset >= len(self._chunk):
+                try:
+                    self._chunk, self._offset = next(self._chunks), 0
+                except StopIteration:
+                    break
+                continue
+            end = len(self._chunk) if wanted < 0 else min(len(self._chunk), self._offset + wanted)
+            parts.append(self._chunk[self._offset : end])
+            if wanted > 0:
+                wanted -= end - self._offset
+            self._offset = end
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+# --- The CLI's path: volumes, helper containers and builds through the API,
+# --- with no bind mount, so a remote engine (DOCKER_HOST) works too.
+
+RUN_LABEL = "io.github.difflayers.run"
+TOOL_IMAGE = "difflayers-kit:local"
+SOURCE_LABEL = "io.github.difflayers.sources"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _labels(role: str, run_id: str) -> dict:
+    return {LABEL: role, RUN_LABEL: run_id}
+
+
+def _api(what: str, call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except docker.errors.ImageNotFound as exc:
+        raise ImageNotFound(f"{what}: {exc.explanation or exc}") from None
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{what}: {exc.explanation or exc}") from None
+
+
+def _tool_sources() -> dict:
+    """The build context of the tool image, from a checkout (name -> path)."""
+    return {
+        "Dockerfile": _CHECKOUT / "shell.Dockerfile",
+        "difflayers": _CHECKOUT / "difflayers",
+        "templates": _CHECKOUT / "templates",
+    }
+
+
+def _sources_digest(sources: dict) -> str:
+    """One digest of the files the tool image is built from."""
+    digest = hashlib.sha256()
+    for name, root in sorted(sources.items()):
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(f"{name}/{path.relative_to(root)}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Engine:
+    """The Docker engine as the kit uses it: every engine call goes through here."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def history(self, image: str) -> list:
+        """``docker history`` entries of ``image``, newest first."""
+        return _api(f"reading the history of {image!r}", self.client.api.history, image)
+
+    def inspect_container(self, cid: str) -> dict:
+        return _api(f"inspecting container {cid}", self.client.api.inspect_container, cid)
+
+    def buildkit_build(self, context: Path, dest: Path, clis) -> list:
+        """Build ``context`` with BuildKit, its result exported into ``dest``.
+
+        Tries each docker CLI in ``clis`` in turn (the SDK cannot build with
+        BuildKit); returns why each one that failed did, empty on success.
+        """
+        failures = []
+        for cli in clis:
+            if shutil.which(cli) is None:
+                continue
+            argv = [cli, "build", "--network", "none", "--output", f"type=local,dest={dest}", str(context)]
+            try:
+                process.run(argv, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+            except CommandFailed as exc:
+                last = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else str(exc)
+                failures.append(f"{cli}: {last}")
+                shutil.rmtree(dest, ignore_errors=True)
+                continue
+            return []
+        return failures or ["no docker CLI on PATH"]
+
+    @classmethod
+    def connect(cls, client=None) -> "Engine":
+        """An engine on ``client``, or on the one Docker's environment names
+        (DOCKER_HOST, the current context); say clearly why it is unreachable."""
+        if client is None:
+            try:
+                client = docker.from_env()
+                client.ping()
+            except docker.errors.DockerException as exc:
+                raise EngineError(
+                    f"cannot reach the Docker engine ({exc}); is it running, and is "
+                    "DOCKER_HOST (or /var/run/docker.sock) right?"
+                ) from None
+        return cls(client)
+
+    def inspect_image(self, ref: str) -> dict:
+        """``docker image inspect`` for one local image (no pull is attempted)."""
+        try:
+            return self.client.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            raise ImageNotFound(
+                f"image {ref!r} is not in the local engine (build or pull it first)"
+            ) from None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"inspecting image {ref!r}: {exc.explanation or exc}") from None
+
+    def _remove_container(self):
+        return lambda cid: self.client.api.remove_container(cid, force=True, v=True)
+
+    def _create_idle(self, image: str, role: str, labels=None, binds=None) -> str:
+        """Create (never start) a container of ``image``; return its ID.
+
+        Creating it needs no shell or command in the image: nothing runs.
+        """
+        return _api(
+            f"creating a container of {image!r}",
+            self.client.api.create_container,
+            image,
+            command=["/nonexistent-difflayers-placeholder"],
+            entrypoint=[],
+            network_disabled=True,
+            labels={LABEL: role, **(labels or {})},
+            host_config=self.client.api.create_host_config(binds=binds) if binds else None,
+        )["Id"]
+
+    @contextlib.contextmanager
+    def throwaway_container(self, image: str, role: str, labels=None, binds=None):
+        """A created, never started container of ``image``, removed afterwards."""
+        create = lambda: self._create_idle(image, role, labels, binds)
+        with _owned(create, self._remove_container()) as cid:
+            yield cid
+
+    def path_kind(self, image: str, path: str) -> str:
+        """'dir', 'file', 'symlink' or 'missing': what ``path`` is in ``image``.
+
+        Uses HEAD on the archive endpoint, which returns the stat header without
+        sending the tree.
+        """
+        with self.throwaway_container(image, "stat") as cid:
+            response = self.client.api.head(
+                self.client.api._url("/containers/{0}/archive", cid), params={"path": path}
+            )
+            if response.status_code == 404:
+                return "missing"
+            if response.status_code != 200:
+                raise EngineError(f"reading {path} in {image!r}: HTTP {response.status_code}")
+            stat = json.loads(base64.b64decode(response.headers["X-Docker-Container-Path-Stat"]))
+        mode = stat["mode"]
+        if mode & (1 << 31):  # Go's os.ModeDir
+            return "dir"
+        if mode & (1 << 27):  # os.ModeSymlink
+            return "symlink"
+        return "file"
+
+    def require_directory(self, image: str, path: str) -> None:
+        """Fail clearly unless ``path`` is a real directory in ``image``.
+
+        A missing path would be exposed as an empty volume, which looks like
+        everything was removed (or added); a symlink would be compared as a link.
+        """
+        kind = self.path_kind(image, path)
+        if kind != "dir":
+            what = {"missing": "does not exist", "file": "is a file", "symlink": "is a symlink"}[kind]
+            raise PathProblem(
+                f"{path} {what} in image {image!r}; RESTRICT_DIFF_TO_PATH must be a directory in both images"
+            )
+
+    @contextlib.contextmanager
+    def filesystem_archive(self, image: str):
+        """Yield a tar stream of the whole filesystem of ``image`` (docker export)."""
+        with self.throwaway_container(image, "export") as cid:
+            yield _ChunkReader(self.client.api.export(cid, chunk_size=1 << 20))
+
+    @contextlib.contextmanager
+    def tree_archive(self, image: str, path: str):
+        """Yield a tar stream of ``path`` in ``image`` (members ``basename/...``)."""
+        with self.throwaway_container(image, "export") as cid:
+            try:
+                chunks, _stat = self.client.api.get_archive(cid, path, chunk_size=1 << 20)
+            except docker.errors.NotFound:
+                raise PathProblem(f"{path} does not exist in image {image!r}") from None
+            yield _ChunkReader(chunks)
+
+    def entry_header(self, image: str, path: str) -> tarfile.TarInfo:
+        """NEW's tar header of ``path`` itself (owner, mode), without its contents.
+
+        The archive endpoint has no depth limit, so the stream is read up to the
+        first member and the connection closed; the engine stops there.
+        """
+        with self.throwaway_container(image, "stat") as cid:
+            response = _api(
+                f"reading {path} in {image!r}",
+                self.client.api._get,
+                self.client.api._url("/containers/{0}/archive", cid),
+                params={"path": path},
+                stream=True,
+            )
+            try:
+                if response.status_code != 200:
+                    raise PathProblem(
+                        f"{path} cannot be read in image {image!r} (HTTP {response.status_code})"
+                    )
+                stream = _ChunkReader(response.iter_content(chunk_size=1 << 16))
+                with tarfile.open(fileobj=stream, mode="r|") as tar:
+                    return tar.next()
+            finally:
+                response.close()
+
+    def load(self, archive: Path, what: str) -> None:
+        """``docker load`` the archive at ``archive``; engine errors name ``what``."""
+        with open(archive, "rb") as handle, uninterrupted():
+            messages = _api(f"loading {what}", self.client.api.load_image, handle)
+            for message in messages or ():
+                if "error" in message or "errorDetail" in message:
+                    detail = message.get("error") or message["errorDetail"].get("message")
+                    raise EngineError(f"loading {what}: {detail}")
+
+    def remove_containers(self, ids) -> None:
+        """Remove containers by ID, ignoring ones already gone."""
+        for cid in ids:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.api.remove_container(cid, force=True, v=True)
+
+    def compose_containers(self, project: str, service: str) -> list:
+        """IDs of a Compose project's containers for one service."""
+        return [
+            c["Id"]
+            for c in self.client.api.containers(
+                all=True,
+                filters={
+                    "label": [
+                        f"com.docker.compose.project={project}",
+                        f"com.docker.compose.service={service}",
+                    ]
+                },
+            )
+        ]
+
+    @contextlib.contextmanager
+    def tree_volumes(self, images: dict, path: str, run_id: str):
+        """New named volumes holding ``path`` of each image (role -> image); yield
+        role -> volume name, and remove them afterwards.
+
+        Docker copies the image's files into an empty volume when a container is
+        created on it (removed at once, never started). The copies are made at
+        the same time, one create call per image: on large trees they are most of
+        the diff's time.
+        """
+        with contextlib.ExitStack() as stack:
+            names = {}
+            for role in images:
+                name = f"difflayers-{run_id}-{role}"
+                create = lambda name=name, role=role: _api(
+                    f"creating volume {name}",
+                    self.client.api.create_volume,
+                    name=name,
+                    labels=_labels(role, run_id),
+                )["Name"]
+                names[role] = stack.enter_context(
+                    _owned(create, lambda v: self.client.api.remove_volume(v, force=True))
+                )
+            created, failures = [], []
+
+            def fill(role):
+                binds = {names[role]: {"bind": path, "mode": "rw"}}
+                try:
+                    created.append(self._create_idle(images[role], role, _labels(role, run_id), binds))
+                except Exception as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
+                    failures.append(exc)
+
+            try:
+                with uninterrupted():
+                    threads = [threading.Thread(target=fill, args=(role,)) for role in images]
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
+                        thread.join()
+            finally:
+                with uninterrupted():
+                    for cid in created:
+                        with contextlib.suppress(docker.errors.APIError):
+                            self.client.api.remove_container(cid, force=True, v=True)
+            if failures:
+                raise failures[0]
+            yield names
+
+    @contextlib.contextmanager
+    def finished_container(self, command: list, binds: dict, run_id: str, role: str):
+        """Run ``command`` in the kit's tool image; yield (id, exit code, logs) once it ends."""
+        create = lambda: _api(
+            f"creating the {role} container",
+            self.client.api.create_container,
+            TOOL_IMAGE,
+            command=command,
+            network_disabled=True,
+            labels=_labels(role, run_id),
+            host_config=self.client.api.create_host_config(binds=binds),
+        )["Id"]
+        with _owned(create, self._remove_container()) as cid:
+            _api(f"starting the {role} container", self.client.api.start, cid)
+            status = self.client.api.wait(cid)["StatusCode"]
+            logs = self.client.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
+            yield cid, status, logs
+
+    def copy_out(self, cid: str, path: str, dest: Path) -> list:
+        """Copy the regular files directly in ``path`` of a container to ``dest``, whole."""
+        from difflayers.core.outputs import atomic_file
+
+        chunks, _ = _api(f"copying {path} out of the container", self.client.api.get_archive, cid, path)
+        written = []
+        with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if member.isreg() and len(parts) == 2 and parts[1] not in ("", ".", ".."):
+                    with atomic_file(Path(dest) / parts[1]) as handle:
+                        shutil.copyfileobj(tar.extractfile(member), handle, 1 << 20)
+                    written.append(parts[1])
+        return written
+
+    def build(self, files: dict, tag: str, progress=None, labels=None) -> str:
+        """Build ``files`` (a context: name -> path) as ``tag``; return the image ID.
+
+        The context is a tar in a temporary file (not memory: a delta can be large).
+        Ctrl-C waits for the build to end: a build cut off leaves the classic
+        builder's step containers behind.
+        """
+        with tempfile.TemporaryFile() as context, uninterrupted():
+            with tarfile.open(fileobj=context, mode="w") as tar:
+                for arcname, source in sorted(files.items()):
+                    tar.add(str(source), arcname=arcname, recursive=True)
+            context.seek(0)
+            stream = _api(
+                f"building {tag}",
+                self.client.api.build,
+                fileobj=context,
+                custom_context=True,
+                tag=tag,
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            image_id, tail = None, []
+            for event in stream:
+                if "error" in event:
+                    raise EngineError(
+                        f"building {tag} failed: {event['error'].strip()}\n" + "".join(tail[-10:])
+                    )
+                text = event.get("stream", "")
+                if text:
+                    tail.append(text)
+                    if progress and text.startswith("Step "):
+                        progress(text.strip())
+                if "aux" in event and "ID" in event["aux"]:
+                    image_id = event["aux"]["ID"]
+        if image_id is None:
+            image_id = self.inspect_image(tag)["Id"]
+        return image_id
+
+    def ensure_tool_image(self, progress=None) -> None:
+        """The kit's tool image (rsync and this package) must be in the engine,
+        built from this checkout's code: the differ runs in it.
+
+        From a checkout it is (re)built here through the API when missing or made
+        from other sources (a label records their digest); installed without the
+        checkout, the image must exist and the user is told how to build it.
+        """
+        try:
+            labels = self.client.api.inspect_image(TOOL_IMAGE)["Config"].get("Labels") or {}
+        except docker.errors.ImageNotFound:
+            labels = None
+        sources = _tool_sources()
+        if not sources["Dockerfile"].is_file():
+            if labels is not None:
+                return
+            raise EngineError(
+                f"the kit's tool image {TOOL_IMAGE} is missing; build it from the kit's folder with "
+                "`docker compose -f shell.docker-compose.yml build`"
+            )
+        digest = _sources_digest(sources)
+        if labels is not None and labels.get(SOURCE_LABEL) == digest:
+            return
+        if progress:
+            progress(f"building the kit's tool image {TOOL_IMAGE} from this checkout")
+        self.build(sources, TOOL_IMAGE, labels={SOURCE_LABEL: digest})
+
+    def sweep(self, run_id: str, attempts: int = 5) -> None:
+        """Remove whatever still carries this run's label.
+
+        An interrupted API call can leave the engine finishing (or still
+        removing) something of ours; the label finds it. Containers go first, as
+        they hold the volumes; the engine gets a moment between attempts.
+        """
+        with uninterrupted():
+            for attempt in range(attempts):
+                found = self.leftovers(run_id)
+                if not found["containers"] and not found["volumes"]:
+                    return
+                for cid in found["containers"]:
+                    with contextlib.suppress(docker.errors.APIError):
+                        self.client.api.remove_container(cid, force=True, v=True)
+                for name in found["volumes"]:
+                    with contextlib.suppress(docker.errors.APIError):
+                        self.client.api.remove_volume(name, force=True)
+                time.sleep(0.2 * (attempt + 1))
+
+    @contextlib.contextmanager
+    def temporary_tag(self, run_id: str):
+        """A tag for an image not yet verified; removed on the way out (with the
+        image, unless another tag holds it), so a failed run publishes nothing."""
+        tag = f"difflayers-unverified:{run_id}"
+        try:
+            yield tag
+        finally:
+            with uninterrupted(), contextlib.suppress(docker.errors.APIError):
+                self.client.api.remove_image(tag)
+
+    def push(self, tag: str) -> None:
+        """``docker push`` of ``tag``: the engine sends the layers the registry lacks."""
+        from docker.utils import parse_repository_tag
+
+        repository, name = parse_repository_tag(tag)
+        for event in _api(
+            f"pushing {tag}", self.client.api.push, repository, name or "latest", stream=True, decode=True
+        ):
+            if "error" in event:
+                raise EngineError(f"pushing {tag}: {event['error'].strip()}")
+
+    def publish(self, source: str, tag: str) -> None:
+        """Give the verified image its final tag."""
+        from docker.utils import parse_repository_tag
+
+        repository, name = parse_repository_tag(tag)
+        _api(f"tagging {tag}", self.client.api.tag, source, repository, name or "latest")
+
+    def leftovers(self, run_id: str) -> dict:
+        """Containers and volumes a run left behind (for tests and diagnostics)."""
+        flt = {"label": [f"{RUN_LABEL}={run_id}"]} if run_id else {"label": [RUN_LABEL]}
+        return {
+            "containers": [c["Id"] for c in self.client.api.containers(all=True, filters=flt)],
+            "volumes": [v["Name"] for v in (self.client.api.volumes(filters=flt).get("Volumes") or [])],
+        }

@@ -1,0 +1,22 @@
+"""The one place that runs subprocesses: argv lists only, never a shell."""
+
+import subprocess
+
+from difflayers.errors import CommandFailed
+
+
+def run(argv, *, stdout=None, env=None) -> None:
+    """Run ``argv``; raise ``CommandFailed`` with its stderr when it fails.
+
+    ``stdout`` may be an open binary file, so large outputs (rsync logs)
+    stream to disk instead of memory.
+    """
+    completed = subprocess.run(
+        list(argv),
+        stdout=stdout if stdout is not None else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise CommandFailed(argv, completed.returncode, completed.stderr.decode("utf-8", "replace"))

@@ -1,0 +1,1 @@
+"""The ``difflayers`` command: the parser, one module per command."""

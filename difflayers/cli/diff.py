@@ -1,0 +1,49 @@
+"""difflayers diff OLD NEW --path P: what changed (the plan only, nothing made)."""
+
+import json
+
+from difflayers import pipeline
+from difflayers.cli.common import output_dir
+from difflayers.comparing import difflog
+from difflayers.errors import ExitCode
+
+# difflayers.yaml gives this command's defaults (path, method, tag, push, policy).
+USES_PROJECT_FILE = True
+HELP = "what changed between OLD and NEW under --path (the plan only)"
+EXAMPLE = "difflayers diff app:1 app:2 --path /app --json"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("old", metavar="OLD", help="the image already pushed (local)")
+    p.add_argument("new", metavar="NEW", help="the image just built (local)")
+    p.add_argument("--path", help="directory compared in both images, e.g. /app")
+    p.add_argument("--output", help="keep the log and its record in this folder")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def check(parser, args) -> None:
+    if not args.path:
+        parser.error("diff needs --path (or `path:` in difflayers.yaml)")
+
+
+def as_json(found: pipeline.Diff) -> dict:
+    record, plan = found.record, found.plan
+    return {
+        "old": {"ref": record.old.ref, "id": record.old.id},
+        "new": {"ref": record.new.ref, "id": record.new.id},
+        "path": record.path,
+        "new_entries": plan.created,
+        "changed_entries": plan.changed,
+        "ship": list(plan.additions),
+        "remove": list(plan.removals),
+    }
+
+
+def run(args, engine, progress) -> int:
+    with output_dir(args.output) as output:
+        found = pipeline.diff(engine, args.old, args.new, args.path, output, progress)
+    if args.json:
+        print(json.dumps(as_json(found), indent=2))
+    else:
+        print(difflog.summary(found.record, found.plan))
+    return ExitCode.OK

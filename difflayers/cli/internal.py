@@ -1,0 +1,44 @@
+"""Commands the kit runs inside its own containers, left out of the user's --help.
+
+diff-trees, summarize and generate are the compose kit's services and
+./generate-dockerfile.sh; compare-trees is the CLI's differ container.
+"""
+
+from difflayers.errors import ExitCode
+from difflayers.settings import Environment
+
+COMMANDS = {
+    "diff-trees": "(compose) compare the trees Compose exposed: the differ service",
+    "summarize": "(compose) print what the last diff found: the result service",
+    "generate": "(compose) write the delta archive, removal list and Dockerfile",
+    "compare-trees": "(internal) compare /trees/old and /trees/new into /out",
+}
+
+
+def add_arguments(name: str, p, env: Environment) -> None:
+    if name == "compare-trees":
+        p.add_argument("--path", required=True)
+        p.add_argument("--old", required=True, help="JSON {ref, id}")
+        p.add_argument("--new", required=True, help="JSON {ref, id}")
+    else:
+        p.add_argument("--output", default=env.output, help="output folder")
+
+
+def run(args, env: Environment) -> int:
+    if args.command == "compare-trees":
+        from difflayers.comparing import container
+
+        container.run(args.path, args.old, args.new)
+    elif args.command == "diff-trees":
+        from difflayers.compose import differ
+
+        differ.run(args.output, env)
+    elif args.command == "summarize":
+        from difflayers.compose import summarize
+
+        summarize.run(args.output)
+    else:
+        from difflayers.compose import generate
+
+        generate.run(args.output, env)
+    return ExitCode.OK

@@ -1,0 +1,76 @@
+"""The ``difflayers`` command's entry point: parse, run one command, exit with its code.
+
+Errors are one line on stderr and the exit code their class carries (see
+``errors.ExitCode``); set DIFFLAYERS_DEBUG=1 for a traceback.
+"""
+
+import signal
+import sys
+from pathlib import Path
+
+from difflayers.cli import internal
+from difflayers.cli.parser import COMMANDS, build_parser, subparser
+from difflayers.errors import DiffLayersError, ExitCode
+from difflayers.settings import Environment, find_project_file, read_project_file
+
+
+def parse(argv=None, env: Environment | None = None, cwd: Path | None = None):
+    """The parsed arguments, difflayers.yaml's values under the flags given."""
+    env = env or Environment()
+    parser = build_parser(env)
+    args = parser.parse_args(argv)
+    if getattr(COMMANDS.get(args.command), "USES_PROJECT_FILE", False):
+        found = find_project_file(getattr(args, "config", None), cwd or Path.cwd())
+        if found is not None:
+            command = subparser(parser, args.command)
+            known = {action.dest for action in command._actions}
+            command.set_defaults(**{k: v for k, v in read_project_file(found).items() if k in known})
+            args = parser.parse_args(argv)
+    if args.command in COMMANDS:
+        check = getattr(COMMANDS[args.command], "check", None)
+        if check:
+            check(subparser(parser, args.command), args)
+    return args
+
+
+def _terminate(signum, frame):
+    # SIGTERM (as from `docker stop` or a CI timeout) cleans up like Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def _run(args, env: Environment) -> int:
+    if args.command not in COMMANDS:
+        return internal.run(args, env)
+    # Imported here, inside main's handlers: the docker SDK takes a moment to
+    # import, and a Ctrl-C then must end as cleanly as any other.
+    from difflayers.adapters.engine import Engine
+    from difflayers.pipeline import Progress
+
+    engine = Engine.connect()
+    return COMMANDS[args.command].run(args, engine, Progress(quiet=getattr(args, "quiet", False)))
+
+
+def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    debug = False
+    try:
+        env = Environment.read()
+        debug = env.debug
+        args = parse(argv, env)
+        return int(_run(args, env))
+    except DiffLayersError as exc:
+        if debug:
+            raise
+        print(f"difflayers: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("difflayers: interrupted; what this run made has been removed", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        # An engine error no step expected still ends as one line and exit 2.
+        from difflayers.adapters.engine import is_engine_error
+
+        if not is_engine_error(exc) or debug:
+            raise
+        print(f"difflayers: error: the Docker engine: {exc}", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)

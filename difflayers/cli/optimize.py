@@ -1,0 +1,127 @@
+"""difflayers optimize OLD NEW --path P -t TAG: OLD + one small layer, equal to NEW."""
+
+import json
+
+from difflayers import pipeline
+from difflayers.cli.common import output_dir
+from difflayers.core.chain import MAX_LAYERS, Policy
+from difflayers.errors import ExitCode
+from difflayers.methods import Method
+
+# difflayers.yaml gives this command's defaults (path, method, tag, push, policy).
+USES_PROJECT_FILE = True
+HELP = "diff, make, verify [and push]: OLD + a small layer, equal to NEW, tagged TAG"
+EXAMPLE = "difflayers optimize app:1 app:2 --path /app -t app:2-processed"
+CHOICES = [m.value for m in Method if m is not Method.NEW_AS_BUILT]
+
+
+def add_arguments(p) -> None:
+    p.add_argument("old", metavar="OLD", help="the image already pushed (local)")
+    p.add_argument("new", metavar="NEW", help="the image just built (local)")
+    p.add_argument("--path", help="directory compared in both images, e.g. /app")
+    p.add_argument("-t", "--tag", help="tag of the processed image (default: the --push reference)")
+    p.add_argument("--output", help="keep the log, Dockerfile or layer, and the archives in this folder")
+    p.add_argument(
+        "--method",
+        choices=CHOICES,
+        default=Method.AUTO.value,
+        help="dockerfile: build OLD + RUN rm + ADD; layer: assemble one layer with whiteouts and NEW's "
+        "config; auto (default): dockerfile where it reproduces NEW, else layer",
+    )
+    p.add_argument(
+        "--push",
+        metavar="HOST/REPO:TAG",
+        help="also put the image in OLD's registry: OLD's layers mounted, only the delta uploaded",
+    )
+    p.add_argument("--plain-http", action="store_true", help="talk HTTP to a registry not on loopback")
+    defaults = Policy()
+    chain = p.add_argument_group(
+        "chain policy",
+        "when OLD is itself processed, rebase instead of adding a delta once one of these is crossed "
+        "(exit status 3 says a rebase was made)",
+    )
+    chain.add_argument(
+        "--min-layers-left",
+        type=int,
+        default=defaults.min_layers_left,
+        help=f"layers to keep free below moby's limit of {MAX_LAYERS} (default %(default)s)",
+    )
+    chain.add_argument(
+        "--max-superseded-share",
+        type=float,
+        default=defaults.max_superseded_share,
+        help="dead bytes in the chain's layers, as a share of NEW's tree (default %(default)s)",
+    )
+    chain.add_argument(
+        "--max-deltas",
+        type=int,
+        default=defaults.max_deltas,
+        help="deltas in one chain (default %(default)s)",
+    )
+    chain.add_argument(
+        "--rebase-to",
+        choices=["base", "new"],
+        default=defaults.rebase_to,
+        help="base: one delta against the chain's full base (if in the engine); new: NEW as built "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--allow-config-drift",
+        action="store_true",
+        help="with --method dockerfile: build even if NEW drops config OLD has (OLD's values stay)",
+    )
+    p.add_argument("--skip-verify", action="store_true", help="tag without verifying (verify apart later)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def check(parser, args) -> None:
+    """Flag combinations argparse cannot express, refused before any work."""
+    if not args.path:
+        parser.error("optimize needs --path (or `path:` in difflayers.yaml)")
+    if not args.tag:
+        if not args.push:
+            parser.error("optimize needs -t/--tag or --push")
+        args.tag = args.push
+    if args.allow_config_drift and args.method != Method.DOCKERFILE.value:
+        parser.error(
+            "--allow-config-drift applies to --method dockerfile only "
+            "(auto and layer make NEW's config exactly)"
+        )
+
+
+def print_summary(s: dict) -> None:
+    print(
+        f"{s['tag']} ({s['method']} method): {s['new']} new, {s['changed']} changed, {s['removed']} removed; "
+        f"delta {s['delta_bytes']:,} bytes; {s['layers_added']} layers adding {s['bytes_added']:,} bytes "
+        f"instead of {s['naive_bytes']:,} for NEW as built "
+        f"({s['naive_bytes'] - s['bytes_added']:,} avoided); "
+        f"{'verified equal to NEW' if s['verified'] else 'NOT verified'}; {s['seconds']} s"
+    )
+    chain = s["chain"]
+    if chain["decision"] == "delta":
+        print(
+            f"chain: depth {chain['depth']}, {chain['layers']} layers, {chain['delta_bytes']:,} delta bytes, "
+            f"{chain['superseded_bytes']:,} superseded bytes"
+        )
+    else:
+        print(f"REBASED ({chain['decision']}): " + "; ".join(chain["reasons"]))
+    if "pushed" in s:
+        uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
+        print(f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted{uploaded}")
+
+
+def run(args, engine, progress) -> int:
+    options = pipeline.Options(
+        method=Method(args.method),
+        allow_drift=args.allow_config_drift,
+        skip_verify=args.skip_verify,
+        push_to=args.push,
+        plain_http=args.plain_http,
+        policy=Policy(args.min_layers_left, args.max_superseded_share, args.max_deltas, args.rebase_to),
+    )
+    with output_dir(args.output) as output:
+        summary = pipeline.optimize(
+            engine, args.old, args.new, args.path, args.tag, output, options, progress
+        )
+    print(json.dumps(summary, indent=2)) if args.json else print_summary(summary)
+    return ExitCode.REBASED if summary["chain"]["decision"] != "delta" else ExitCode.OK

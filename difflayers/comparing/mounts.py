@@ -1,0 +1,68 @@
+"""Compare two images' trees in place, with BuildKit bind mounts: no copy.
+
+Copying ``--path`` of OLD and NEW into volumes is most of a diff's time on
+large trees (a full physical copy of each). BuildKit can mount a path of any
+local image read-only into a build step (``RUN --mount=type=bind,from=IMAGE``:
+a snapshot, nothing copied), so the same differ (the kit's tool image running
+``compare-trees``) runs on both trees where they are, and the build's local
+exporter hands back the log and its metadata.
+
+It needs a docker CLI that builds with BuildKit (``DOCKER_BUILDKIT=1``); when
+there is none, or the images cannot be named in a Dockerfile, the caller
+copies into volumes instead. Nothing is left but BuildKit's cache entry.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from difflayers.comparing.container import command as compare_command
+from difflayers.core.diffrecord import ImageRef
+from difflayers.methods.dockerfile import render_compare_dockerfile
+
+# A docker CLI that builds with BuildKit: DIFFLAYERS_DOCKER_CLI if set, else
+# these in turn (Debian's /usr/bin/docker does; a CLI without buildx does not).
+CANDIDATES = ("docker", "/usr/bin/docker")
+# What may stand in a mount option unquoted: image names and plain paths.
+_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")
+_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
+
+
+class Unavailable(Exception):
+    """This comparison cannot run here; the reason says why."""
+
+
+def usable(old_ref: str, new_ref: str, path: str) -> bool:
+    """Whether the refs and path can be written into the mounts as they are
+    (an image ID would be read as a Docker Hub name)."""
+    refs_ok = all(_REF.fullmatch(ref) and not ref.startswith("sha256:") for ref in (old_ref, new_ref))
+    return bool(refs_ok and _PATH.fullmatch(path) and ".." not in path.split("/"))
+
+
+def compare(engine, tool_image: str, old: ImageRef, new: ImageRef, path: str, output_dir: Path, cli=None):
+    """Write the differ's log and metadata for OLD and NEW into ``output_dir``.
+
+    ``cli`` is the docker CLI to build with (else each of ``CANDIDATES``).
+    Raises ``Unavailable`` when no docker CLI here can do it.
+    """
+    dockerfile = render_compare_dockerfile(
+        tool_image=tool_image,
+        old_ref=old.ref,
+        new_ref=new.ref,
+        path=path,
+        command=compare_command(path, old, new),
+    )
+    # Inside output_dir, so the results are renamed into place, not copied.
+    context = Path(tempfile.mkdtemp(prefix=".difflayers-compare-", dir=output_dir))
+    try:
+        (context / "Dockerfile").write_text(dockerfile)
+        result = context / "out"
+        failures = engine.buildkit_build(context, result, [cli] if cli else CANDIDATES)
+        if failures:
+            raise Unavailable("; ".join(failures))
+        for item in result.iterdir():
+            os.replace(item, output_dir / item.name)
+    finally:
+        shutil.rmtree(context, ignore_errors=True)

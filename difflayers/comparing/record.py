@@ -1,0 +1,49 @@
+"""Compare two mounted trees and record the result: the step both paths share.
+
+The Compose differ service and the CLI's differ container both end here, so
+the log, the checks on it and the metadata are made by one piece of code.
+"""
+
+from pathlib import Path
+
+from difflayers.comparing.rsync import (
+    check_no_symlink_on_the_way,
+    file_bytes,
+    itemize,
+    relinked,
+    rsync_argv,
+    superseded_bytes,
+)
+from difflayers.core.diffrecord import DiffRecord, ImageRef
+from difflayers.core.itemize import iter_lines, parse
+from difflayers.core.names import encode_rsync_name
+from difflayers.core.outputs import LOG_NAME, META_NAME, sha256_file, write_json
+from difflayers.core.plan import make_plan
+
+
+def compare_and_record(
+    new_root: str, old_root: str, output_dir: Path, *, path: str, old: ImageRef, new: ImageRef
+) -> None:
+    """Write ``rsync-image-diff.log`` and its metadata into ``output_dir``.
+
+    ``old`` and ``new`` are the images whose trees are mounted at
+    ``old_root`` and ``new_root``.
+    """
+    output_dir = Path(output_dir)
+    log = output_dir / LOG_NAME
+    itemize(new_root, old_root, log)
+    check_no_symlink_on_the_way(log, new_root, old_root)
+    relink = relinked(new_root, old_root)
+    with open(log, "rb") as lines:
+        plan = make_plan(parse(iter_lines(lines)), relink)
+    record = DiffRecord(
+        path=path,
+        old=old,
+        new=new,
+        rsync=rsync_argv(new_root, old_root),
+        log_sha256=sha256_file(log),
+        relink=[encode_rsync_name(name).decode("ascii") for name in relink],
+        superseded_bytes=superseded_bytes(old_root, plan),
+        new_tree_bytes=file_bytes(new_root),
+    )
+    write_json(output_dir / META_NAME, record.to_json())

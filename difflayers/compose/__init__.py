@@ -1,0 +1,1 @@
+"""The compose kit's steps, run in the tool container by the compose files' services."""

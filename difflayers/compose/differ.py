@@ -1,0 +1,95 @@
+"""rsync-image-diff, the differ service: itemize what turns OLD into NEW.
+
+Compose has exposed OLD's and NEW's trees as named volumes (filled by Docker
+when the ``old`` and ``new`` containers were created) at /trees/old and
+/trees/new. A named volume is never refilled while it holds files, so this
+step proves the copies are fresh before comparing, and empties them (and
+removes the containers that filled them) afterwards, so that the next run,
+with other images perhaps, gets fresh copies too.
+"""
+
+import datetime
+import os
+import socket
+from pathlib import Path
+
+from difflayers.adapters.engine import Engine
+from difflayers.comparing.container import TREES
+from difflayers.comparing.record import compare_and_record
+from difflayers.comparing.rsync import empty_directory
+from difflayers.core.diffrecord import ImageRef
+from difflayers.core.names import check_tree_path
+from difflayers.core.outputs import LOG_NAME, META_NAME, remove_quietly
+from difflayers.errors import BadInput
+from difflayers.settings import Environment
+
+# File timestamps come from the kernel's coarse clock (a tick, a few ms) while
+# the engine stamps Created with the fine one; Docker copies into the volume
+# after stamping. A stale copy is older by at least one whole compose run.
+CLOCK_SLACK_NS = 100_000_000
+
+
+def _created_ns(stamp: str) -> int:
+    """Docker's RFC 3339 timestamp (nanoseconds) as integer nanoseconds."""
+    base, _, rest = stamp.rstrip("Z").partition(".")
+    seconds = datetime.datetime.fromisoformat(base).replace(tzinfo=datetime.timezone.utc).timestamp()
+    return int(seconds) * 1_000_000_000 + int((rest or "0").ljust(9, "0")[:9])
+
+
+def _tree_container(engine: Engine, project: str, service: str) -> dict:
+    ids = engine.compose_containers(project, service)
+    if len(ids) != 1:
+        raise BadInput(f"expected one '{service}' container in project {project!r}, found {len(ids)}")
+    return engine.inspect_container(ids[0])
+
+
+def _check_fresh(container: dict, image_id: str, tree: str, service: str) -> None:
+    """The volume must have been filled when this container was created.
+
+    Docker copies the image's files into an empty volume as it creates the
+    container; the volume root's ctime then is at least the creation time. An
+    older ctime means the files were left by an earlier container.
+    """
+    if container["Image"] != image_id:
+        raise BadInput(f"the '{service}' container was made from another image; run the command again")
+    if os.stat(tree).st_ctime_ns + CLOCK_SLACK_NS < _created_ns(container["Created"]):
+        raise BadInput(
+            f"the copy of the {service.upper()} tree was left by an earlier, interrupted run and "
+            "has been discarded; run the same command again"
+        )
+
+
+def _discard(engine: Engine, containers: dict) -> None:
+    """Remove the tree containers first, then empty their volumes (see module doc)."""
+    engine.remove_containers([c["Id"] for c in containers.values()])
+    for service in containers:
+        empty_directory(TREES[service])
+
+
+def run(output_dir: Path, env: Environment) -> None:
+    path = check_tree_path(env.restrict_path)
+    refs = {"old": env.old_image, "new": env.new_image}
+    engine = Engine.connect()
+    me = engine.inspect_container(socket.gethostname())
+    project = me["Config"]["Labels"]["com.docker.compose.project"]
+    containers = {service: _tree_container(engine, project, service) for service in TREES}
+    output_dir = Path(output_dir)
+    remove_quietly(output_dir / META_NAME)
+    try:
+        images = {}
+        for service, ref in refs.items():
+            images[service] = engine.inspect_image(ref)
+            engine.require_directory(ref, path)
+            _check_fresh(containers[service], images[service]["Id"], TREES[service], service)
+        print(f"Comparing {path} of {refs['old']} (OLD) with {refs['new']} (NEW) ...", flush=True)
+        compare_and_record(
+            TREES["new"],
+            TREES["old"],
+            output_dir,
+            path=path,
+            old=ImageRef(refs["old"], images["old"]["Id"]),
+            new=ImageRef(refs["new"], images["new"]["Id"]),
+        )
+    finally:
+        _discard(engine, containers)
+    print(f"Wrote {output_dir / LOG_NAME} and {output_dir / META_NAME}", flush=True)

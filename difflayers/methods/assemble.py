@@ -1,0 +1,87 @@
+"""The layer method: OLD's layers + one assembled layer + NEW's config, loaded.
+
+Nothing runs inside OLD (no shell, no ``rm`` needed: removals are
+whiteouts) and the config is NEW's own, so this works for distroless and
+``FROM scratch`` images and for config NEW dropped, which the Dockerfile
+method cannot express. OLD is not exported: the archive handed to
+``docker load`` holds only the new layer (see ``loadarchive``).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from difflayers.archives.delta import clean_member
+from difflayers.archives.layer import LayerStats, ancestor_names, write_layer
+from difflayers.archives.loadarchive import write_load_archive
+from difflayers.core.chain import next_chain, with_labels
+from difflayers.core.diffrecord import DiffRecord
+from difflayers.core.imageconfig import config_bytes, history_from_engine, processed_config
+from difflayers.core.outputs import atomic_file
+from difflayers.errors import EngineError
+
+LAYER_NAME = "delta-layer.tar"
+CONFIG_NAME = "image-config.json"
+LOAD_ARCHIVE = "processed-image.tar"
+
+
+@dataclass
+class Assembled:
+    image_id: str
+    config: bytes
+    layer: LayerStats | None
+    layer_path: Path | None
+
+
+def assemble(engine, record: DiffRecord, plan, output_dir: Path, tag: str, old_history=None) -> Assembled:
+    """Write the layer, config and load archive into ``output_dir``, load the
+    image as ``tag`` and return what was made.
+
+    ``old_history`` is OLD's config history when known exactly (from the
+    registry); otherwise it is rebuilt from the engine's history endpoint.
+    """
+    output_dir = Path(output_dir)
+    path, old_ref, new_ref = record.path, record.old.ref, record.new.ref
+    old, new = engine.inspect_image(old_ref), engine.inspect_image(new_ref)
+    old_diff_ids = old["RootFS"]["Layers"]
+    stats = layer_path = None
+    diff_ids = list(old_diff_ids)
+    if not plan.is_empty:
+        layer_path = output_dir / LAYER_NAME
+        stats = write_layer(
+            lambda: engine.tree_archive(new_ref, path),
+            layer_path,
+            tree_path=path,
+            plan=plan,
+            ancestors=_ancestor_headers(engine, new_ref, path),
+        )
+        diff_ids.append(stats.diff_id)
+    if old_history is None:
+        old_history = history_from_engine(engine.history(old["Id"]), len(old_diff_ids))
+    created_by = f"difflayers: {path} of {new['Id'][:19]} on {old['Id'][:19]}"
+    chain = next_chain(
+        old, record.new.id, record.superseded_bytes, stats.content_bytes if stats else 0, int(bool(stats))
+    )
+    new = {**new, "Config": with_labels(new.get("Config") or {}, chain.labels())}
+    config = processed_config(new, old_history, old_diff_ids, stats.diff_id if stats else None, created_by)
+    data = config_bytes(config)
+    with atomic_file(output_dir / CONFIG_NAME) as handle:
+        handle.write(data)
+    image_id = write_load_archive(
+        output_dir / LOAD_ARCHIVE, config=data, layer=layer_path, diff_ids=diff_ids, tag=tag
+    )
+    engine.load(output_dir / LOAD_ARCHIVE, f"the processed image {tag}")
+    loaded = engine.inspect_image(tag)["Id"]
+    if loaded != image_id:
+        raise EngineError(f"the engine loaded {loaded[:19]} as {tag}, not the assembled {image_id[:19]}")
+    return Assembled(image_id, data, stats, layer_path)
+
+
+def _ancestor_headers(engine, image: str, path: str) -> list:
+    """NEW's directories above ``path``, as layer entries with NEW's owner and mode."""
+    headers = []
+    for ancestor in ancestor_names(path):
+        header = engine.entry_header(image, ancestor)
+        rel = ancestor.lstrip("/")
+        clean_member(header, "", rel, None)
+        headers.append(header)
+    return headers

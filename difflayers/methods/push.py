@@ -1,0 +1,130 @@
+"""Push the processed image straight to the registry OLD lives in.
+
+Three small operations, each checked: find OLD there (its manifest and
+config, which must be the local OLD's), compress the delta layer, and put the
+image: OLD's blobs mounted, the delta and config uploaded, the manifest last.
+"""
+
+import gzip
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from difflayers.adapters.registry import (
+    CONFIG_TYPE,
+    DOCKER_LIST,
+    LAYER_TYPE,
+    OCI_INDEX,
+    Reference,
+    Registry,
+    parse_reference,
+)
+from difflayers.core.outputs import atomic_file
+from difflayers.errors import RegistryError
+
+
+@dataclass(frozen=True)
+class RemoteImage:
+    """OLD as the registry holds it."""
+
+    source: Reference
+    manifest_type: str
+    layers: list
+    config: dict
+
+
+def find_old(registry: Registry, old: dict, target: Reference) -> RemoteImage:
+    """OLD in ``registry``, found through the digests the engine recorded when
+    OLD was pushed or pulled (``RepoDigests``); same repository preferred."""
+    candidates = [
+        parse_reference(d) for d in old.get("RepoDigests") or [] if d.startswith(registry.host + "/")
+    ]
+    if not candidates:
+        raise RegistryError(
+            f"OLD ({old['Id'][:19]}) has not been pushed to {registry.host} from this engine (no RepoDigest "
+            f"there); push OLD first: its layers are what the processed image reuses"
+        )
+    candidates.sort(key=lambda ref: ref.repository != target.repository)
+    source = candidates[0]
+    media_type, body, _ = registry.manifest(source.repository, source.digest)
+    manifest = json.loads(body)
+    if media_type in (DOCKER_LIST, OCI_INDEX):
+        manifest, media_type = _platform_manifest(registry, source, manifest, old)
+    if media_type not in CONFIG_TYPE:
+        raise RegistryError(f"{source} is a {media_type or 'manifest of unknown type'}; cannot extend it")
+    config_blob = registry.blob(source.repository, manifest["config"]["digest"])
+    config = json.loads(config_blob)
+    if manifest["config"]["digest"] != old["Id"] or config["rootfs"]["diff_ids"] != old["RootFS"]["Layers"]:
+        raise RegistryError(f"{source} is not the OLD of this engine ({old['Id'][:19]}): push OLD again")
+    return RemoteImage(source, media_type, manifest["layers"], config)
+
+
+def _platform_manifest(registry, source, index, old) -> tuple:
+    for entry in index.get("manifests", []):
+        platform = entry.get("platform") or {}
+        if (platform.get("os"), platform.get("architecture")) == (old["Os"], old["Architecture"]):
+            media_type, body, _ = registry.manifest(source.repository, entry["digest"])
+            return json.loads(body), media_type
+    raise RegistryError(f"{source} has no manifest for {old['Os']}/{old['Architecture']}")
+
+
+@dataclass(frozen=True)
+class Blob:
+    path: Path
+    digest: str
+    size: int
+
+
+def compress(layer: Path, dest: Path) -> Blob:
+    """gzip the layer as registries store it; fixed header, so the same
+    layer gives the same digest on every run."""
+    digest = hashlib.sha256()
+    with (
+        open(layer, "rb") as source,
+        atomic_file(dest) as handle,
+        gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, filename="") as packed,
+    ):
+        shutil.copyfileobj(source, packed, 1 << 20)
+    with open(dest, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return Blob(dest, "sha256:" + digest.hexdigest(), dest.stat().st_size)
+
+
+def push_image(registry: Registry, target: Reference, old: RemoteImage, config: bytes, layer) -> dict:
+    """Put OLD's layers (mounted) + ``layer`` (a ``Blob``, or None) + ``config``
+    under ``target``; return the manifest digest and the bytes uploaded."""
+    repository = target.repository
+    mounted = uploaded = 0
+    for descriptor in old.layers:
+        if not registry.has_blob(repository, descriptor["digest"]):
+            registry.mount(repository, descriptor["digest"], old.source.repository)
+            mounted += 1
+    layers = list(old.layers)
+    if layer is not None:
+        if not registry.has_blob(repository, layer.digest):
+            with open(layer.path, "rb") as handle:
+                registry.upload(repository, layer.digest, handle, layer.size)
+            uploaded += layer.size
+        layers.append(
+            {"mediaType": LAYER_TYPE[old.manifest_type], "size": layer.size, "digest": layer.digest}
+        )
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    if not registry.has_blob(repository, config_digest):
+        registry.upload(repository, config_digest, config, len(config))
+        uploaded += len(config)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": old.manifest_type,
+        "config": {"mediaType": CONFIG_TYPE[old.manifest_type], "size": len(config), "digest": config_digest},
+        "layers": layers,
+    }
+    body = json.dumps(manifest, indent=3).encode()
+    digest = registry.put_manifest(repository, target.tag or "latest", old.manifest_type, body)
+    return {
+        "pushed": f"{target.host}/{repository}@{digest}",
+        "layers_mounted": mounted,
+        "bytes_uploaded": uploaded + len(body),
+    }

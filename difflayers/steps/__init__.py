@@ -1,1 +1,0 @@
-"""The walkthrough's steps, one module each, run inside the kit's containers."""
