@@ -1,18 +1,30 @@
 """Figures about images: the bytes a processed image adds, what NEW as built
 would cost, and the chain of deltas an image records.
 
-Read from the engine's inspect and history data; the ``report`` command and
-``optimize``'s summary print them.
+Bytes are the file content of the layers, read from the layers themselves,
+the same on both image stores (``docker history`` reports disk usage on
+containerd's). The ``report`` command and ``optimize``'s summary print them.
 """
 
 from difflayers.core.chain import MAX_LAYERS, read_chain
+from difflayers.errors import BadInput
+
+
+def layer_bytes(engine, image: dict, start: int = 0) -> list:
+    """(diff ID, bytes of file content) of ``image``'s layers from the ``start``-th up,
+    read from the layers themselves (see ``Engine.layer_content_bytes``)."""
+    diff_ids = image["RootFS"]["Layers"][start:]
+    sizes = engine.layer_content_bytes(image["Id"], diff_ids)
+    return [(diff_id, sizes[diff_id]) for diff_id in diff_ids]
 
 
 def layers_above(engine, image: str, base: str) -> list:
-    """History entries (newest first) that ``image`` has on top of ``base``."""
-    history = engine.history(image)
-    base_len = len(engine.history(base))
-    return history[: max(0, len(history) - base_len)]
+    """(diff ID, content bytes) of the layers ``image`` has on top of ``base``, which it extends."""
+    inspected, under = engine.inspect_image(image), engine.inspect_image(base)
+    shared = shared_layers(inspected, under)
+    if shared != len(under["RootFS"]["Layers"]):
+        raise BadInput(f"{image} is not built on {base}: they share {shared} of its layers")
+    return layer_bytes(engine, inspected, shared)
 
 
 def chain_figures(engine, image_ref: str, new_ref=None) -> dict:
@@ -24,9 +36,9 @@ def chain_figures(engine, image_ref: str, new_ref=None) -> dict:
     """
     image = engine.inspect_image(image_ref)
     chain = read_chain(image)
-    fresh_pull = sum(entry["Size"] for entry in engine.history(image["Id"]))
+    fresh_pull = sum(size for _, size in layer_bytes(engine, image))
     if new_ref:
-        new_pull = sum(entry["Size"] for entry in engine.history(engine.inspect_image(new_ref)["Id"]))
+        new_pull = sum(size for _, size in layer_bytes(engine, engine.inspect_image(new_ref)))
     else:
         new_pull = fresh_pull - chain.superseded_bytes
     return {
@@ -64,15 +76,11 @@ def shared_layers(image: dict, other: dict) -> int:
 
 
 def naive_bytes(engine, new_ref: str, old_ref: str) -> int:
-    """What pushing NEW as built sends once OLD is in the registry: its layers
-    that OLD does not share, sized from NEW's history.
-
-    History entries of size 0 are skipped, whether they made an empty layer
-    or none; those add no bytes either way.
-    """
-    shared = shared_layers(engine.inspect_image(new_ref), engine.inspect_image(old_ref))
-    sizes = [entry["Size"] for entry in reversed(engine.history(new_ref)) if entry["Size"] > 0]
-    return sum(sizes[shared:])
+    """What NEW as built adds once OLD is in the registry: the content bytes of
+    its layers that OLD does not share, read from the layers themselves."""
+    new = engine.inspect_image(new_ref)
+    shared = shared_layers(new, engine.inspect_image(old_ref))
+    return sum(size for _, size in layer_bytes(engine, new, shared))
 
 
 def report_figures(engine, image: str, base: str, new: str | None = None) -> dict:
@@ -81,8 +89,8 @@ def report_figures(engine, image: str, base: str, new: str | None = None) -> dic
     figures = {
         "image": image,
         "base": base,
-        "layers": [{"created_by": e.get("CreatedBy", ""), "bytes": e["Size"]} for e in layers],
-        "bytes_added": sum(e["Size"] for e in layers),
+        "layers": [{"diff_id": diff_id, "bytes": size} for diff_id, size in layers],
+        "bytes_added": sum(size for _, size in layers),
     }
     if new:
         figures["new"] = new

@@ -25,10 +25,11 @@ from difflayers.core.configdelta import require_same_platform
 from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.names import check_tree_path
 from difflayers.core.plan import Plan
+from difflayers.core.reference import check_tag_reference
 from difflayers.errors import BadInput, DiffLayersError, NotExpressible, VerificationFailed
-from difflayers.figures import layers_above, naive_bytes, shared_layers
+from difflayers.figures import naive_bytes, shared_layers
 from difflayers.methods import Method
-from difflayers.methods.assemble import assemble
+from difflayers.methods.assemble import LOAD_ARCHIVE, OldManifest, assemble
 from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from difflayers.methods.generate import generate
 from difflayers.methods.push import compress, find_old, push_image
@@ -49,7 +50,7 @@ class Progress:
 
 def validate(engine: Engine, old_ref: str, new_ref: str, path: str) -> dict:
     """Check the inputs before any work: images, platform, the path in both."""
-    check_tree_path(path)
+    check_tree_path(path, "--path", volume_target=False)
     images = {"old": engine.inspect_image(old_ref), "new": engine.inspect_image(new_ref)}
     if images["old"]["Id"] == images["new"]["Id"]:
         raise BadInput(
@@ -87,6 +88,7 @@ def diff(engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path
             if env.compare == "mounts":
                 raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
             progress(f"no BuildKit here ({str(exc)[:100]}); copying instead")
+    check_tree_path(path, "--path", volume_target=True)
     progress(f"copying {path} of OLD and NEW into fresh volumes")
     run_id = uuid.uuid4().hex[:12]
     try:
@@ -139,7 +141,8 @@ class Made:
     """What the build step made: by which method, and the delta's size."""
 
     method: Method
-    delta_bytes: int
+    delta_bytes: int  # the size of what was written: delta.tar, or the layer's tar
+    content_bytes: int  # the file content in it: what the image's new layers hold
     assembled: object = None
     warnings: list = field(default_factory=list)
 
@@ -174,6 +177,7 @@ def optimize(
         seconds[step] = round(now - clock, 2)
         clock = now
 
+    check_tag_reference(tag, "-t")
     method, remote, registry, target = options.method, None, None, None
     if options.push_to:
         if method is Method.DOCKERFILE:
@@ -182,6 +186,8 @@ def optimize(
         target = parse_reference(options.push_to)
         registry = Registry(target.host, options.plain_http)
     old = engine.inspect_image(old_ref)
+    new_id = engine.inspect_image(new_ref)["Id"]
+    notes = _moved_tags(engine, tag, {"OLD": old["Id"], "NEW": new_id})
     if registry is not None:
         progress(f"finding OLD in {target.host}")
         remote = find_old(registry, old, target)
@@ -193,10 +199,12 @@ def optimize(
         engine, options.policy, method, old, Start(old_ref, found, Decision(DecisionKind.DELTA)), progress
     )
     lap("policy")
+    # Images by ID from here on: TAG may be OLD's or NEW's own tag, which moves.
+    start_id = engine.inspect_image(start.ref)["Id"]
     if start.decision.kind is DecisionKind.REBASE_NEW:
         progress(f"tagging {new_ref} as {tag}: NEW as built starts a new chain")
-        engine.publish(new_ref, tag)
-        made = Made(Method.NEW_AS_BUILT, 0)
+        engine.publish(new_id, tag)
+        made = Made(Method.NEW_AS_BUILT, 0, 0)
     else:
         if registry is not None and start.ref != old_ref:
             progress(f"finding the chain's base in {target.host}")
@@ -206,12 +214,10 @@ def optimize(
             lap("make")
             if not options.skip_verify:
                 progress(f"verifying {tag} against {new_ref}")
-                compared = compare_images(engine, new_ref, unverified)
+                compared = compare_images(engine, new_id, unverified)
                 if not compared.equal:
                     raise VerificationFailed(
-                        f"the image made by the {made.method.value} method from "
-                        f"{start.diff.output_dir} differs from {new_ref}, so {tag} was not tagged; "
-                        "keep the files with --output and compare with `difflayers verify`"
+                        _verification_failure(made.method, compared, new_ref, tag, start)
                     )
                 lap("verify")
             engine.publish(unverified, tag)
@@ -220,14 +226,16 @@ def optimize(
         pushed = _push(engine, registry, target, tag, remote, made, progress)
         lap("push")
     processed = engine.inspect_image(tag)
-    naive = naive_bytes(engine, new_ref, old_ref)
+    naive = naive_bytes(engine, new_id, old["Id"])
     if start.decision.kind is DecisionKind.REBASE_NEW:
         # NEW as built, measured like every result: against OLD, which it does not extend.
         layers_added, bytes_added = len(processed["RootFS"]["Layers"]) - shared_layers(processed, old), naive
     else:
-        base_layers = engine.inspect_image(start.ref)["RootFS"]["Layers"]
+        base_layers = engine.inspect_image(start_id)["RootFS"]["Layers"]
         layers_added = len(processed["RootFS"]["Layers"]) - len(base_layers)
-        bytes_added = sum(entry["Size"] for entry in layers_above(engine, tag, start.ref))
+        # The file content of the layers made: a RUN rm layer holds none, the
+        # ADD layer or the assembled one what the delta holds.
+        bytes_added = made.content_bytes
     return {
         "tag": tag,
         "method": made.method.value,
@@ -241,11 +249,46 @@ def optimize(
         "naive_bytes": naive,
         "verified": not options.skip_verify or start.decision.kind is DecisionKind.REBASE_NEW,
         "warnings": made.warnings,
+        "notes": notes,
         "chain": _chain_summary(processed, start.decision),
         **pushed,
         "step_seconds": seconds,
         "seconds": round(sum(seconds.values()), 1),
     }
+
+
+def _moved_tags(engine: Engine, tag: str, images: dict) -> list:
+    """Say so when TAG is now OLD's or NEW's own tag: it will name the processed image."""
+    try:
+        current = engine.inspect_image(tag)["Id"]
+    except DiffLayersError:
+        return []
+    return [
+        f"{tag} was {role}'s tag; it now names the processed image ({role} stays as {image_id[:19]})"
+        for role, image_id in images.items()
+        if image_id == current
+    ]
+
+
+SHOWN_DIFFERENCES = 10
+
+
+def _verification_failure(method: Method, compared, new_ref: str, tag: str, start: Start) -> str:
+    """What differs (the first lines), what was compared, and where the files are."""
+    lines = compared.config + compared.tree
+    shown = "".join(f"\n  {line}" for line in lines[:SHOWN_DIFFERENCES])
+    more = f"\n  ... and {len(lines) - SHOWN_DIFFERENCES} more" if len(lines) > SHOWN_DIFFERENCES else ""
+    remake = (
+        f"`docker build {start.diff.output_dir}`"
+        if method is Method.DOCKERFILE
+        else f"`docker load -i {start.diff.output_dir / LOAD_ARCHIVE}`"
+    )
+    return (
+        f"the image made by the {method.value} method differs from {new_ref} ({compared.scope} and the "
+        f"runtime config were compared), so {tag} was not tagged; {len(lines)} differences:{shown}{more}\n"
+        f"The files it was made from are kept in {start.diff.output_dir}: {remake} makes it again, "
+        f"and `difflayers verify {new_ref} IMAGE` compares it"
+    )
 
 
 def _start(engine: Engine, policy: Policy, method: Method, old: dict, start: Start, progress) -> Start:
@@ -353,10 +396,11 @@ def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote
             }
             progress("building the Dockerfile")
             engine.build(files, tag, progress=lambda line: progress(f"  {_shortened(line)}"))
-            return Made(
-                Method.DOCKERFILE, delta.stat().st_size if delta.exists() else 0, warnings=generated.warnings
-            )
+            size = delta.stat().st_size if delta.exists() else 0
+            return Made(Method.DOCKERFILE, size, generated.content_bytes, warnings=generated.warnings)
     progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")
     history = remote.config["history"] if remote else None
-    assembled = assemble(engine, start.diff.record, start.diff.plan, output_dir, tag, history)
-    return Made(Method.LAYER, assembled.layer.size if assembled.layer else 0, assembled)
+    manifest = OldManifest(remote.manifest_type, remote.layers) if remote else None
+    assembled = assemble(engine, start.diff.record, start.diff.plan, output_dir, tag, history, manifest)
+    layer = assembled.layer
+    return Made(Method.LAYER, layer.size if layer else 0, layer.content_bytes if layer else 0, assembled)

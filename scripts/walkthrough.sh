@@ -40,6 +40,11 @@ run "${compose[@]}" -f shell.docker-compose.yml run --rm shell ./base-sample-pro
 build sample-project sample-project:revision-2-based-on-revision-1 Dockerfile.based-on-revision-1
 run docker history sample-project:revision-2-based-on-revision-1
 
+step "The same naive rebuild from a fresh checkout (every file's mtime new, as on a CI runner's clone)"
+run "${compose[@]}" -f shell.docker-compose.yml run --rm shell sh -c 'find ../sample-project -exec touch -h {} +'
+build sample-project sample-project:revision-2-based-on-revision-1-fresh-checkout Dockerfile.based-on-revision-1
+run docker history sample-project:revision-2-based-on-revision-1-fresh-checkout
+
 step "Create an image with an optimized layer"
 build sample-project sample-project:revision-2
 export RESTRICT_DIFF_TO_PATH=/app OLD_IMAGE=sample-project:revision-1 NEW_IMAGE=sample-project:revision-2

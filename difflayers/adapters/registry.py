@@ -17,21 +17,9 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from difflayers.core.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from difflayers.errors import BadInput, RegistryError
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-# The media types of a config and a gzip layer, by the manifest's family.
-CONFIG_TYPE = {
-    DOCKER_MANIFEST: "application/vnd.docker.container.image.v1+json",
-    OCI_MANIFEST: "application/vnd.oci.image.config.v1+json",
-}
-LAYER_TYPE = {
-    DOCKER_MANIFEST: "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    OCI_MANIFEST: "application/vnd.oci.image.layer.v1.tar+gzip",
-}
 ACCEPT = f"{DOCKER_MANIFEST}, {OCI_MANIFEST}, {DOCKER_LIST}, {OCI_INDEX}"
 TIMEOUT = 120
 

@@ -1,11 +1,17 @@
-"""The archive ``docker load`` reads, holding only the delta layer.
+"""The archives ``docker load`` reads, holding only the delta layer.
 
-Layout of ``docker save``: ``manifest.json``, the config as ``<id>.json``,
-each layer as ``<diff id>/layer.tar``. OLD's layers are named in the manifest
-but not included: moby's image store finds a layer by its chain ID and loads
-only the ones it lacks, so OLD is never exported and nothing is re-sent. An
-engine that lacks OLD (or uses containerd's image store) refuses the archive
-with a clear "no such file" on OLD's first layer.
+Two layouts, one per image store:
+
+- moby's classic store: ``docker save``'s legacy layout, ``manifest.json``,
+  the config as ``<id>.json``, each layer as ``<diff id>/layer.tar``. OLD's
+  layers are named but not included: the store finds a layer by its chain ID
+  and loads only the ones it lacks.
+- containerd's store: an OCI image layout (``oci-layout``, ``index.json``,
+  ``blobs/``) whose manifest lists OLD's layers by OLD's own descriptors. The
+  content store accepts blobs it already has being left out (moby#46746), and
+  the unpacker finds OLD's snapshots by chain ID.
+
+Either way OLD is never exported and nothing of it is re-sent.
 """
 
 import hashlib
@@ -14,6 +20,7 @@ import json
 import tarfile
 from pathlib import Path
 
+from difflayers.core.mediatypes import CONFIG_TYPE, OCI_INDEX, UNCOMPRESSED_LAYER_TYPE
 from difflayers.core.outputs import atomic_file
 
 
@@ -46,3 +53,68 @@ def write_load_archive(dest: Path, *, config: bytes, layer, diff_ids: list, tag:
                 tar.addfile(info, source)
         _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
     return f"sha256:{image_id}"
+
+
+def write_oci_archive(
+    dest: Path, *, config: bytes, layer, base_layers: list, manifest_type: str, name: str
+) -> str:
+    """Write an OCI layout archive to ``dest``; return its manifest's digest,
+    which is the image's ID in containerd's store.
+
+    ``base_layers`` are OLD's layer descriptors, as OLD's manifest lists them;
+    ``layer`` (a path, or None) is the delta, listed after them, uncompressed.
+    ``name`` is the full reference the image gets (``docker.io/library/app:2``).
+    """
+    blobs = {}
+
+    def blob(data: bytes) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"digest": digest, "size": len(data)}
+
+    layers = [dict(descriptor) for descriptor in base_layers]
+    if layer is not None:
+        digest = hashlib.sha256()
+        with open(layer, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        layers.append(
+            {
+                "mediaType": UNCOMPRESSED_LAYER_TYPE[manifest_type],
+                "digest": "sha256:" + digest.hexdigest(),
+                "size": Path(layer).stat().st_size,
+            }
+        )
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": manifest_type,
+        "config": {"mediaType": CONFIG_TYPE[manifest_type], **blob(config)},
+        "layers": layers,
+    }
+    manifest_descriptor = blob(json.dumps(manifest, separators=(",", ":")).encode())
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": manifest_type,
+                **manifest_descriptor,
+                "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name},
+            }
+        ],
+    }
+    with (
+        atomic_file(dest) as handle,
+        tarfile.open(fileobj=handle, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        _add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        for digest, data in sorted(blobs.items()):
+            _add_bytes(tar, "blobs/sha256/" + digest.split(":", 1)[1], data)
+        if layer is not None:
+            info = tarfile.TarInfo("blobs/sha256/" + layers[-1]["digest"].split(":", 1)[1])
+            info.size = layers[-1]["size"]
+            info.mode = 0o644
+            with open(layer, "rb") as source:
+                tar.addfile(info, source)
+        _add_bytes(tar, "index.json", json.dumps(index, separators=(",", ":")).encode())
+    return manifest_descriptor["digest"]

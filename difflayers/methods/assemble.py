@@ -12,11 +12,12 @@ from pathlib import Path
 
 from difflayers.archives.delta import clean_member
 from difflayers.archives.layer import LayerStats, ancestor_names, write_layer
-from difflayers.archives.loadarchive import write_load_archive
+from difflayers.archives.loadarchive import write_load_archive, write_oci_archive
 from difflayers.core.chain import next_chain, with_labels
 from difflayers.core.diffrecord import DiffRecord
 from difflayers.core.imageconfig import config_bytes, history_from_engine, processed_config
 from difflayers.core.outputs import atomic_file
+from difflayers.core.reference import full_name
 from difflayers.errors import EngineError
 
 LAYER_NAME = "delta-layer.tar"
@@ -32,12 +33,25 @@ class Assembled:
     layer_path: Path | None
 
 
-def assemble(engine, record: DiffRecord, plan, output_dir: Path, tag: str, old_history=None) -> Assembled:
+@dataclass(frozen=True)
+class OldManifest:
+    """OLD's manifest as a registry or the engine holds it: its type and layer descriptors."""
+
+    media_type: str
+    layers: list
+
+
+def assemble(
+    engine, record: DiffRecord, plan, output_dir: Path, tag: str, old_history=None, old_manifest=None
+) -> Assembled:
     """Write the layer, config and load archive into ``output_dir``, load the
     image as ``tag`` and return what was made.
 
     ``old_history`` is OLD's config history when known exactly (from the
     registry); otherwise it is rebuilt from the engine's history endpoint.
+    ``old_manifest`` (an ``OldManifest``) is OLD's manifest from the registry
+    when pushing; on containerd's store the load needs it, and without one it
+    is read from the engine.
     """
     output_dir = Path(output_dir)
     path, old_ref, new_ref = record.path, record.old.ref, record.new.ref
@@ -66,10 +80,23 @@ def assemble(engine, record: DiffRecord, plan, output_dir: Path, tag: str, old_h
     data = config_bytes(config)
     with atomic_file(output_dir / CONFIG_NAME) as handle:
         handle.write(data)
-    image_id = write_load_archive(
-        output_dir / LOAD_ARCHIVE, config=data, layer=layer_path, diff_ids=diff_ids, tag=tag
-    )
-    engine.load(output_dir / LOAD_ARCHIVE, f"the processed image {tag}")
+    archive = output_dir / LOAD_ARCHIVE
+    if engine.store == "containerd":
+        if old_manifest is None:
+            media_type, manifest, _ = engine.image_manifest(old)
+            old_manifest = OldManifest(media_type, manifest["layers"])
+        # On this store an image's ID is its manifest's digest.
+        image_id = write_oci_archive(
+            archive,
+            config=data,
+            layer=layer_path,
+            base_layers=old_manifest.layers,
+            manifest_type=old_manifest.media_type,
+            name=full_name(tag),
+        )
+    else:
+        image_id = write_load_archive(archive, config=data, layer=layer_path, diff_ids=diff_ids, tag=tag)
+    engine.load(archive, f"the processed image {tag}")
     loaded = engine.inspect_image(tag)["Id"]
     if loaded != image_id:
         raise EngineError(f"the engine loaded {loaded[:19]} as {tag}, not the assembled {image_id[:19]}")

@@ -12,15 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from difflayers.adapters.registry import (
-    CONFIG_TYPE,
-    DOCKER_LIST,
-    LAYER_TYPE,
-    OCI_INDEX,
-    Reference,
-    Registry,
-    parse_reference,
-)
+from difflayers.adapters.registry import Reference, Registry, parse_reference
+from difflayers.core.mediatypes import CONFIG_TYPE, DOCKER_LIST, LAYER_TYPE, OCI_INDEX
 from difflayers.core.outputs import atomic_file
 from difflayers.errors import RegistryError
 
@@ -56,7 +49,10 @@ def find_old(registry: Registry, old: dict, target: Reference) -> RemoteImage:
         raise RegistryError(f"{source} is a {media_type or 'manifest of unknown type'}; cannot extend it")
     config_blob = registry.blob(source.repository, manifest["config"]["digest"])
     config = json.loads(config_blob)
-    if manifest["config"]["digest"] != old["Id"] or config["rootfs"]["diff_ids"] != old["RootFS"]["Layers"]:
+    # An image's ID is its config's digest in moby's store, its manifest's
+    # (or index's) in containerd's: either names what the registry holds.
+    same_id = old["Id"] in (manifest["config"]["digest"], source.digest)
+    if not same_id or config["rootfs"]["diff_ids"] != old["RootFS"]["Layers"]:
         raise RegistryError(f"{source} is not the OLD of this engine ({old['Id'][:19]}): push OLD again")
     return RemoteImage(source, media_type, manifest["layers"], config)
 

@@ -113,6 +113,15 @@ def builders():
     return {"classic": make("docker", "0"), "buildkit": make(bk, "1")}
 
 
+@pytest.fixture(scope="session")
+def image_store():
+    """ "containerd" or "classic": the engine's image store, as `docker info` reports it."""
+    status = subprocess.run(
+        ["docker", "info", "--format", "{{json .DriverStatus}}"], capture_output=True, text=True, check=True
+    ).stdout
+    return "containerd" if "io.containerd.snapshotter" in status else "classic"
+
+
 @pytest.fixture
 def unique():
     """A unique name for images and compose projects of one test."""

@@ -5,7 +5,9 @@ tar stream) and ``docker image inspect``, with the CLI, not the kit's engine
 adapter, and not rsync.
 """
 
+import gzip
 import hashlib
+import io
 import json
 import subprocess
 import tarfile
@@ -35,7 +37,10 @@ def inspect(image: str) -> dict:
 
 
 def exported_tree(image: str) -> dict:
-    """Map each path to (type, mode, uid, gid, content digest or link target).
+    """Map each path to (type, mode, uid, gid, content digest or link target, xattrs).
+
+    xattrs are those the export carries (SCHILY.xattr.* records); see
+    ``container_xattrs`` for the ones only a running container sees.
 
     Hardlinks are recorded as groups: every name of one file maps to the same
     entry plus the sorted set of its names, so pairs must match too.
@@ -60,7 +65,10 @@ def exported_tree(image: str) -> dict:
                     payload = f"dev {member.devmajor}:{member.devminor}"
                 else:
                     payload = ""
-                entries[name] = (member.type, member.mode, member.uid, member.gid, payload)
+                xattrs = tuple(
+                    sorted((k, v) for k, v in member.pax_headers.items() if k.startswith("SCHILY.xattr."))
+                )
+                entries[name] = (member.type, member.mode, member.uid, member.gid, payload, xattrs)
         if proc.wait() != 0:
             raise RuntimeError(f"docker export {image} failed")
     finally:
@@ -69,6 +77,26 @@ def exported_tree(image: str) -> dict:
         for name in group:
             entries[name] = entries[name] + (tuple(sorted(group)),)
     return entries
+
+
+_LIST_XATTRS = """
+import os, sys
+for top, dirs, files in os.walk(sys.argv[1]):
+    for name in sorted(dirs + files) + ([] if top != sys.argv[1] else ["."]):
+        path = os.path.normpath(os.path.join(top, name))
+        for key in sorted(os.listxattr(path, follow_symlinks=False)):
+            value = os.getxattr(path, key, follow_symlinks=False)
+            print(repr((path, key, value.hex())))
+"""
+
+
+def container_xattrs(image: str, under: str) -> list:
+    """Every extended attribute under ``under`` as a container of ``image`` sees it
+    (the image must have python3): user.* ones included, which no archive carries."""
+    out = docker(
+        "run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c", _LIST_XATTRS, under
+    )
+    return sorted(out.decode().splitlines())
 
 
 def tree_differences(image_a: str, image_b: str, under: str = "") -> list:
@@ -113,11 +141,43 @@ def config_differences(image_a: str, image_b: str) -> list:
     return out
 
 
+def _layer_blob(fileobj):
+    """(sha256 of the uncompressed tar, bytes of regular-file content), or None if no tar."""
+    head = fileobj.read(2)
+    rest = fileobj.read()  # test images are small: whole blobs in memory are fine here
+    data = head + rest
+    if head == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            content = sum(m.size for m in tar.getmembers() if m.isreg())
+    except tarfile.TarError:
+        return None
+    return "sha256:" + hashlib.sha256(data).hexdigest(), content
+
+
+def layer_content(image: str) -> dict:
+    """diff ID -> bytes of regular-file content, from ``docker save`` of the image:
+    the layers themselves, whichever store wrote the archive."""
+    proc = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    found = {}
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as outer:
+        for member in outer:
+            metadata = member.name.endswith((".json", "VERSION", "repositories", "oci-layout"))
+            if member.isreg() and not metadata:
+                blob = _layer_blob(outer.extractfile(member))
+                if blob:
+                    found[blob[0]] = blob[1]
+    if proc.wait() != 0:
+        raise RuntimeError(f"docker save {image} failed")
+    return found
+
+
 def added_layers(image: str, base: str) -> tuple:
-    """(layers, bytes) that ``image`` adds on top of ``base``, which it must extend."""
+    """(layers, bytes of file content) that ``image`` adds on top of ``base``, which it must extend."""
     layers = json.loads(docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", image))
     base_layers = json.loads(docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", base))
     assert layers[: len(base_layers)] == base_layers, f"{image} is not built on {base}"
-    sizes = [int(s) for s in docker("history", "--format", "{{.Size}}", "--human=false", image).split()]
-    base_entries = len(docker("history", "-q", base).split())
-    return len(layers) - len(base_layers), sum(sizes[: len(sizes) - base_entries])
+    added = layers[len(base_layers) :]
+    content = layer_content(image) if added else {}
+    return len(added), sum(content[diff_id] for diff_id in added)

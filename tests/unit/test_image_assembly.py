@@ -7,8 +7,9 @@ import tarfile
 import pytest
 
 from difflayers.adapters.registry import Reference, _is_loopback, parse_reference
-from difflayers.archives.loadarchive import write_load_archive
+from difflayers.archives.loadarchive import write_load_archive, write_oci_archive
 from difflayers.core.imageconfig import config_bytes, history_from_engine, processed_config
+from difflayers.core.reference import full_name
 from difflayers.errors import BadInput
 from difflayers.methods.push import compress
 
@@ -109,3 +110,64 @@ def test_compression_is_reproducible(tmp_path):
     first, second = compress(layer, tmp_path / "a.gz"), compress(layer, tmp_path / "b.gz")
     assert first.digest == second.digest and first.size == second.size
     assert first.digest == "sha256:" + hashlib.sha256((tmp_path / "a.gz").read_bytes()).hexdigest()
+
+
+def test_oci_archive_lists_olds_layers_as_old_did_and_carries_only_the_new_one(tmp_path):
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(b"y" * 2048)
+    old_layers = [
+        {
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "digest": "sha256:" + "b" * 64,
+            "size": 7,
+        }
+    ]
+    config = b'{"config":{}}'
+    manifest_type = "application/vnd.docker.distribution.manifest.v2+json"
+    digest = write_oci_archive(
+        tmp_path / "oci.tar",
+        config=config,
+        layer=layer,
+        base_layers=old_layers,
+        manifest_type=manifest_type,
+        name="docker.io/library/t:1",
+    )
+    with tarfile.open(tmp_path / "oci.tar") as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
+    index = json.loads(files["index.json"])
+    assert index["manifests"][0]["digest"] == digest
+    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/library/t:1"
+    manifest_bytes = files["blobs/sha256/" + digest.split(":")[1]]
+    assert "sha256:" + hashlib.sha256(manifest_bytes).hexdigest() == digest
+    manifest = json.loads(manifest_bytes)
+    assert manifest["mediaType"] == manifest_type
+    assert manifest["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert files["blobs/sha256/" + manifest["config"]["digest"].split(":")[1]] == config
+    new_digest = "sha256:" + hashlib.sha256(b"y" * 2048).hexdigest()
+    assert manifest["layers"] == [
+        *old_layers,
+        {"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "digest": new_digest, "size": 2048},
+    ]
+    # OLD's blob is named, never carried.
+    assert sorted(files) == sorted(
+        [
+            "oci-layout",
+            "index.json",
+            *("blobs/sha256/" + d.split(":")[1] for d in (digest, manifest["config"]["digest"], new_digest)),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "reference, name",
+    [
+        ("app", "docker.io/library/app:latest"),
+        ("app:2", "docker.io/library/app:2"),
+        ("user/app:1", "docker.io/user/app:1"),
+        ("127.0.0.1:5000/ns/app:3", "127.0.0.1:5000/ns/app:3"),
+        ("localhost/app", "localhost/app:latest"),
+        ("difflayers-unverified:h1-2-3-ab", "docker.io/library/difflayers-unverified:h1-2-3-ab"),
+    ],
+)
+def test_full_names_as_containerd_keeps_them(reference, name):
+    assert full_name(reference) == name
