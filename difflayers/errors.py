@@ -50,6 +50,10 @@ class NotExpressible(BadInput):
     """The Dockerfile method cannot reproduce NEW exactly (config or names)."""
 
 
+class XattrNotCarried(NotExpressible):
+    """NEW has an extended attribute on a shipped entry that the engine's archives do not carry."""
+
+
 class EngineError(DiffLayersError):
     """The Docker engine could not be reached or refused a request."""
 

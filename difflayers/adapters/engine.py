@@ -9,6 +9,8 @@ path concerned.
 
 import base64
 import contextlib
+import functools
+import gzip
 import hashlib
 import json
 import os
@@ -19,13 +21,25 @@ import tarfile
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
+from requests.exceptions import RequestException
 
 from difflayers.adapters import process
+from difflayers.core.mediatypes import ATTESTATION_KEY, INDEXES
 from difflayers.errors import CommandFailed, EngineError, ImageNotFound, PathProblem
+from difflayers.ownership import (
+    OWNER_LABEL,
+    UNVERIFIED_REPOSITORY,
+    Owner,
+    dead_temp_dirs,
+    folder_bytes,
+    owner_gone,
+    remove_folder,
+)
 
 # Label put on every throwaway container, so a leak can be found and removed.
 LABEL = "io.github.difflayers.role"
@@ -45,7 +59,8 @@ def uninterrupted():
     received = []
 
     def hold(signum, frame):
-        if not received:
+        if not received and sys.stderr.isatty():
+            # For a person waiting; a pipeline reads the one line at the end.
             print("difflayers: stopping once the engine finishes this step ...", file=sys.stderr, flush=True)
         received.append(signum)
 
@@ -76,9 +91,10 @@ def _owned(create, remove):
         yield made[0]
     finally:
         if made:
-            # Removal runs to its end too; if the engine refuses (already
-            # being removed, still in use), the caller's sweep tries again.
-            with uninterrupted(), contextlib.suppress(docker.errors.APIError):
+            # Removal runs to its end too; if the engine refuses or does not
+            # answer, the caller's sweep, or the next run's, removes it (it
+            # carries this process as its owner).
+            with uninterrupted(), contextlib.suppress(docker.errors.DockerException, RequestException):
                 remove(made[0])
 
 
@@ -93,6 +109,7 @@ class _ChunkReader:
         self._chunks = iter(chunks)
         self._chunk = b""
         self._offset = 0
+        self.consumed = 0  # bytes handed out so far
 
     def read(self, size=-1):
         parts, wanted = [], size
@@ -108,7 +125,9 @@ class _ChunkReader:
             if wanted > 0:
                 wanted -= end - self._offset
             self._offset = end
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.consumed += len(data)
+        return data
 
 
 # --- The CLI's path: volumes, helper containers and builds through the API,
@@ -120,8 +139,25 @@ SOURCE_LABEL = "io.github.difflayers.sources"
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def _labels(role: str, run_id: str) -> dict:
-    return {LABEL: role, RUN_LABEL: run_id}
+@dataclass
+class Swept:
+    """What ``Engine.sweep_dead`` removed of runs whose process is gone."""
+
+    containers: int = 0
+    volumes: int = 0
+    tags: int = 0
+    folders: int = 0
+    folder_bytes: int = 0
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.containers or self.volumes or self.tags or self.folders)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.containers} containers, {self.volumes} volumes, {self.tags} image tags, "
+            f"{self.folders} temporary folders ({self.folder_bytes:,} bytes)"
+        )
 
 
 def _api(what: str, call, *args, **kwargs):
@@ -155,11 +191,171 @@ def _sources_digest(sources: dict) -> str:
     return digest.hexdigest()
 
 
+# Manifests, indexes and configs are small; layers are not kept while reading a save stream.
+SMALL_BLOB = 1 << 20
+
+
+class _Hashing:
+    """A read()-able view that hashes what passes, for a layer read once."""
+
+    def __init__(self, source):
+        self._source = source
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size=-1):
+        data = self._source.read(size)
+        self.sha256.update(data)
+        return data
+
+    def drain(self) -> str:
+        while self.read(1 << 20):
+            pass
+        return "sha256:" + self.sha256.hexdigest()
+
+
+def layer_identity(blob) -> tuple:
+    """(diff ID, bytes of file content) of a layer blob, gzip or not; None for what is no layer.
+
+    The diff ID is the digest of the uncompressed tar, which an image's config
+    lists; the content bytes are what the layer's files hold, whatever the
+    tar's headers and the store's blocks add.
+    """
+    head = blob.read(2)
+    source = _Prefixed(head, blob)
+    if head == b"\x1f\x8b":
+        source = gzip.GzipFile(fileobj=source, mode="rb")
+    hashing = _Hashing(source)
+    try:
+        with tarfile.open(fileobj=hashing, mode="r|") as tar:
+            content = sum(member.size for member in tar if member.isreg())
+    except (tarfile.TarError, OSError, EOFError):
+        return None
+    return hashing.drain(), content
+
+
+class _Prefixed:
+    """``head`` (already read) and then the rest of ``source``."""
+
+    def __init__(self, head: bytes, source):
+        self._head, self._source = head, source
+
+    def read(self, size=-1):
+        if not self._head:
+            return self._source.read(size)
+        if size < 0:
+            data, self._head = self._head + self._source.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data if len(data) == size else data + self._source.read(size - len(data))
+
+
+def _platform_entry(index: dict, image: dict) -> str:
+    """The digest of ``image``'s platform manifest in an index (attestations skipped)."""
+    for entry in index.get("manifests", []):
+        platform = entry.get("platform") or {}
+        if (entry.get("annotations") or {}).get(ATTESTATION_KEY):
+            continue
+        if (platform.get("os"), platform.get("architecture")) == (image.get("Os"), image.get("Architecture")):
+            return entry["digest"]
+    raise EngineError(
+        f"the index of {image['Id'][:19]} has no manifest for {image.get('Os')}/{image.get('Architecture')}"
+    )
+
+
 class Engine:
     """The Docker engine as the kit uses it: every engine call goes through here."""
 
-    def __init__(self, client):
+    def __init__(self, client, owner: Owner | None = None):
         self.client = client
+        # Put on everything this process makes, from birth (see ``ownership``).
+        self.owner = owner or Owner.me()
+
+    def _labels(self, role: str, run_id: str = "") -> dict:
+        labels = {LABEL: role, OWNER_LABEL: self.owner.text}
+        if run_id:
+            labels[RUN_LABEL] = run_id
+        return labels
+
+    @contextlib.contextmanager
+    def _raw_stream(self, what: str, endpoint: str, name: str, params=None):
+        """A streamed GET on a container endpoint, as a read()-able tar stream.
+
+        The SDK's own archive and export calls keep the HTTP response to
+        themselves; here it is closed on the way out, also when the reader
+        stops early (an interrupt, an error). Left open, the engine keeps
+        sending, and removing the container waits for its read timeout.
+        """
+        response = _api(
+            what, self.client.api._get, self.client.api._url(endpoint, name), params=params, stream=True
+        )
+        try:
+            if response.status_code == 404:
+                raise PathProblem(f"{what}: not found")
+            if response.status_code != 200:
+                raise EngineError(f"{what}: HTTP {response.status_code} {response.text[:200]}")
+            yield _ChunkReader(response.iter_content(chunk_size=1 << 20))
+        finally:
+            response.close()
+
+    @functools.cached_property
+    def store(self) -> str:
+        """The image store: "containerd" (Docker 29's default, Docker Desktop) or
+        "classic" (moby's own). Image IDs, load archives and sizes differ by it."""
+        info = _api("reading the engine's info", self.client.info)
+        pairs = info.get("DriverStatus") or []
+        return "containerd" if ["driver-type", "io.containerd.snapshotter.v1"] in pairs else "classic"
+
+    def image_manifest(self, image: dict) -> tuple:
+        """The manifest of a local image on containerd's store: (media type, manifest, bytes read).
+
+        The engine's API gives no image's manifest but within ``docker save``,
+        whose OCI layout lists blobs in digest order and the index last. So the
+        stream is read only until the blobs needed have passed (the manifest is
+        the image's ID; for an index, the platform's manifest), and closed:
+        what OLD's layers sorted before them cost is read, never stored.
+        """
+        want = image["Id"]
+        small = {}
+        with self._raw_stream(f"reading the manifest of {want[:19]}", "/images/{0}/get", want) as stream:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for member in tar:
+                    if not member.isreg() or not member.name.startswith("blobs/sha256/"):
+                        continue
+                    if member.size <= SMALL_BLOB:
+                        small["sha256:" + member.name.rsplit("/", 1)[1]] = tar.extractfile(member).read()
+                    while want in small:
+                        document = json.loads(small[want])
+                        media_type = document.get("mediaType", "")
+                        if media_type not in INDEXES:
+                            return media_type, document, stream.consumed
+                        want = _platform_entry(document, image)
+        raise EngineError(f"the engine's archive of {image['Id'][:19]} holds no manifest for it")
+
+    def layer_content_bytes(self, image: str, wanted) -> dict:
+        """diff ID -> bytes of file content, for the layers of ``image`` in ``wanted``.
+
+        Read from the layers themselves, through the engine's save stream
+        (``docker history`` sizes are disk usage on containerd's store): each
+        layer blob is decompressed and hashed to know which it is, and counted.
+        The stream is closed once every wanted layer was seen.
+        """
+        wanted, found = set(wanted), {}
+        if not wanted:
+            return found
+        with self._raw_stream(f"reading the layers of {image!r}", "/images/{0}/get", image) as stream:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for member in tar:
+                    if not member.isreg():
+                        continue
+                    identity = layer_identity(tar.extractfile(member))
+                    if identity and identity[0] in wanted:
+                        found[identity[0]] = identity[1]
+                        if wanted <= set(found):
+                            break
+        missing = wanted - set(found)
+        if missing:
+            raise EngineError(f"the engine's archive of {image!r} lacks layer {sorted(missing)[0][:19]}")
+        return found
 
     def history(self, image: str) -> list:
         """``docker history`` entries of ``image``, newest first."""
@@ -230,7 +426,7 @@ class Engine:
             command=["/nonexistent-difflayers-placeholder"],
             entrypoint=[],
             network_disabled=True,
-            labels={LABEL: role, **(labels or {})},
+            labels={**self._labels(role), **(labels or {})},
             host_config=self.client.api.create_host_config(binds=binds) if binds else None,
         )["Id"]
 
@@ -273,24 +469,28 @@ class Engine:
         if kind != "dir":
             what = {"missing": "does not exist", "file": "is a file", "symlink": "is a symlink"}[kind]
             raise PathProblem(
-                f"{path} {what} in image {image!r}; RESTRICT_DIFF_TO_PATH must be a directory in both images"
+                f"{path} {what} in image {image!r}; the compared path must be a directory in both images"
             )
 
     @contextlib.contextmanager
     def filesystem_archive(self, image: str):
         """Yield a tar stream of the whole filesystem of ``image`` (docker export)."""
-        with self.throwaway_container(image, "export") as cid:
-            yield _ChunkReader(self.client.api.export(cid, chunk_size=1 << 20))
+        with (
+            self.throwaway_container(image, "export") as cid,
+            self._raw_stream(f"exporting {image!r}", "/containers/{0}/export", cid) as stream,
+        ):
+            yield stream
 
     @contextlib.contextmanager
     def tree_archive(self, image: str, path: str):
         """Yield a tar stream of ``path`` in ``image`` (members ``basename/...``)."""
-        with self.throwaway_container(image, "export") as cid:
-            try:
-                chunks, _stat = self.client.api.get_archive(cid, path, chunk_size=1 << 20)
-            except docker.errors.NotFound:
-                raise PathProblem(f"{path} does not exist in image {image!r}") from None
-            yield _ChunkReader(chunks)
+        with (
+            self.throwaway_container(image, "export") as cid,
+            self._raw_stream(
+                f"reading {path} in image {image!r}", "/containers/{0}/archive", cid, {"path": path}
+            ) as stream,
+        ):
+            yield stream
 
     def entry_header(self, image: str, path: str) -> tarfile.TarInfo:
         """NEW's tar header of ``path`` itself (owner, mode), without its contents.
@@ -298,24 +498,14 @@ class Engine:
         The archive endpoint has no depth limit, so the stream is read up to the
         first member and the connection closed; the engine stops there.
         """
-        with self.throwaway_container(image, "stat") as cid:
-            response = _api(
-                f"reading {path} in {image!r}",
-                self.client.api._get,
-                self.client.api._url("/containers/{0}/archive", cid),
-                params={"path": path},
-                stream=True,
-            )
-            try:
-                if response.status_code != 200:
-                    raise PathProblem(
-                        f"{path} cannot be read in image {image!r} (HTTP {response.status_code})"
-                    )
-                stream = _ChunkReader(response.iter_content(chunk_size=1 << 16))
-                with tarfile.open(fileobj=stream, mode="r|") as tar:
-                    return tar.next()
-            finally:
-                response.close()
+        with (
+            self.throwaway_container(image, "stat") as cid,
+            self._raw_stream(
+                f"reading {path} in {image!r}", "/containers/{0}/archive", cid, {"path": path}
+            ) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
+            return tar.next()
 
     def load(self, archive: Path, what: str) -> None:
         """``docker load`` the archive at ``archive``; engine errors name ``what``."""
@@ -365,7 +555,7 @@ class Engine:
                     f"creating volume {name}",
                     self.client.api.create_volume,
                     name=name,
-                    labels=_labels(role, run_id),
+                    labels=self._labels(role, run_id),
                 )["Name"]
                 names[role] = stack.enter_context(
                     _owned(create, lambda v: self.client.api.remove_volume(v, force=True))
@@ -375,7 +565,7 @@ class Engine:
             def fill(role):
                 binds = {names[role]: {"bind": path, "mode": "rw"}}
                 try:
-                    created.append(self._create_idle(images[role], role, _labels(role, run_id), binds))
+                    created.append(self._create_idle(images[role], role, self._labels(role, run_id), binds))
                 except Exception as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
                     failures.append(exc)
 
@@ -404,7 +594,7 @@ class Engine:
             TOOL_IMAGE,
             command=command,
             network_disabled=True,
-            labels=_labels(role, run_id),
+            labels=self._labels(role, run_id),
             host_config=self.client.api.create_host_config(binds=binds),
         )["Id"]
         with _owned(create, self._remove_container()) as cid:
@@ -519,7 +709,9 @@ class Engine:
     def temporary_tag(self, run_id: str):
         """A tag for an image not yet verified; removed on the way out (with the
         image, unless another tag holds it), so a failed run publishes nothing."""
-        tag = f"difflayers-unverified:{run_id}"
+        # The owner in the tag: an image cannot be labelled after the fact,
+        # and a sweep must know whose it is (see ``ownership``).
+        tag = f"{UNVERIFIED_REPOSITORY}:{self.owner.text}-{run_id[:8]}"
         try:
             yield tag
         finally:
@@ -545,9 +737,41 @@ class Engine:
         _api(f"tagging {tag}", self.client.api.tag, source, repository, name or "latest")
 
     def leftovers(self, run_id: str) -> dict:
-        """Containers and volumes a run left behind (for tests and diagnostics)."""
-        flt = {"label": [f"{RUN_LABEL}={run_id}"]} if run_id else {"label": [RUN_LABEL]}
+        """Containers and volumes one run (``run_id``) left behind."""
+        flt = {"label": [f"{RUN_LABEL}={run_id}"]}
         return {
             "containers": [c["Id"] for c in self.client.api.containers(all=True, filters=flt)],
             "volumes": [v["Name"] for v in (self.client.api.volumes(filters=flt).get("Volumes") or [])],
         }
+
+    def sweep_dead(self) -> Swept:
+        """Remove what runs whose process is gone left behind: containers,
+        volumes, unverified tags (in the engine) and temporary folders (here).
+
+        Only owners on this machine are judged (see ``ownership``).
+        """
+        swept = Swept()
+        with uninterrupted():
+            flt = {"label": [OWNER_LABEL]}
+            for container in self.client.api.containers(all=True, filters=flt):
+                if owner_gone((container.get("Labels") or {}).get(OWNER_LABEL)):
+                    with contextlib.suppress(docker.errors.APIError):
+                        self.client.api.remove_container(container["Id"], force=True, v=True)
+                        swept.containers += 1
+            for volume in self.client.api.volumes(filters=flt).get("Volumes") or []:
+                if owner_gone((volume.get("Labels") or {}).get(OWNER_LABEL)):
+                    with contextlib.suppress(docker.errors.APIError):
+                        self.client.api.remove_volume(volume["Name"], force=True)
+                        swept.volumes += 1
+            for image in self.client.api.images(name=UNVERIFIED_REPOSITORY):
+                for tag in image.get("RepoTags") or []:
+                    owner = tag.partition(":")[2].rsplit("-", 1)[0]
+                    if owner_gone(owner):
+                        with contextlib.suppress(docker.errors.APIError):
+                            self.client.api.remove_image(tag)
+                            swept.tags += 1
+            for folder in dead_temp_dirs():
+                swept.folder_bytes += folder_bytes(folder)
+                remove_folder(folder)
+                swept.folders += 1
+        return swept

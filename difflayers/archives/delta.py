@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from difflayers.core.names import join_under, safe_relative
 from difflayers.core.plan import Plan
-from difflayers.errors import StaleOutput, UnsafePath
+from difflayers.errors import StaleOutput, UnsafePath, XattrNotCarried
 
 _KEPT_PAX_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
 
@@ -43,6 +43,31 @@ def clean_member(member: tarfile.TarInfo, root: str, rel: str, target) -> None:
     # PAX path/linkpath/size records of the source would override the
     # renamed fields on extraction; only xattrs are carried over.
     member.pax_headers = {k: v for k, v in member.pax_headers.items() if k.startswith(_KEPT_PAX_PREFIXES)}
+
+
+def check_xattrs_carried(member: tarfile.TarInfo, rel: str, plan: Plan) -> None:
+    """Refuse to ship ``rel`` without an extended attribute NEW has on it.
+
+    The differ saw NEW's tree as a container does; the engine's archive may
+    carry fewer (moby's carries security.capability only), and an entry
+    written without one would make the processed image differ from NEW.
+    """
+    wanted = plan.xattrs.get(rel)
+    if not wanted:
+        return
+    carried = {
+        key[len(prefix) :]
+        for key in member.pax_headers
+        for prefix in _KEPT_PAX_PREFIXES
+        if key.startswith(prefix)
+    }
+    missing = [name for name in wanted if name not in carried]
+    if missing:
+        raise XattrNotCarried(
+            f"NEW's {member.name!r} has the extended attribute {missing[0]}, which the engine's archives "
+            "do not carry (Docker's carry security.capability only), so neither method can ship it: "
+            "drop the attribute from NEW, or ship NEW as built"
+        )
 
 
 def copy_member(out: tarfile.TarFile, src: tarfile.TarFile, member: tarfile.TarInfo, stats) -> None:
@@ -87,6 +112,7 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
                 continue
             found.add(rel)
             clean_member(member, root, rel, target)
+            check_xattrs_carried(member, rel, plan)
             if member.isreg():
                 shipped_files.add(rel)
             copy_member(out, src, member, stats)

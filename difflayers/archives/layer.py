@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from difflayers.archives.delta import clean_member, copy_member, relative_name
+from difflayers.archives.delta import check_xattrs_carried, clean_member, copy_member, relative_name
 from difflayers.core.names import is_under
 from difflayers.core.outputs import atomic_file
 from difflayers.core.plan import Plan
@@ -169,6 +169,7 @@ def _write_once(source, dest, tree_path, plan, ancestors, extra) -> LayerStats:
                 if not ship:
                     continue
                 found.add(rel)
+                check_xattrs_carried(member, rel, plan)
                 flush()
                 if member.isdir():
                     continue  # written by flush, as the top of the stack

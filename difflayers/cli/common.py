@@ -1,19 +1,53 @@
-"""What the commands share: the output folder and progress lines."""
+"""What the commands share: the output folder."""
 
 import contextlib
-import shutil
-import tempfile
 from pathlib import Path
+
+from difflayers.errors import BadInput, VerificationFailed
+from difflayers.ownership import Owner, make_temp_dir, remove_folder
+
+# Written into every --output folder the kit uses: a folder without it that
+# holds files is the user's, and is not written into unless told to.
+OUTPUT_MARKER = ".difflayers-output"
+
+
+def claim_output_folder(folder: Path, replace: bool = False) -> Path:
+    """Make ``folder`` the kit's, refusing a non-empty one it did not make."""
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"--output {folder} is a file, not a folder")
+    if folder.is_dir() and not (folder / OUTPUT_MARKER).exists() and not replace:
+        others = sorted(p.name for p in folder.iterdir())
+        if others:
+            raise BadInput(
+                f"--output {folder} holds files the kit did not write (first: {others[0]!r}); "
+                "name a new or empty folder, or add --replace-output to let the kit overwrite its own "
+                "file names there"
+            )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / OUTPUT_MARKER).touch()
+    except OSError as exc:
+        raise BadInput(f"cannot write in the output folder {folder}: {exc.strerror}") from None
+    return folder
 
 
 @contextlib.contextmanager
-def output_dir(asked):
-    """The folder asked for, or a temporary one removed afterwards."""
+def output_dir(asked, replace: bool = False):
+    """The folder asked for, or a temporary one removed afterwards.
+
+    The temporary one is kept when the made image failed verification: the
+    error names it, and its files let the user look further.
+    """
     if asked:
-        yield Path(asked)
+        yield claim_output_folder(Path(asked), replace)
         return
-    folder = tempfile.mkdtemp(prefix="difflayers-")
+    folder = make_temp_dir(Owner.me())
+    keep = False
     try:
-        yield Path(folder)
+        yield folder
+    except VerificationFailed:
+        keep = True
+        raise
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not keep:
+            remove_folder(folder)

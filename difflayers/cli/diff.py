@@ -18,6 +18,9 @@ def add_arguments(p) -> None:
     p.add_argument("new", metavar="NEW", help="the image just built (local)")
     p.add_argument("--path", help="directory compared in both images, e.g. /app")
     p.add_argument("--output", help="keep the log and its record in this folder")
+    p.add_argument(
+        "--replace-output", action="store_true", help="write into --output even if it holds files of yours"
+    )
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
@@ -40,7 +43,7 @@ def as_json(found: pipeline.Diff) -> dict:
 
 
 def run(args, engine, progress) -> int:
-    with output_dir(args.output) as output:
+    with output_dir(args.output, args.replace_output) as output:
         found = pipeline.diff(engine, args.old, args.new, args.path, output, progress)
     if args.json:
         print(json.dumps(as_json(found), indent=2))

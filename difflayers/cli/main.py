@@ -47,7 +47,12 @@ def _run(args, env: Environment) -> int:
     from difflayers.pipeline import Progress
 
     engine = Engine.connect()
-    return COMMANDS[args.command].run(args, engine, Progress(quiet=getattr(args, "quiet", False)))
+    progress = Progress(quiet=getattr(args, "quiet", False))
+    if args.command != "prune":
+        swept = engine.sweep_dead()
+        if swept.anything:
+            progress(f"removed what killed runs left: {swept}")
+    return COMMANDS[args.command].run(args, engine, progress)
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ import json
 from difflayers import pipeline
 from difflayers.cli.common import output_dir
 from difflayers.core.chain import MAX_LAYERS, Policy
+from difflayers.core.reference import check_tag_reference
 from difflayers.errors import ExitCode
 from difflayers.methods import Method
 
@@ -21,6 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--path", help="directory compared in both images, e.g. /app")
     p.add_argument("-t", "--tag", help="tag of the processed image (default: the --push reference)")
     p.add_argument("--output", help="keep the log, Dockerfile or layer, and the archives in this folder")
+    p.add_argument(
+        "--replace-output", action="store_true", help="write into --output even if it holds files of yours"
+    )
     p.add_argument(
         "--method",
         choices=CHOICES,
@@ -82,6 +86,9 @@ def check(parser, args) -> None:
         if not args.push:
             parser.error("optimize needs -t/--tag or --push")
         args.tag = args.push
+    check_tag_reference(args.tag, "-t")
+    if args.push:
+        check_tag_reference(args.push, "--push")
     if args.allow_config_drift and args.method != Method.DOCKERFILE.value:
         parser.error(
             "--allow-config-drift applies to --method dockerfile only "
@@ -105,6 +112,8 @@ def print_summary(s: dict) -> None:
         )
     else:
         print(f"REBASED ({chain['decision']}): " + "; ".join(chain["reasons"]))
+    for note in s.get("notes", []):
+        print(f"note: {note}")
     if "pushed" in s:
         uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
         print(f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted{uploaded}")
@@ -119,7 +128,7 @@ def run(args, engine, progress) -> int:
         plain_http=args.plain_http,
         policy=Policy(args.min_layers_left, args.max_superseded_share, args.max_deltas, args.rebase_to),
     )
-    with output_dir(args.output) as output:
+    with output_dir(args.output, args.replace_output) as output:
         summary = pipeline.optimize(
             engine, args.old, args.new, args.path, args.tag, output, options, progress
         )

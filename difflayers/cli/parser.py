@@ -9,10 +9,10 @@ the options they name, so flags override them.
 import argparse
 
 from difflayers import __version__
-from difflayers.cli import diff, internal, optimize, report, verify
+from difflayers.cli import diff, internal, optimize, prune, report, verify
 from difflayers.settings import Environment
 
-COMMANDS = {"optimize": optimize, "diff": diff, "verify": verify, "report": report}
+COMMANDS = {"optimize": optimize, "diff": diff, "verify": verify, "report": report, "prune": prune}
 
 DESCRIPTION = """\
 Ship a Docker image update as the image you already pushed (OLD) plus one
@@ -22,6 +22,7 @@ small layer of what changed, instead of a whole new COPY layer.
   difflayers diff app:1 app:2 --path /app
   difflayers verify app:2 app:2-processed
   difflayers report app:2-processed --base app:1 --new app:2
+  difflayers prune
 
 OLD and NEW must be in the local engine (DOCKER_HOST and Docker contexts are
 honoured). Options a project always passes can live in difflayers.yaml.

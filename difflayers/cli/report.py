@@ -18,9 +18,9 @@ def add_arguments(p) -> None:
 
 def print_report(figures: dict) -> None:
     print(f"{figures['image']} on top of {figures['base']}:")
-    print(f"  {'BYTES':>12}  CREATED BY")
+    print(f"  {'BYTES':>12}  LAYER (diff ID)")
     for layer in figures["layers"]:
-        print(f"  {layer['bytes']:>12,}  {layer['created_by'][:90]}")
+        print(f"  {layer['bytes']:>12,}  {layer['diff_id'][:19]}")
     print(f"  {figures['bytes_added']:>12,}  in all")
     if "naive_bytes" in figures:
         print(f"  {figures['naive_bytes']:>12,}  pushing {figures['new']} as built would send")

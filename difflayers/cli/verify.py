@@ -6,7 +6,7 @@ Independent of rsync and of the plan: it reads both images through the engine
 
 import json
 
-from difflayers.comparing.equality import Comparison, compare_images
+from difflayers.comparing.equality import SCOPE_NOTE, Comparison, compare_images
 from difflayers.errors import ExitCode
 
 HELP = "are two images equal, file for file and in config? (exit 1 if not)"
@@ -37,7 +37,7 @@ def print_result(result: Comparison) -> None:
     for line in result.config + result.tree:
         print(f"  {line}")
     if result.equal:
-        print(f"Equal: {result.scope} (content, type, mode, owner, links) and the same runtime config.")
+        print(f"Equal: {result.scope} ({SCOPE_NOTE}) and the same runtime config.")
     else:
         count = len(result.config) + len(result.tree)
         print(f"{count} differences ({result.scope} and runtime config compared).")

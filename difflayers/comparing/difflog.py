@@ -1,5 +1,6 @@
 """Read the differ's output back: metadata, plan, and a readable summary."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from difflayers.core.diffrecord import DiffRecord
@@ -24,6 +25,11 @@ def load(output_dir: Path) -> tuple[DiffRecord, Plan]:
             )
         with open(output_dir / LOG_NAME, "rb") as log:
             plan = make_plan(parse(iter_lines(log)), relink)
+        xattrs = {
+            safe_relative(decode_rsync_name(name.encode("ascii"))): tuple(names)
+            for name, names in record.xattrs.items()
+        }
+        plan = replace(plan, xattrs=xattrs)
     except FileNotFoundError:
         raise BadInput(f"{output_dir / LOG_NAME} is missing: run rsync-image-diff again") from None
     return record, plan

@@ -3,7 +3,9 @@
 Each tree is read from a tar stream (the engine's export, or the archive of
 one path), so the comparison sees exactly what a container of each image
 would: type, content digest, mode, numeric owner, link target, device
-numbers and hardlink groups. Modification times are not compared.
+numbers, hardlink groups, and the extended attributes the archives carry
+(moby's carry security.capability only: ``SCOPE_NOTE``). Modification times
+are not compared.
 """
 
 import posixpath
@@ -15,6 +17,12 @@ from difflayers.core.chain import is_chain_label
 from difflayers.core.names import check_tree_path
 from difflayers.core.outputs import sha256_of
 
+XATTR_PAX = "SCHILY.xattr."
+# What an archive-based comparison can and cannot see; verify says it.
+SCOPE_NOTE = (
+    "content, type, mode, owner, links, device numbers and the extended attributes the engine's "
+    "archives carry (security.capability); not modification times"
+)
 # Runtime config that makes a container behave as it does.
 CONFIG_FIELDS = (
     "Cmd",
@@ -73,12 +81,19 @@ def read_tree(stream: BinaryIO, root: str = "") -> dict:
                 tarfile.CHRTYPE: "char device",
                 tarfile.BLKTYPE: "block device",
             }.get(member.type, f"type {member.type!r}")
-            entries[name] = (kind, f"{member.mode & 0o7777:04o}", f"{member.uid}:{member.gid}", payload)
+            mode, owner = f"{member.mode & 0o7777:04o}", f"{member.uid}:{member.gid}"
+            entries[name] = (kind, mode, owner, payload, _xattrs(member))
     for group in groups.values():
         linked = "linked with " + ", ".join(sorted(group))
         for name in group:
             entries[name] = entries[name] + (linked,)
     return entries
+
+
+def _xattrs(member: tarfile.TarInfo) -> str:
+    """The extended attributes the archive carries for ``member``, as one readable field."""
+    found = sorted((k[len(XATTR_PAX) :], v) for k, v in member.pax_headers.items() if k.startswith(XATTR_PAX))
+    return " ".join(f"xattr {name}={value.encode('utf-8', 'surrogateescape').hex()}" for name, value in found)
 
 
 def tree_differences(a: dict, b: dict) -> list:
@@ -94,7 +109,11 @@ def tree_differences(a: dict, b: dict) -> list:
         elif right is None:
             lines.append(f"only in A: {shown} {' '.join(left)}")
         else:
-            fields = [f"{x} != {y}" for x, y in zip(left + ("",) * 5, right + ("",) * 5) if x != y]
+            fields = [
+                f"{x or '(none)'} != {y or '(none)'}"
+                for x, y in zip(left + ("",) * 6, right + ("",) * 6)
+                if x != y
+            ]
             lines.append(f"differs: {shown}: {'; '.join(fields)}")
     return lines
 
@@ -154,7 +173,7 @@ def image_tree(engine, image: str, path: str | None = None) -> dict:
 def compare_images(engine, image_a: str, image_b: str, path: str | None = None) -> Comparison:
     """Compare two local images' runtime config and files (all, or under ``path``)."""
     if path is not None:
-        path = check_tree_path(path)
+        path = check_tree_path(path, "--path", volume_target=False)
     inspected = [engine.inspect_image(ref) for ref in (image_a, image_b)]
     return Comparison(
         image_a,

@@ -13,6 +13,7 @@ from difflayers.comparing.rsync import (
     relinked,
     rsync_argv,
     superseded_bytes,
+    xattr_names,
 )
 from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.itemize import iter_lines, parse
@@ -45,5 +46,9 @@ def compare_and_record(
         relink=[encode_rsync_name(name).decode("ascii") for name in relink],
         superseded_bytes=superseded_bytes(old_root, plan),
         new_tree_bytes=file_bytes(new_root),
+        xattrs={
+            encode_rsync_name(rel).decode("ascii"): names
+            for rel, names in xattr_names(new_root, plan.additions).items()
+        },
     )
     write_json(output_dir / META_NAME, record.to_json())

@@ -119,6 +119,23 @@ def superseded_bytes(old_root: str, plan) -> int:
     return sum(sizes.values())
 
 
+def xattr_names(new_root: str, additions) -> dict:
+    """NEW's extended attribute names of each entry to ship (those that have any).
+
+    The engine's archives carry only some of them (moby's: security.capability);
+    the methods check each shipped entry against this and refuse to drop one.
+    """
+    found = {}
+    for rel in additions:
+        try:
+            names = os.listxattr(os.path.join(new_root, rel), follow_symlinks=False)
+        except OSError:
+            continue  # no xattr support for this kind of entry
+        if names:
+            found[rel] = sorted(names)
+    return found
+
+
 def relinked(new_root: str, old_root: str) -> list:
     """Names whose hardlink partners differ between the trees, sorted.
 

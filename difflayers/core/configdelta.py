@@ -82,6 +82,10 @@ def config_delta(old: dict, new: dict) -> ConfigDelta:
                 raise NotExpressible(f"ENV name {key!r} cannot be written in a Dockerfile")
             out.append(f"ENV {key}={_quote(value, f'ENV {key}')}")
     drift += [f"ENV {key} (NEW does not set it)" for key in old_env if key not in new_env]
+    if "PATH" not in new_env and "PATH" not in old_env:
+        # Both builders add a default PATH to an image built from a base
+        # without one (an image made by `docker import`, say).
+        drift.append("ENV PATH (NEW has none; a Dockerfile build adds a default one)")
 
     old_labels, new_labels = old.get("Labels") or {}, new.get("Labels") or {}
     for key in sorted(new_labels):

@@ -30,6 +30,8 @@ class DiffRecord:
     # OLD's layers, and the live tree they are measured against.
     superseded_bytes: int = 0
     new_tree_bytes: int = 0
+    # Extended attribute names of each shipped entry that has any (escaped name -> names).
+    xattrs: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -45,4 +47,5 @@ class DiffRecord:
             relink=list(data.get("relink", [])),
             superseded_bytes=int(data.get("superseded_bytes", 0)),
             new_tree_bytes=int(data.get("new_tree_bytes", 0)),
+            xattrs=dict(data.get("xattrs", {})),
         )

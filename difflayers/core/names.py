@@ -79,22 +79,29 @@ def is_under(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + "/")
 
 
-def check_tree_path(path: str) -> str:
-    """Validate RESTRICT_DIFF_TO_PATH: an absolute, normalised directory below /.
+def check_tree_path(path: str, what: str = "RESTRICT_DIFF_TO_PATH", volume_target: bool = True) -> str:
+    """Validate the compared path: an absolute, normalised directory below /.
 
-    ``/`` itself cannot be a volume target, and a path that is not normalised
-    would make the names in the delta archive disagree with the image's.
+    ``what`` names it as the user gave it (``--path`` for the command, the
+    variable for the compose kit). A path that is not normalised would make
+    the names in the delta archive disagree with the image's; ``/`` cannot be
+    a volume target, nor can a path with a colon or a control character
+    (``volume_target``: only where the tree is copied into a volume).
     """
     from difflayers.errors import PathProblem
 
     if not path:
-        raise PathProblem("RESTRICT_DIFF_TO_PATH is empty; name the directory to compare, e.g. /app")
+        raise PathProblem(f"{what} is empty; name the directory to compare, e.g. /app")
     if not path.startswith("/") or path == "/":
-        raise PathProblem(f"RESTRICT_DIFF_TO_PATH must be an absolute directory below /, not {path!r}")
-    if posixpath.normpath(path) != path or "//" in path:
+        raise PathProblem(f"{what} must be an absolute directory below /, not {path!r}")
+    normal = posixpath.normpath("/" + path.lstrip("/"))
+    if normal != path:
+        raise PathProblem(f"{what} must be normalised: {path!r} (try {normal!r})")
+    if "\0" in path:
+        raise PathProblem(f"{what} holds a NUL byte: {path!r}")
+    if volume_target and (any(ord(c) < 32 or ord(c) == 127 for c in path) or ":" in path):
         raise PathProblem(
-            f"RESTRICT_DIFF_TO_PATH must be normalised: {path!r} (try {posixpath.normpath(path)!r})"
+            f"{what} {path!r} holds a colon or a control character, which a volume target cannot "
+            "(the trees are copied into volumes here)"
         )
-    if any(ord(c) < 32 or ord(c) == 127 for c in path) or ":" in path:
-        raise PathProblem(f"RESTRICT_DIFF_TO_PATH holds a character a volume target cannot: {path!r}")
     return path

@@ -28,6 +28,9 @@ class Plan:
     # Additions that did not exist in OLD at all: the layer writer may hide a
     # whole directory of OLD (opaque whiteout) when all its entries are new.
     new_paths: frozenset = field(default_factory=frozenset, compare=False)
+    # Extended attribute names NEW has on shipped entries (path -> names), from
+    # the differ: the archive writers refuse an entry whose stream lacks one.
+    xattrs: dict = field(default_factory=dict, compare=False)
 
     @property
     def is_empty(self) -> bool:

@@ -50,10 +50,6 @@ class Generated:
     delta_note: str
     warnings: list = field(default_factory=list)
 
-    @property
-    def delta_bytes(self) -> int:
-        return self.content_bytes
-
 
 def _check_matches(record: DiffRecord, images: dict, expected: Expected) -> None:
     """The log must describe the images and path asked for, as they are now."""

@@ -5,11 +5,14 @@ import glob
 import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -110,6 +113,14 @@ def test_verification_failure_exits_1_and_tags_nothing(pair, tmp_path, cleanup_i
     )
     assert result.returncode == 1, result.stderr
     assert "was not tagged" in result.stderr
+    # What differs, where, what was compared, and the files to look further.
+    assert "only in A: etc/extra" in result.stderr
+    assert "the whole filesystem and the runtime config were compared" in result.stderr
+    kept = re.search(r"The files it was made from are kept in (\S+): ", result.stderr)
+    assert kept and "--output" not in result.stderr, result.stderr
+    assert (Path(kept.group(1)) / "Dockerfile").is_file()
+    assert "difflayers-unverified" not in result.stderr  # an image already removed is not named
+    shutil.rmtree(kept.group(1))
     assert sh(["docker", "images", "-q", "difflayers-test-cli:never"], ".").stdout.strip() == ""
     assert everything() == before
 
@@ -367,3 +378,102 @@ def test_skip_verify_tags_at_once_and_times_each_step(pair, cleanup_images):
     assert summary["verified"] is False
     assert set(summary["step_seconds"]) == {"diff", "policy", "make"}
     assert tree_differences(pair["new"], tag) == []
+
+
+@pytest.mark.parametrize(
+    "tag, reason",
+    [("difflayers-test-cli:", "the tag after ':' is empty"), ("x:a:b", "not a valid repository")],
+)
+def test_a_bad_tag_is_refused_before_any_work(pair, tag, reason):
+    before = everything()
+    started = time.monotonic()
+    result = cli("optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag)
+    assert result.returncode == 2 and reason in result.stderr, result.stderr
+    assert "comparing" not in result.stderr  # refused before the diff
+    assert time.monotonic() - started < 10
+    for name in ("difflayers-test-cli:latest", "x:b", "x:latest"):
+        assert sh(["docker", "images", "-q", name], ".").stdout.strip() == "", name
+    assert everything() == before
+
+
+def test_tag_equal_to_olds_own_moves_it_with_true_figures(pair, cleanup_images):
+    moving = "difflayers-test-cli:moving"
+    sh(["docker", "tag", pair["old"], moving], ".")
+    cleanup_images.append(moving)
+    old_id = sh(["docker", "image", "inspect", "--format", "{{.Id}}", pair["old"]], ".").stdout.strip()
+    result = cli("--quiet", "optimize", moving, pair["new"], "--path", "/srv/app", "-t", moving, "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["layers_added"], summary["bytes_added"]) == added_layers(moving, old_id)
+    assert summary["layers_added"] == 2 and summary["bytes_added"] > 3_000_000
+    assert summary["notes"] == [
+        f"{moving} was OLD's tag; it now names the processed image (OLD stays as {old_id[:19]})"
+    ]
+    assert tree_differences(pair["new"], moving) == []
+
+
+def test_output_folder_of_the_user_is_not_overwritten(pair, tmp_path, cleanup_images):
+    tag = "difflayers-test-cli:own-output"
+    cleanup_images.append(tag)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text("FROM mine\n")
+    args = [
+        "--quiet",
+        "optimize",
+        pair["old"],
+        pair["new"],
+        "--path",
+        "/srv/app",
+        "-t",
+        tag,
+        "--output",
+        str(folder),
+    ]
+    refused = cli(*args)
+    assert (
+        refused.returncode == 2
+        and "holds files the kit did not write (first: 'Dockerfile')" in refused.stderr
+    )
+    assert (folder / "Dockerfile").read_text() == "FROM mine\n"
+    assert cli(*args, "--replace-output").returncode == 0
+    assert (folder / "Dockerfile").read_text() != "FROM mine\n"
+    # Now the kit's folder: a second run needs no flag.
+    assert cli(*args).returncode == 0
+
+
+def test_images_without_env_get_the_layer_method(tmp_path, cleanup_images):
+    # `docker import` makes images with no Env: a Dockerfile build would add PATH.
+    tags = {}
+    for side, files in (("old", {"a": "1", "b": "2"}), ("new", {"a": "1", "c": "3"})):
+        root = tmp_path / side / "app"
+        root.mkdir(parents=True)
+        for name, text in files.items():
+            (root / name).write_text(text)
+        archive = tmp_path / f"{side}.tar"
+        subprocess.run(["tar", "-C", str(tmp_path / side), "-cf", str(archive), "app"], check=True)
+        tags[side] = f"difflayers-test-cli:imported-{side}"
+        sh(["docker", "import", str(archive), tags[side]], ".")
+    processed = "difflayers-test-cli:imported-processed"
+    cleanup_images.extend([*tags.values(), processed])
+    result = cli("--quiet", "optimize", tags["old"], tags["new"], "--path", "/app", "-t", processed, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["method"] == "layer"
+    assert tree_differences(tags["new"], processed) == [] and config_differences(tags["new"], processed) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["diff", "{old}", "{new}", "--path", "//srv/app"],
+            "--path must be normalised: '//srv/app' (try '/srv/app')",
+        ),
+        (["verify", "{old}", "{new}", "--path", "/srv/new\nline"], "/srv/new\nline does not exist"),
+        (["verify", "{old}", "{new}", "--path", "/srv/a:b"], "/srv/a:b does not exist"),
+    ],
+)
+def test_messages_speak_of_what_the_user_typed(pair, args, message):
+    result = cli(*[a.format(**pair) for a in args])
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "RESTRICT_DIFF_TO_PATH" not in result.stderr and "volume" not in result.stderr

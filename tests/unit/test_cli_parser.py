@@ -19,7 +19,7 @@ def test_help_lists_user_commands_only(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     out = capsys.readouterr().out
-    for command in ("optimize", "diff", "verify", "report"):
+    for command in ("optimize", "diff", "verify", "report", "prune"):
         assert command in out
     for internal in ("compare-trees", "diff-trees", "summarize", "generate"):
         assert internal not in out

@@ -10,6 +10,10 @@ def test_identical_config_needs_nothing():
     assert delta.instructions == [] and delta.drift == []
 
 
+def _with_path(config):
+    return {**config, "Env": ["PATH=/bin", *config.get("Env", [])]}
+
+
 @pytest.mark.parametrize(
     "old,new,expected",
     [
@@ -37,7 +41,8 @@ def test_identical_config_needs_nothing():
     ],
 )
 def test_instructions(old, new, expected):
-    delta = config_delta(old, new)
+    # Both have a PATH, as built images do (see the PATH test below).
+    delta = config_delta(_with_path(old), _with_path(new))
     assert delta.instructions == expected
     assert delta.drift == []
 
@@ -62,3 +67,10 @@ def test_what_a_dockerfile_cannot_remove_is_drift(old, new, word):
 def test_line_breaks_in_values_are_refused():
     with pytest.raises(NotExpressible):
         config_delta({}, {"Env": ["A=line\nbreak"]})
+
+
+def test_no_path_in_new_is_drift_since_builders_add_one():
+    # Images made by `docker import` have no Env at all; a build FROM them gets PATH.
+    assert "ENV PATH (NEW has none; a Dockerfile build adds a default one)" in config_delta({}, {}).drift
+    assert config_delta({"Env": ["PATH=/bin"]}, {"Env": ["PATH=/bin"]}).drift == []
+    assert "ENV PATH (NEW does not set it)" in config_delta({"Env": ["PATH=/bin"]}, {}).drift

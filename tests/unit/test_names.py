@@ -30,3 +30,27 @@ def test_good_tree_path_and_join():
     assert check_tree_path("/srv/my app") == "/srv/my app"
     assert join_under("/app", ".") == "/app"
     assert join_under("/app", "a b/c") == "/app/a b/c"
+
+
+@pytest.mark.parametrize(
+    "path, hint",
+    [
+        ("//app", "try '/app'"),
+        ("/app/", "try '/app'"),
+        ("/app/../etc", "try '/etc'"),
+        ("/a/./b", "try '/a/b'"),
+    ],
+)
+def test_unnormalised_paths_get_a_hint_that_works(path, hint):
+    with pytest.raises(PathProblem, match=hint) as raised:
+        check_tree_path(path, "--path")
+    assert str(raised.value).startswith("--path must be normalised")
+    suggested = hint.split("'")[1]
+    assert check_tree_path(suggested, "--path") == suggested
+
+
+def test_colons_and_newlines_only_matter_for_volume_targets():
+    for path in ("/srv/a:b", "/srv/new\nline"):
+        assert check_tree_path(path, "--path", volume_target=False) == path
+        with pytest.raises(PathProblem, match="volume target"):
+            check_tree_path(path, "--path")
