@@ -82,7 +82,7 @@ def diff(engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path
     if env.compare != "volumes" and mounts.usable(old_ref, new_ref, path):
         progress("comparing the trees with rsync, mounted from the images (BuildKit, no copy)")
         try:
-            mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir, env.docker_cli)
+            mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir)
             return Diff(*difflog.load(output_dir), "mounts", output_dir)
         except mounts.Unavailable as exc:
             if env.compare == "mounts":

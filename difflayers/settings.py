@@ -20,6 +20,8 @@ VARIABLES = {
     "DIFFLAYERS_DEBUG": "1: errors end with a traceback instead of one line",
     "DIFFLAYERS_COMPARE": "auto (default), mounts or volumes: how the CLI exposes the two trees to rsync",
     "DIFFLAYERS_DOCKER_CLI": "the docker CLI that builds with BuildKit (default: docker, /usr/bin/docker)",
+    "DIFFLAYERS_BUILDER": "auto (default: BuildKit where a docker CLI has it), buildkit or classic: "
+    "the Dockerfile method's builder",
     "DIFFLAYERS_OUTPUT": "the compose steps' output folder (default: output)",
     "OLD_IMAGE": "compose kit: OLD, the image already pushed",
     "NEW_IMAGE": "compose kit: NEW, the image just built",
@@ -30,6 +32,7 @@ VARIABLES = {
 }
 
 COMPARE_CHOICES = ("auto", "mounts", "volumes")
+BUILDER_CHOICES = ("auto", "buildkit", "classic")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Environment:
     debug: bool = False
     compare: str = "auto"
     docker_cli: str | None = None
+    builder: str = "auto"
     output: str = "output"
     old_image: str = ""
     new_image: str = ""
@@ -51,8 +55,12 @@ class Environment:
         compare = env.get("DIFFLAYERS_COMPARE") or "auto"
         if compare not in COMPARE_CHOICES:
             raise ConfigFileError(f"DIFFLAYERS_COMPARE={compare!r}: use one of {', '.join(COMPARE_CHOICES)}")
+        builder = env.get("DIFFLAYERS_BUILDER") or "auto"
+        if builder not in BUILDER_CHOICES:
+            raise ConfigFileError(f"DIFFLAYERS_BUILDER={builder!r}: use one of {', '.join(BUILDER_CHOICES)}")
         return cls(
             debug=env.get("DIFFLAYERS_DEBUG") == "1",
+            builder=builder,
             compare=compare,
             docker_cli=env.get("DIFFLAYERS_DOCKER_CLI") or None,
             output=env.get("DIFFLAYERS_OUTPUT") or "output",

@@ -191,6 +191,7 @@ def _sources_digest(sources: dict) -> str:
     return digest.hexdigest()
 
 
+BUILDKIT_CANDIDATES = ("docker", "/usr/bin/docker")
 # Manifests, indexes and configs are small; layers are not kept while reading a save stream.
 SMALL_BLOB = 1 << 20
 
@@ -265,10 +266,30 @@ def _platform_entry(index: dict, image: dict) -> str:
 class Engine:
     """The Docker engine as the kit uses it: every engine call goes through here."""
 
-    def __init__(self, client, owner: Owner | None = None):
+    def __init__(self, client, owner: Owner | None = None, docker_cli: str | None = None, builder="auto"):
         self.client = client
         # Put on everything this process makes, from birth (see ``ownership``).
         self.owner = owner or Owner.me()
+        # The docker CLI to build with BuildKit (the SDK cannot), and which
+        # builder the Dockerfile method uses: auto (BuildKit where a CLI has
+        # it), buildkit or classic.
+        self.clis = (docker_cli,) if docker_cli else BUILDKIT_CANDIDATES
+        self.builder = builder
+
+    @functools.cached_property
+    def buildkit_cli(self) -> str | None:
+        """The first docker CLI that builds with BuildKit: one with buildx, or
+        one from before buildx was required (up to 22), where DOCKER_BUILDKIT=1 does."""
+        for cli in self.clis:
+            if shutil.which(cli) is None:
+                continue
+            if process.output([cli, "buildx", "version"]) is not None:
+                return cli
+            version = (process.output([cli, "version", "--format", "{{.Client.Version}}"]) or "").strip()
+            major = version.split(".")[0]
+            if major.isdigit() and int(major) <= 22:
+                return cli
+        return None
 
     def _labels(self, role: str, run_id: str = "") -> dict:
         labels = {LABEL: role, OWNER_LABEL: self.owner.text}
@@ -364,14 +385,14 @@ class Engine:
     def inspect_container(self, cid: str) -> dict:
         return _api(f"inspecting container {cid}", self.client.api.inspect_container, cid)
 
-    def buildkit_build(self, context: Path, dest: Path, clis) -> list:
+    def buildkit_export(self, context: Path, dest: Path) -> list:
         """Build ``context`` with BuildKit, its result exported into ``dest``.
 
-        Tries each docker CLI in ``clis`` in turn (the SDK cannot build with
-        BuildKit); returns why each one that failed did, empty on success.
+        Tries each docker CLI in turn (the SDK cannot build with BuildKit);
+        returns why each one that failed did, empty on success.
         """
         failures = []
-        for cli in clis:
+        for cli in self.clis:
             if shutil.which(cli) is None:
                 continue
             argv = [cli, "build", "--network", "none", "--output", f"type=local,dest={dest}", str(context)]
@@ -386,7 +407,7 @@ class Engine:
         return failures or ["no docker CLI on PATH"]
 
     @classmethod
-    def connect(cls, client=None) -> "Engine":
+    def connect(cls, client=None, docker_cli: str | None = None, builder: str = "auto") -> "Engine":
         """An engine on ``client``, or on the one Docker's environment names
         (DOCKER_HOST, the current context); say clearly why it is unreachable."""
         if client is None:
@@ -398,7 +419,7 @@ class Engine:
                     f"cannot reach the Docker engine ({exc}); is it running, and is "
                     "DOCKER_HOST (or /var/run/docker.sock) right?"
                 ) from None
-        return cls(client)
+        return cls(client, docker_cli=docker_cli, builder=builder)
 
     def inspect_image(self, ref: str) -> dict:
         """``docker image inspect`` for one local image (no pull is attempted)."""
@@ -620,6 +641,43 @@ class Engine:
 
     def build(self, files: dict, tag: str, progress=None, labels=None) -> str:
         """Build ``files`` (a context: name -> path) as ``tag``; return the image ID.
+
+        With BuildKit where a docker CLI has it (what users run; the classic
+        builder is deprecated), else with the classic builder through the API;
+        ``builder`` forces either.
+        """
+        cli = self.buildkit_cli if self.builder != "classic" else None
+        if self.builder == "buildkit" and cli is None:
+            raise EngineError(f"no docker CLI here builds with BuildKit (tried {', '.join(self.clis)})")
+        if cli is not None:
+            return self._build_with_buildkit(cli, files, tag, progress, labels)
+        return self._build_classic(files, tag, progress, labels)
+
+    def _build_with_buildkit(self, cli: str, files: dict, tag: str, progress, labels) -> str:
+        """``docker build`` with BuildKit: the image goes to the engine's store.
+
+        An interrupt ends the CLI and BuildKit cancels the build; it leaves no
+        container behind.
+        """
+        if progress:
+            progress(f"with BuildKit ({cli})")
+        with tempfile.TemporaryDirectory(prefix="difflayers-context-") as folder:
+            for name, source in files.items():
+                try:
+                    os.link(source, Path(folder) / name)  # a delta can be large: no copy
+                except OSError:
+                    shutil.copy2(source, Path(folder) / name)
+            argv = [cli, "build", "--network", "none", "--progress", "plain", "-t", tag]
+            argv += [f"--label={key}={value}" for key, value in sorted((labels or {}).items())]
+            try:
+                process.run([*argv, folder], env={**os.environ, "DOCKER_BUILDKIT": "1"})
+            except CommandFailed as exc:
+                tail = "\n".join(exc.stderr.strip().splitlines()[-10:])
+                raise EngineError(f"building {tag} with BuildKit failed:\n{tail}") from None
+        return self.inspect_image(tag)["Id"]
+
+    def _build_classic(self, files: dict, tag: str, progress, labels) -> str:
+        """The classic builder, through the API.
 
         The context is a tar in a temporary file (not memory: a delta can be large).
         Ctrl-C waits for the build to end: a build cut off leaves the classic

@@ -20,3 +20,12 @@ def run(argv, *, stdout=None, env=None) -> None:
     )
     if completed.returncode != 0:
         raise CommandFailed(argv, completed.returncode, completed.stderr.decode("utf-8", "replace"))
+
+
+def output(argv, *, env=None) -> str | None:
+    """What ``argv`` prints on stdout, or None when it cannot run or fails (a probe)."""
+    try:
+        completed = subprocess.run(list(argv), capture_output=True, env=env, check=False)
+    except OSError:
+        return None
+    return completed.stdout.decode("utf-8", "replace") if completed.returncode == 0 else None

@@ -22,9 +22,6 @@ from difflayers.comparing.container import command as compare_command
 from difflayers.core.diffrecord import ImageRef
 from difflayers.methods.dockerfile import render_compare_dockerfile
 
-# A docker CLI that builds with BuildKit: DIFFLAYERS_DOCKER_CLI if set, else
-# these in turn (Debian's /usr/bin/docker does; a CLI without buildx does not).
-CANDIDATES = ("docker", "/usr/bin/docker")
 # What may stand in a mount option unquoted: image names and plain paths.
 _REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")
 _PATH = re.compile(r"/[A-Za-z0-9._/-]+")
@@ -41,10 +38,11 @@ def usable(old_ref: str, new_ref: str, path: str) -> bool:
     return bool(refs_ok and _PATH.fullmatch(path) and ".." not in path.split("/"))
 
 
-def compare(engine, tool_image: str, old: ImageRef, new: ImageRef, path: str, output_dir: Path, cli=None):
+def compare(engine, tool_image: str, old: ImageRef, new: ImageRef, path: str, output_dir: Path):
     """Write the differ's log and metadata for OLD and NEW into ``output_dir``.
 
-    ``cli`` is the docker CLI to build with (else each of ``CANDIDATES``).
+    The engine builds with a docker CLI that has BuildKit (DIFFLAYERS_DOCKER_CLI,
+    else ``docker``, then ``/usr/bin/docker``).
     Raises ``Unavailable`` when no docker CLI here can do it.
     """
     dockerfile = render_compare_dockerfile(
@@ -59,7 +57,7 @@ def compare(engine, tool_image: str, old: ImageRef, new: ImageRef, path: str, ou
     try:
         (context / "Dockerfile").write_text(dockerfile)
         result = context / "out"
-        failures = engine.buildkit_build(context, result, [cli] if cli else CANDIDATES)
+        failures = engine.buildkit_export(context, result)
         if failures:
             raise Unavailable("; ".join(failures))
         for item in result.iterdir():

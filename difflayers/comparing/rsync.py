@@ -16,11 +16,14 @@ from difflayers.errors import UnsafePath
 
 # Dry run of "make OLD's tree into NEW's": archive mode (perms, owners, links,
 # devices and specials), hardlinks, xattrs, deletions, and content checksums so
-# same-size same-mtime edits are found. Directory mtimes are noise of the
-# volume copy (rsync -O), numeric ids avoid name mapping between the images.
+# same-size same-mtime edits are found. Modification times are not compared
+# (--no-times): a fresh checkout gives every file a new one, and a layer need
+# not carry it, so the log lists only what the delta must change (directory
+# mtimes are noise of the volume copy anyway). Numeric ids avoid name mapping.
 RSYNC_OPTIONS = (
     "--dry-run",
     "--archive",
+    "--no-times",
     "--hard-links",
     "--xattrs",
     "--omit-dir-times",

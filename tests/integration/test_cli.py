@@ -477,3 +477,35 @@ def test_messages_speak_of_what_the_user_typed(pair, args, message):
     result = cli(*[a.format(**pair) for a in args])
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "RESTRICT_DIFF_TO_PATH" not in result.stderr and "volume" not in result.stderr
+
+
+def test_the_current_docker_context_names_the_engine(pair, tmp_path):
+    """As the docker CLI does: with no DOCKER_HOST, the current context wins."""
+    config = tmp_path / "docker-config"
+    env = {"DOCKER_CONFIG": str(config)}
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    for name, endpoint in (("here", host), ("nowhere", "unix:///nonexistent/difflayers.sock")):
+        sh(["docker", "context", "create", name, "--docker", f"host={endpoint}"], ".", env)
+    clean = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    run = lambda context: subprocess.run(  # noqa: E731
+        [*CLI, "diff", pair["old"], pair["new"], "--path", "/srv/app", "--json"],
+        env={**clean, **env, "DOCKER_CONTEXT": context},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert json.loads(run("here").stdout)["ship"] == ["big", "c"]
+    missing = run("nowhere")
+    assert missing.returncode == 2 and "cannot reach the Docker engine" in missing.stderr, missing.stderr
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "classic"])
+def test_the_dockerfile_method_builds_with_either_builder(pair, builder, cleanup_images):
+    tag = f"difflayers-test-cli:built-by-{builder}"
+    cleanup_images.append(tag)
+    args = ["optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag, "--method", "dockerfile"]
+    result = cli(*args, "--json", env={"DIFFLAYERS_BUILDER": builder})
+    assert result.returncode == 0, result.stderr
+    assert ("with BuildKit" in result.stderr) == (builder == "buildkit"), result.stderr
+    assert json.loads(result.stdout)["method"] == "dockerfile"
+    assert tree_differences(pair["new"], tag) == [] and config_differences(pair["new"], tag) == []
