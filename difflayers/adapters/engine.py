@@ -196,6 +196,18 @@ BUILDKIT_CANDIDATES = ("docker", "/usr/bin/docker")
 SMALL_BLOB = 1 << 20
 
 
+def _place(source: Path, dest: Path) -> None:
+    """Put ``source`` into a build context: a hard link where it can (a delta
+    can be large), else a copy; folders are copied whole."""
+    if source.is_dir():
+        shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        return
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
 class _Hashing:
     """A read()-able view that hashes what passes, for a layer read once."""
 
@@ -639,21 +651,21 @@ class Engine:
                     written.append(parts[1])
         return written
 
-    def build(self, files: dict, tag: str, progress=None, labels=None) -> str:
+    def build(self, files: dict, tag: str, progress=None, labels=None, network: bool = False) -> str:
         """Build ``files`` (a context: name -> path) as ``tag``; return the image ID.
 
         With BuildKit where a docker CLI has it (what users run; the classic
         builder is deprecated), else with the classic builder through the API;
-        ``builder`` forces either.
+        ``builder`` forces either. Steps reach no network unless ``network``.
         """
         cli = self.buildkit_cli if self.builder != "classic" else None
         if self.builder == "buildkit" and cli is None:
             raise EngineError(f"no docker CLI here builds with BuildKit (tried {', '.join(self.clis)})")
         if cli is not None:
-            return self._build_with_buildkit(cli, files, tag, progress, labels)
-        return self._build_classic(files, tag, progress, labels)
+            return self._build_with_buildkit(cli, files, tag, progress, labels, network)
+        return self._build_classic(files, tag, progress, labels, network)
 
-    def _build_with_buildkit(self, cli: str, files: dict, tag: str, progress, labels) -> str:
+    def _build_with_buildkit(self, cli: str, files: dict, tag: str, progress, labels, network) -> str:
         """``docker build`` with BuildKit: the image goes to the engine's store.
 
         An interrupt ends the CLI and BuildKit cancels the build; it leaves no
@@ -663,11 +675,17 @@ class Engine:
             progress(f"with BuildKit ({cli})")
         with tempfile.TemporaryDirectory(prefix="difflayers-context-") as folder:
             for name, source in files.items():
-                try:
-                    os.link(source, Path(folder) / name)  # a delta can be large: no copy
-                except OSError:
-                    shutil.copy2(source, Path(folder) / name)
-            argv = [cli, "build", "--network", "none", "--progress", "plain", "-t", tag]
+                _place(Path(source), Path(folder) / name)
+            argv = [
+                cli,
+                "build",
+                "--network",
+                "default" if network else "none",
+                "--progress",
+                "plain",
+                "-t",
+                tag,
+            ]
             argv += [f"--label={key}={value}" for key, value in sorted((labels or {}).items())]
             try:
                 process.run([*argv, folder], env={**os.environ, "DOCKER_BUILDKIT": "1"})
@@ -676,7 +694,7 @@ class Engine:
                 raise EngineError(f"building {tag} with BuildKit failed:\n{tail}") from None
         return self.inspect_image(tag)["Id"]
 
-    def _build_classic(self, files: dict, tag: str, progress, labels) -> str:
+    def _build_classic(self, files: dict, tag: str, progress, labels, network) -> str:
         """The classic builder, through the API.
 
         The context is a tar in a temporary file (not memory: a delta can be large).
@@ -698,6 +716,7 @@ class Engine:
                 rm=True,
                 forcerm=True,
                 decode=True,
+                network_mode=None if network else "none",
             )
             image_id, tail = None, []
             for event in stream:
@@ -741,7 +760,7 @@ class Engine:
             return
         if progress:
             progress(f"building the kit's tool image {TOOL_IMAGE} from this checkout")
-        self.build(sources, TOOL_IMAGE, labels={SOURCE_LABEL: digest})
+        self.build(sources, TOOL_IMAGE, labels={SOURCE_LABEL: digest}, network=True)
 
     def sweep(self, run_id: str, attempts: int = 5) -> None:
         """Remove whatever still carries this run's label.

@@ -494,7 +494,9 @@ def test_the_current_docker_context_names_the_engine(pair, tmp_path):
         text=True,
         check=False,
     )
-    assert json.loads(run("here").stdout)["ship"] == ["big", "c"]
+    here = run("here")
+    assert here.returncode == 0, here.stderr
+    assert json.loads(here.stdout)["ship"] == ["big", "c"]
     missing = run("nowhere")
     assert missing.returncode == 2 and "cannot reach the Docker engine" in missing.stderr, missing.stderr
 
