@@ -16,10 +16,11 @@ read -r -a compose <<<"$COMPOSE"
 
 step() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
-build() { # build DIR TAG [DOCKERFILE]: docker build, quiet unless it fails
+build() { # build DIR TAG [DOCKERFILE [--no-cache]]: docker build, quiet unless it fails
   local dir=$1 tag=$2 file=${3:-Dockerfile} out
   local args=(-t "$tag" .)
   [ "$file" = Dockerfile ] || args=(-f "$file" "${args[@]}")
+  [ -z "${4:-}" ] || args=("$4" "${args[@]}")
   printf '$ cd %s; docker build %s; cd ..\n' "$dir" "${args[*]}"
   if ! out=$(cd "$dir" && docker build "${args[@]}" 2>&1); then printf '%s\n' "$out"; return 1; fi
 }
@@ -42,7 +43,8 @@ run docker history sample-project:revision-2-based-on-revision-1
 
 step "The same naive rebuild from a fresh checkout (every file's mtime new, as on a CI runner's clone)"
 run "${compose[@]}" -f shell.docker-compose.yml run --rm shell sh -c 'find ../sample-project -exec touch -h {} +'
-build sample-project sample-project:revision-2-based-on-revision-1-fresh-checkout Dockerfile.based-on-revision-1
+# --no-cache: a CI runner has no build cache either.
+build sample-project sample-project:revision-2-based-on-revision-1-fresh-checkout Dockerfile.based-on-revision-1 --no-cache
 run docker history sample-project:revision-2-based-on-revision-1-fresh-checkout
 
 step "Create an image with an optimized layer"

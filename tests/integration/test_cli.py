@@ -480,24 +480,27 @@ def test_messages_speak_of_what_the_user_typed(pair, args, message):
 
 
 def test_the_current_docker_context_names_the_engine(pair, tmp_path):
-    """As the docker CLI does: with no DOCKER_HOST, the current context wins."""
-    config = tmp_path / "docker-config"
-    env = {"DOCKER_CONFIG": str(config)}
+    """As the docker CLI does: with no DOCKER_HOST, `docker context use` decides."""
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
     host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     for name, endpoint in (("here", host), ("nowhere", "unix:///nonexistent/difflayers.sock")):
         sh(["docker", "context", "create", name, "--docker", f"host={endpoint}"], ".", env)
     clean = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-    run = lambda context: subprocess.run(  # noqa: E731
-        [*CLI, "diff", pair["old"], pair["new"], "--path", "/srv/app", "--json"],
-        env={**clean, **env, "DOCKER_CONTEXT": context},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    here = run("here")
+
+    def diff_in(context):
+        sh(["docker", "context", "use", context], ".", {**clean, **env})
+        return subprocess.run(
+            [*CLI, "diff", pair["old"], pair["new"], "--path", "/srv/app", "--json"],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    here = diff_in("here")
     assert here.returncode == 0, here.stderr
     assert json.loads(here.stdout)["ship"] == ["big", "c"]
-    missing = run("nowhere")
+    missing = diff_in("nowhere")
     assert missing.returncode == 2 and "cannot reach the Docker engine" in missing.stderr, missing.stderr
 
 

@@ -56,6 +56,7 @@ def walked(kit, compose):
         [
             "docker",
             "build",
+            "--no-cache",  # a CI runner has no build cache either
             "-f",
             "Dockerfile.based-on-revision-1",
             "-t",

@@ -89,20 +89,39 @@ def test_a_file_capability_travels_and_verify_sees_it(
     assert any("security.capability" in line for line in container_xattrs(processed, "/app"))
 
 
-def test_an_attribute_no_archive_carries_is_refused_by_name(kit, old_image, tmp_path, unique, builders):
-    # BuildKit keeps user.* xattrs in the layer it commits; the engine's
-    # archives (what both methods read NEW from) may not carry them.
-    new = _build(
+def _image_with_user_xattr(old_image, tmp_path, tag, builders):
+    """NEW = OLD with user.origin on /app/u, made the ways this engine keeps it:
+    a BuildKit build, else a committed container. None if neither keeps it."""
+    _build(
         tmp_path / "new",
-        f"{unique}:new-user",
+        tag,
         f"FROM {old_image}\n{setxattr('/app/u', 'user.origin', b'probe'.hex())}\n",
         builders["buildkit"],
     )
+    if any("user.origin" in line for line in container_xattrs(tag, "/app")):
+        return tag
+    name = tag.replace(":", "-").replace("/", "-")
+    run = ["docker", "run", "--name", name, "--network", "none", "--entrypoint", "python3", old_image]
+    sh([*run, "-c", SET, "/app/u", "user.origin", b"probe".hex()], ".")
+    try:
+        sh(["docker", "commit", name, tag], ".")
+    finally:
+        sh(["docker", "rm", "-f", name], ".", check=False)
+    return tag if any("user.origin" in line for line in container_xattrs(tag, "/app")) else None
+
+
+def test_an_attribute_no_archive_carries_is_refused_by_name(kit, old_image, tmp_path, unique, builders):
+    # An image can hold a user.* xattr that the engine's archives (what both
+    # methods read NEW from) do not carry: then the run must refuse by name.
+    new = f"{unique}:new-user"
     processed = f"{unique}:processed-user"
     try:
-        assert any("user.origin" in line for line in container_xattrs(new, "/app")), (
-            "BuildKit dropped user.origin"
-        )
+        made = _image_with_user_xattr(old_image, tmp_path, new, builders)
+        if made is None:
+            # This engine keeps no user.* xattr in an image, by build or by commit:
+            # there is nothing such an attribute could be lost from.
+            print("this engine's images cannot hold user.* xattrs")
+            return
         result = _optimize(kit, old_image, new, processed)
         if result.returncode == 0:
             # This engine's archives carry it: then the image must have it.
