@@ -128,11 +128,12 @@ def timed_build(context: Path, tag: str) -> float:
 
 
 def added_above(image: str, base: str) -> tuple:
-    layers = json.loads(sh("docker", "image", "inspect", "--format", "{{json .RootFS.Layers}}", image))
-    base_layers = json.loads(sh("docker", "image", "inspect", "--format", "{{json .RootFS.Layers}}", base))
-    sizes = [int(s) for s in sh("docker", "history", "--format", "{{.Size}}", "--human=false", image).split()]
-    base_entries = len(sh("docker", "history", "-q", base).split())
-    return len(layers) - len(base_layers), sum(sizes[: len(sizes) - base_entries])
+    """(layers, bytes of file content) ``image`` adds on ``base``, read from the
+    layers themselves (``difflayers report``): ``docker history`` sizes are disk
+    usage on containerd's image store."""
+    report = sh(sys.executable, "-m", "difflayers", "-q", "report", image, "--base", base, "--json")
+    figures = json.loads(report)
+    return len(figures["layers"]), figures["bytes_added"]
 
 
 class Registry:
@@ -279,7 +280,8 @@ def run_scenario(scenario: Scenario, base: str, work: Path, registry) -> dict:
         # BuildKit mounted them from the images.
         "kit_compared": kit["compared"],
         # Computed from what was copied, not sampled while it ran.
-        "kit_temp_disk_bytes_computed": (2 * tree_bytes if kit["compared"] == "volumes" else 0) + kit["delta_bytes"],
+        "kit_temp_disk_bytes_computed": (2 * tree_bytes if kit["compared"] == "volumes" else 0)
+        + kit["delta_bytes"],
     }
     if registry is not None and registry.proc:
         registry.push_growth(tags["old"], f"{scenario.name}-old")

@@ -10,7 +10,6 @@ path concerned.
 import base64
 import contextlib
 import functools
-import gzip
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ import docker.errors
 from requests.exceptions import RequestException
 
 from difflayers.adapters import process
+from difflayers.adapters.streams import ChunkReader, layer_identity
 from difflayers.core.mediatypes import ATTESTATION_KEY, INDEXES
 from difflayers.errors import CommandFailed, EngineError, ImageNotFound, PathProblem
 from difflayers.ownership import (
@@ -96,38 +96,6 @@ def _owned(create, remove):
             # carries this process as its owner).
             with uninterrupted(), contextlib.suppress(docker.errors.DockerException, RequestException):
                 remove(made[0])
-
-
-class _ChunkReader:
-    """A read()-able view of the SDK's chunk iterator, for tarfile's stream mode.
-
-    Chunks are served from an offset into the current one, not re-sliced on
-    each read: every tree stream the kit reads passes through here.
-    """
-
-    def __init__(self, chunks):
-        self._chunks = iter(chunks)
-        self._chunk = b""
-        self._offset = 0
-        self.consumed = 0  # bytes handed out so far
-
-    def read(self, size=-1):
-        parts, wanted = [], size
-        while wanted < 0 or wanted > 0:
-            if self._offset >= len(self._chunk):
-                try:
-                    self._chunk, self._offset = next(self._chunks), 0
-                except StopIteration:
-                    break
-                continue
-            end = len(self._chunk) if wanted < 0 else min(len(self._chunk), self._offset + wanted)
-            parts.append(self._chunk[self._offset : end])
-            if wanted > 0:
-                wanted -= end - self._offset
-            self._offset = end
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.consumed += len(data)
-        return data
 
 
 # --- The CLI's path: volumes, helper containers and builds through the API,
@@ -208,60 +176,6 @@ def _place(source: Path, dest: Path) -> None:
         shutil.copy2(source, dest)
 
 
-class _Hashing:
-    """A read()-able view that hashes what passes, for a layer read once."""
-
-    def __init__(self, source):
-        self._source = source
-        self.sha256 = hashlib.sha256()
-
-    def read(self, size=-1):
-        data = self._source.read(size)
-        self.sha256.update(data)
-        return data
-
-    def drain(self) -> str:
-        while self.read(1 << 20):
-            pass
-        return "sha256:" + self.sha256.hexdigest()
-
-
-def layer_identity(blob) -> tuple:
-    """(diff ID, bytes of file content) of a layer blob, gzip or not; None for what is no layer.
-
-    The diff ID is the digest of the uncompressed tar, which an image's config
-    lists; the content bytes are what the layer's files hold, whatever the
-    tar's headers and the store's blocks add.
-    """
-    head = blob.read(2)
-    source = _Prefixed(head, blob)
-    if head == b"\x1f\x8b":
-        source = gzip.GzipFile(fileobj=source, mode="rb")
-    hashing = _Hashing(source)
-    try:
-        with tarfile.open(fileobj=hashing, mode="r|") as tar:
-            content = sum(member.size for member in tar if member.isreg())
-    except (tarfile.TarError, OSError, EOFError):
-        return None
-    return hashing.drain(), content
-
-
-class _Prefixed:
-    """``head`` (already read) and then the rest of ``source``."""
-
-    def __init__(self, head: bytes, source):
-        self._head, self._source = head, source
-
-    def read(self, size=-1):
-        if not self._head:
-            return self._source.read(size)
-        if size < 0:
-            data, self._head = self._head + self._source.read(), b""
-            return data
-        data, self._head = self._head[:size], self._head[size:]
-        return data if len(data) == size else data + self._source.read(size - len(data))
-
-
 def _platform_entry(index: dict, image: dict) -> str:
     """The digest of ``image``'s platform manifest in an index (attestations skipped)."""
     for entry in index.get("manifests", []):
@@ -326,7 +240,7 @@ class Engine:
                 raise PathProblem(f"{what}: not found")
             if response.status_code != 200:
                 raise EngineError(f"{what}: HTTP {response.status_code} {response.text[:200]}")
-            yield _ChunkReader(response.iter_content(chunk_size=1 << 20))
+            yield ChunkReader(response.iter_content(chunk_size=1 << 20))
         finally:
             response.close()
 
@@ -642,7 +556,7 @@ class Engine:
 
         chunks, _ = _api(f"copying {path} out of the container", self.client.api.get_archive, cid, path)
         written = []
-        with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tar:
+        with tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tar:
             for member in tar:
                 parts = member.name.split("/")
                 if member.isreg() and len(parts) == 2 and parts[1] not in ("", ".", ".."):
