@@ -229,7 +229,9 @@ def test_push_mounts_old_layers_and_pulls_back_equal(registry, pushed_old, dropp
     # The registry's manifest: OLD's layer blobs, then one more.
     repo, tag = target.split("/", 1)[1].rsplit(":", 1)
     # containerd's store pushes OCI manifests, moby's Docker v2 ones.
-    accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+    accept = ", ".join(
+        ["application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"]
+    )
 
     def manifest(repository, reference):
         request = urllib.request.Request(
