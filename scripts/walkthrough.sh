@@ -42,7 +42,8 @@ build sample-project sample-project:revision-2-based-on-revision-1 Dockerfile.ba
 run docker history sample-project:revision-2-based-on-revision-1
 
 step "The same naive rebuild from a fresh checkout (every file's mtime new, as on a CI runner's clone)"
-run "${compose[@]}" -f shell.docker-compose.yml run --rm shell sh -c 'find ../sample-project -exec touch -h {} +'
+printf '$ %s\n' "${compose[*]} -f shell.docker-compose.yml run --rm shell sh -c 'find ../sample-project -exec touch -h {} +'"
+"${compose[@]}" -f shell.docker-compose.yml run --rm shell sh -c 'find ../sample-project -exec touch -h {} +'
 # --no-cache: a CI runner has no build cache either.
 build sample-project sample-project:revision-2-based-on-revision-1-fresh-checkout Dockerfile.based-on-revision-1 --no-cache
 run docker history sample-project:revision-2-based-on-revision-1-fresh-checkout
