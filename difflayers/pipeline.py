@@ -33,7 +33,6 @@ from difflayers.methods.assemble import LOAD_ARCHIVE, OldManifest, assemble
 from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from difflayers.methods.generate import generate
 from difflayers.methods.push import compress, find_old, push_image
-from difflayers.settings import Environment
 
 
 @dataclass
@@ -72,20 +71,19 @@ class Diff:
     output_dir: Path
 
 
-def diff(engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, progress, env=None) -> Diff:
+def diff(engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, progress) -> Diff:
     """Compare ``path`` of OLD and NEW; write the log and record to ``output_dir``."""
-    env = env or Environment.read()
     images = validate(engine, old_ref, new_ref, path)
     _writable(output_dir)
     engine.ensure_tool_image(progress)
     old, new = ImageRef(old_ref, images["old"]["Id"]), ImageRef(new_ref, images["new"]["Id"])
-    if env.compare != "volumes" and mounts.usable(old_ref, new_ref, path):
+    if engine.compare != "volumes" and mounts.usable(old_ref, new_ref, path):
         progress("comparing the trees with rsync, mounted from the images (BuildKit, no copy)")
         try:
             mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir)
             return Diff(*difflog.load(output_dir), "mounts", output_dir)
         except mounts.Unavailable as exc:
-            if env.compare == "mounts":
+            if engine.compare == "mounts":
                 raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
             progress(f"no BuildKit here ({str(exc)[:100]}); copying instead")
     check_tree_path(path, "--path", volume_target=True)

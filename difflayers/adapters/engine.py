@@ -192,7 +192,14 @@ def _platform_entry(index: dict, image: dict) -> str:
 class Engine:
     """The Docker engine as the kit uses it: every engine call goes through here."""
 
-    def __init__(self, client, owner: Owner | None = None, docker_cli: str | None = None, builder="auto"):
+    def __init__(
+        self,
+        client,
+        owner: Owner | None = None,
+        docker_cli: str | None = None,
+        builder="auto",
+        compare="auto",
+    ):
         self.client = client
         # Put on everything this process makes, from birth (see ``ownership``).
         self.owner = owner or Owner.me()
@@ -201,6 +208,9 @@ class Engine:
         # it), buildkit or classic.
         self.clis = (docker_cli,) if docker_cli else BUILDKIT_CANDIDATES
         self.builder = builder
+        # How trees are exposed to the differ: auto (BuildKit mounts, else
+        # copies into volumes), mounts or volumes.
+        self.compare = compare
 
     @functools.cached_property
     def buildkit_cli(self) -> str | None:
@@ -333,7 +343,7 @@ class Engine:
         return failures or ["no docker CLI on PATH"]
 
     @classmethod
-    def connect(cls, client=None, docker_cli: str | None = None, builder: str = "auto") -> "Engine":
+    def connect(cls, client=None, docker_cli: str | None = None, builder="auto", compare="auto") -> "Engine":
         """An engine on ``client``, or on the one Docker's environment names
         (DOCKER_HOST, the current context); say clearly why it is unreachable."""
         if client is None:
@@ -345,7 +355,7 @@ class Engine:
                     f"cannot reach the Docker engine ({exc}); is it running, and is "
                     "DOCKER_HOST (or /var/run/docker.sock) right?"
                 ) from None
-        return cls(client, docker_cli=docker_cli, builder=builder)
+        return cls(client, docker_cli=docker_cli, builder=builder, compare=compare)
 
     def inspect_image(self, ref: str) -> dict:
         """``docker image inspect`` for one local image (no pull is attempted)."""

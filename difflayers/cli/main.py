@@ -46,7 +46,7 @@ def _run(args, env: Environment) -> int:
     from difflayers.adapters.engine import Engine
     from difflayers.pipeline import Progress
 
-    engine = Engine.connect(docker_cli=env.docker_cli, builder=env.builder)
+    engine = Engine.connect(docker_cli=env.docker_cli, builder=env.builder, compare=env.compare)
     progress = Progress(quiet=getattr(args, "quiet", False))
     if args.command != "prune":
         swept = engine.sweep_dead()
