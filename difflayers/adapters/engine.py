@@ -263,7 +263,7 @@ class Engine:
         return "containerd" if ["driver-type", "io.containerd.snapshotter.v1"] in pairs else "classic"
 
     def image_manifest(self, image: dict) -> tuple:
-        """The manifest of a local image on containerd's store: (media type, manifest, bytes read).
+        """The manifest of a local image on containerd's store: (media type, manifest).
 
         The engine's API gives no image's manifest but within ``docker save``,
         whose OCI layout lists blobs in digest order and the index last. So the
@@ -284,7 +284,7 @@ class Engine:
                         document = json.loads(small[want])
                         media_type = document.get("mediaType", "")
                         if media_type not in INDEXES:
-                            return media_type, document, stream.consumed
+                            return media_type, document
                         want = _platform_entry(document, image)
         raise EngineError(f"the engine's archive of {image['Id'][:19]} holds no manifest for it")
 

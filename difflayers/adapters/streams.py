@@ -19,7 +19,6 @@ class ChunkReader:
         self._chunks = iter(chunks)
         self._chunk = b""
         self._offset = 0
-        self.consumed = 0  # bytes handed out so far
 
     def read(self, size=-1):
         parts, wanted = [], size
@@ -35,9 +34,7 @@ class ChunkReader:
             if wanted > 0:
                 wanted -= end - self._offset
             self._offset = end
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.consumed += len(data)
-        return data
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class Hashing:

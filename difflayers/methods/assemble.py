@@ -19,6 +19,7 @@ from difflayers.core.imageconfig import config_bytes, history_from_engine, proce
 from difflayers.core.outputs import atomic_file
 from difflayers.core.reference import full_name
 from difflayers.errors import EngineError
+from difflayers.methods import Method
 
 LAYER_NAME = "delta-layer.tar"
 CONFIG_NAME = "image-config.json"
@@ -73,7 +74,11 @@ def assemble(
         old_history = history_from_engine(engine.history(old["Id"]), len(old_diff_ids))
     created_by = f"difflayers: {path} of {new['Id'][:19]} on {old['Id'][:19]}"
     chain = next_chain(
-        old, record.new.id, record.superseded_bytes, stats.content_bytes if stats else 0, int(bool(stats))
+        old,
+        record.new.id,
+        record.superseded_bytes,
+        stats.content_bytes if stats else 0,
+        Method.LAYER.layers_added(bool(plan.additions), bool(plan.removals)),
     )
     new = {**new, "Config": with_labels(new.get("Config") or {}, chain.labels())}
     config = processed_config(new, old_history, old_diff_ids, stats.diff_id if stats else None, created_by)
@@ -83,7 +88,7 @@ def assemble(
     archive = output_dir / LOAD_ARCHIVE
     if engine.store == "containerd":
         if old_manifest is None:
-            media_type, manifest, _ = engine.image_manifest(old)
+            media_type, manifest = engine.image_manifest(old)
             old_manifest = OldManifest(media_type, manifest["layers"])
         # On this store an image's ID is its manifest's digest.
         image_id = write_oci_archive(

@@ -17,6 +17,7 @@ from difflayers.core.diffrecord import DiffRecord
 from difflayers.core.outputs import atomic_file, remove_quietly, write_text
 from difflayers.core.plan import Plan
 from difflayers.errors import NotExpressible, StaleOutput
+from difflayers.methods import Method
 from difflayers.methods.dockerfile import (
     DELTA_ARCHIVE,
     DOCKERFILE,
@@ -126,7 +127,7 @@ def generate(
         delta_note = f"{DELTA_ARCHIVE}: not needed (nothing to add)"
 
     # The processed image records its chain (see chain.py) in labels.
-    layers = bool(plan.additions) + bool(plan.removals)
+    layers = Method.DOCKERFILE.layers_added(bool(plan.additions), bool(plan.removals))
     chain = next_chain(images["old"], record.new.id, record.superseded_bytes, content_bytes, layers)
     pairs = [
         line.removeprefix("LABEL ") for line in config_delta({}, {"Labels": chain.labels()}).instructions
