@@ -14,6 +14,7 @@ class ExitCode(enum.IntEnum):
     BAD_INPUT = 2  # bad input, or the engine or a registry refused
     REBASED = 3  # done, but the chain policy rebased (pushing costs more)
     INTERRUPTED = 130  # Ctrl-C or SIGTERM; what the run made was removed
+    OUTPUT_CLOSED = 141  # stdout's reader went away (`| head`), as for SIGPIPE
 
 
 class DiffLayersError(Exception):

@@ -19,7 +19,8 @@ from difflayers.adapters.engine import TOOL_IMAGE, Engine
 from difflayers.adapters.registry import Registry, parse_reference
 from difflayers.comparing import difflog, mounts
 from difflayers.comparing.container import command as compare_command
-from difflayers.comparing.equality import compare_images
+from difflayers.comparing.equality import compare_images, equality_checked
+from difflayers.core import breakdown
 from difflayers.core.chain import Chain, Decision, DecisionKind, Policy, read_chain
 from difflayers.core.configdelta import require_same_platform
 from difflayers.core.diffrecord import DiffRecord, ImageRef
@@ -69,9 +70,13 @@ class Diff:
     plan: Plan
     compared: str  # "mounts" (BuildKit, in place) or "volumes" (copies)
     output_dir: Path
+    # Ship byte-code that is only equivalent to OLD's (see core/bytecode.py).
+    byte_exact: bool = False
 
 
-def diff(engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, progress) -> Diff:
+def diff(
+    engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, progress, byte_exact=False
+) -> Diff:
     """Compare ``path`` of OLD and NEW; write the log and record to ``output_dir``."""
     images = validate(engine, old_ref, new_ref, path)
     _writable(output_dir)
@@ -81,7 +86,7 @@ def diff(engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path
         progress("comparing the trees with rsync, mounted from the images (BuildKit, no copy)")
         try:
             mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir)
-            return Diff(*difflog.load(output_dir), "mounts", output_dir)
+            return Diff(*difflog.load(output_dir, byte_exact), "mounts", output_dir, byte_exact)
         except mounts.Unavailable as exc:
             if engine.compare == "mounts":
                 raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
@@ -93,7 +98,7 @@ def diff(engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path
         _compare_in_volumes(engine, path, old, new, run_id, output_dir, progress)
     finally:
         engine.sweep(run_id)
-    return Diff(*difflog.load(output_dir), "volumes", output_dir)
+    return Diff(*difflog.load(output_dir, byte_exact), "volumes", output_dir, byte_exact)
 
 
 def _compare_in_volumes(engine: Engine, path, old: ImageRef, new: ImageRef, run_id, output_dir, progress):
@@ -132,6 +137,7 @@ class Options:
     push_to: str | None = None
     plain_http: bool = False
     policy: Policy = field(default_factory=Policy)
+    byte_exact: bool = False
 
 
 @dataclass
@@ -189,7 +195,7 @@ def optimize(
     if registry is not None:
         progress(f"finding OLD in {target.host}")
         remote = find_old(registry, old, target)
-    found = diff(engine, old_ref, new_ref, path, output_dir, progress)
+    found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact)
     lap("diff")
     plan = found.plan
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
@@ -199,6 +205,7 @@ def optimize(
     lap("policy")
     # Images by ID from here on: TAG may be OLD's or NEW's own tag, which moves.
     start_id = engine.inspect_image(start.ref)["Id"]
+    compared = None
     if start.decision.kind is DecisionKind.REBASE_NEW:
         progress(f"tagging {new_ref} as {tag}: NEW as built starts a new chain")
         engine.publish(new_id, tag)
@@ -212,7 +219,7 @@ def optimize(
             lap("make")
             if not options.skip_verify:
                 progress(f"verifying {tag} against {new_ref}")
-                compared = compare_images(engine, new_id, unverified)
+                compared = compare_images(engine, new_id, unverified, byte_exact=options.byte_exact)
                 if not compared.equal:
                     raise VerificationFailed(
                         _verification_failure(made.method, compared, new_ref, tag, start)
@@ -246,6 +253,9 @@ def optimize(
         "bytes_added": bytes_added,
         "naive_bytes": naive,
         "verified": not options.skip_verify or start.decision.kind is DecisionKind.REBASE_NEW,
+        "equality": equality_checked(options.byte_exact),
+        "equivalent_bytecode": len(compared.equivalent) if compared else 0,
+        "by_cause": breakdown.as_json(breakdown.rows(start.diff.record, start.diff.plan)),
         "warnings": made.warnings,
         "notes": notes,
         "chain": _chain_summary(processed, start.decision),
@@ -314,7 +324,9 @@ def _start(engine: Engine, policy: Policy, method: Method, old: dict, start: Sta
     base_ref = _local_ref(engine, chain.base_id) if chain.depth and policy.rebase_to == "base" else None
     if base_ref is not None:
         base_dir = found.output_dir / "rebase"
-        base = diff(engine, base_ref, found.record.new.ref, found.record.path, base_dir, progress)
+        base = diff(
+            engine, base_ref, found.record.new.ref, found.record.path, base_dir, progress, found.byte_exact
+        )
         fresh = Chain(chain.base_id, chain.base_layers)
         # Half the limit for the fresh start: a base delta near the limit
         # would make every next revision rebase (and push it) again.
@@ -379,7 +391,12 @@ def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote
     output_dir = start.diff.output_dir
     if method in (Method.AUTO, Method.DOCKERFILE):
         try:
-            generated = generate(engine, output_dir, allow_drift=allow_drift and method is Method.DOCKERFILE)
+            generated = generate(
+                engine,
+                output_dir,
+                allow_drift=allow_drift and method is Method.DOCKERFILE,
+                byte_exact=start.diff.byte_exact,
+            )
         except NotExpressible as exc:
             if method is Method.DOCKERFILE:
                 raise

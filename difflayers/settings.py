@@ -27,6 +27,8 @@ VARIABLES = {
     "NEW_IMAGE": "compose kit: NEW, the image just built",
     "RESTRICT_DIFF_TO_PATH": "compose kit: the directory compared in both images",
     "ALLOW_CONFIG_DRIFT": "compose kit: 1 builds even where NEW's config cannot be reproduced",
+    "BYTE_EXACT": "compose kit: 1 ships byte-code that differs only in its embedded source mtime, "
+    "with its source (default: OLD's equivalent pair stays)",
     "DOCKER_SOCKET": "compose kit: the engine's socket on this machine (default /var/run/docker.sock)",
     "DOCKER_HOST": "the engine to talk to (read by the docker SDK and CLI, as Docker does)",
 }
@@ -48,6 +50,7 @@ class Environment:
     new_image: str = ""
     restrict_path: str = ""
     allow_config_drift: bool = False
+    byte_exact: bool = False
 
     @classmethod
     def read(cls, environ=None) -> "Environment":
@@ -68,6 +71,7 @@ class Environment:
             new_image=env.get("NEW_IMAGE", ""),
             restrict_path=env.get("RESTRICT_DIFF_TO_PATH", ""),
             allow_config_drift=env.get("ALLOW_CONFIG_DRIFT") == "1",
+            byte_exact=env.get("BYTE_EXACT") == "1",
         )
 
 
@@ -78,6 +82,7 @@ _KEYS = {
     "tag": ("tag", str),
     "push": ("push", str),
     "plain-http": ("plain_http", bool),
+    "byte-exact": ("byte_exact", bool),
 }
 _POLICY_KEYS = {
     "min-layers-left": ("min_layers_left", int),

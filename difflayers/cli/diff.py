@@ -5,6 +5,7 @@ import json
 from difflayers import pipeline
 from difflayers.cli.common import output_dir
 from difflayers.comparing import difflog
+from difflayers.core import breakdown
 from difflayers.errors import ExitCode
 
 # difflayers.yaml gives this command's defaults (path, method, tag, push, policy).
@@ -20,6 +21,12 @@ def add_arguments(p) -> None:
     p.add_argument("--output", help="keep the log and its record in this folder")
     p.add_argument(
         "--replace-output", action="store_true", help="write into --output even if it holds files of yours"
+    )
+    p.add_argument(
+        "--byte-exact",
+        action="store_true",
+        help="ship byte-code that differs from OLD's only in its embedded source mtime, with its "
+        "source (default: keep OLD's pair, which is equivalent and smaller)",
     )
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
@@ -39,12 +46,15 @@ def as_json(found: pipeline.Diff) -> dict:
         "changed_entries": plan.changed,
         "ship": list(plan.additions),
         "remove": list(plan.removals),
+        "kept_from_old": list(plan.kept_from_old),
+        "sources_for_bytecode": list(plan.sources_for_bytecode),
+        "by_cause": breakdown.as_json(breakdown.rows(record, plan)),
     }
 
 
 def run(args, engine, progress) -> int:
     with output_dir(args.output, args.replace_output) as output:
-        found = pipeline.diff(engine, args.old, args.new, args.path, output, progress)
+        found = pipeline.diff(engine, args.old, args.new, args.path, output, progress, args.byte_exact)
     if args.json:
         print(json.dumps(as_json(found), indent=2))
     else:

@@ -4,6 +4,7 @@ Errors are one line on stderr and the exit code their class carries (see
 ``errors.ExitCode``); set DIFFLAYERS_DEBUG=1 for a traceback.
 """
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -71,6 +72,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("difflayers: interrupted; what this run made has been removed", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): stop quietly, as Unix tools do;
+        # stdout goes to /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OUTPUT_CLOSED)
     except Exception as exc:
         # An engine error no step expected still ends as one line and exit 2.
         from difflayers.adapters.engine import is_engine_error

@@ -4,6 +4,7 @@ import json
 
 from difflayers import pipeline
 from difflayers.cli.common import output_dir
+from difflayers.core import breakdown
 from difflayers.core.chain import MAX_LAYERS, Policy
 from difflayers.core.reference import check_tag_reference
 from difflayers.errors import ExitCode
@@ -74,6 +75,12 @@ def add_arguments(p) -> None:
         action="store_true",
         help="with --method dockerfile: build even if NEW drops config OLD has (OLD's values stay)",
     )
+    p.add_argument(
+        "--byte-exact",
+        action="store_true",
+        help="ship byte-code that differs from OLD's only in its embedded source mtime, with its "
+        "source (default: keep OLD's pair, which is equivalent and smaller)",
+    )
     p.add_argument("--skip-verify", action="store_true", help="tag without verifying (verify apart later)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -102,8 +109,10 @@ def print_summary(s: dict) -> None:
         f"delta {s['delta_bytes']:,} bytes; {s['layers_added']} layers adding {s['bytes_added']:,} bytes "
         f"instead of {s['naive_bytes']:,} for NEW as built "
         f"({s['naive_bytes'] - s['bytes_added']:,} avoided); "
-        f"{'verified equal to NEW' if s['verified'] else 'NOT verified'}; {s['seconds']} s"
+        f"{_verified(s)}; {s['seconds']} s"
     )
+    for line in breakdown.lines([breakdown.Row(**row) for row in s["by_cause"]]):
+        print(line)
     chain = s["chain"]
     if chain["decision"] == "delta":
         print(
@@ -119,6 +128,17 @@ def print_summary(s: dict) -> None:
         print(f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted{uploaded}")
 
 
+def _verified(s: dict) -> str:
+    if not s["verified"]:
+        return "NOT verified"
+    equivalent = s.get("equivalent_bytecode")
+    return (
+        f"verified equal to NEW ({equivalent} byte-code files equivalent)"
+        if equivalent
+        else ("verified equal to NEW")
+    )
+
+
 def run(args, engine, progress) -> int:
     options = pipeline.Options(
         method=Method(args.method),
@@ -126,6 +146,7 @@ def run(args, engine, progress) -> int:
         skip_verify=args.skip_verify,
         push_to=args.push,
         plain_http=args.plain_http,
+        byte_exact=args.byte_exact,
         policy=Policy(args.min_layers_left, args.max_superseded_share, args.max_deltas, args.rebase_to),
     )
     with output_dir(args.output, args.replace_output) as output:

@@ -3,21 +3,27 @@
 from dataclasses import replace
 from pathlib import Path
 
+from difflayers.core import breakdown
 from difflayers.core.diffrecord import DiffRecord
 from difflayers.core.itemize import iter_lines, parse
 from difflayers.core.names import decode_rsync_name, join_under, safe_relative
 from difflayers.core.outputs import LOG_NAME, META_NAME, read_json, sha256_file
-from difflayers.core.plan import Plan, make_plan
+from difflayers.core.plan import Plan, make_plan, with_bytecode_policy
 from difflayers.errors import BadInput, StaleOutput
 
 SHOWN = 20
 
 
-def load(output_dir: Path) -> tuple[DiffRecord, Plan]:
-    """The differ's record and the plan parsed from its log."""
+def _name(escaped: str) -> str:
+    return safe_relative(decode_rsync_name(escaped.encode("ascii")))
+
+
+def load(output_dir: Path, byte_exact: bool = False) -> tuple[DiffRecord, Plan]:
+    """The differ's record and the plan parsed from its log, the byte-code rule
+    applied (``byte_exact`` ships byte-code that is only equivalent to OLD's)."""
     output_dir = Path(output_dir)
     record = DiffRecord.from_json(read_json(output_dir / META_NAME))
-    relink = [safe_relative(decode_rsync_name(name.encode("ascii"))) for name in record.relink]
+    relink = [_name(name) for name in record.relink]
     try:
         if sha256_file(output_dir / LOG_NAME) != record.log_sha256:
             raise StaleOutput(
@@ -25,11 +31,13 @@ def load(output_dir: Path) -> tuple[DiffRecord, Plan]:
             )
         with open(output_dir / LOG_NAME, "rb") as log:
             plan = make_plan(parse(iter_lines(log)), relink)
-        xattrs = {
-            safe_relative(decode_rsync_name(name.encode("ascii"))): tuple(names)
-            for name, names in record.xattrs.items()
-        }
-        plan = replace(plan, xattrs=xattrs)
+        plan = with_bytecode_policy(
+            plan,
+            [_name(name) for name in record.equivalent_bytecode],
+            {_name(pyc): _name(source) for pyc, (source, _) in record.bytecode_sources.items()},
+            byte_exact,
+        )
+        plan = replace(plan, xattrs={_name(name): tuple(names) for name, names in record.xattrs.items()})
     except FileNotFoundError:
         raise BadInput(f"{output_dir / LOG_NAME} is missing: run rsync-image-diff again") from None
     return record, plan
@@ -39,11 +47,18 @@ def summary(record: DiffRecord, plan: Plan) -> str:
     """A few lines a person reads: what differs, or that nothing does."""
     path = record.path
     head = f"{record.old.ref} (OLD) -> {record.new.ref} (NEW), under {path}:"
+    kept = (
+        f"; {len(plan.kept_from_old)} byte-code files differ only in their embedded source mtime: "
+        "OLD's are kept (equivalent)"
+        if plan.kept_from_old
+        else ""
+    )
     if plan.is_empty:
-        return f"{head}\n  no differences: the trees are equal (content, type, mode, owner, links)."
+        equal = "the trees are equal (content, type, mode, owner, links)"
+        return f"{head}\n  no differences: {equal}{kept}."
     lines = [
         f"{head}",
-        f"  {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed",
+        f"  {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed{kept}",
     ]
     for rel in plan.additions[:SHOWN]:
         lines.append(f"  ship   {_printable(join_under(path, rel))}")
@@ -52,6 +67,7 @@ def summary(record: DiffRecord, plan: Plan) -> str:
     hidden = max(0, len(plan.additions) - SHOWN) + max(0, len(plan.removals) - SHOWN)
     if hidden:
         lines.append(f"  ... and {hidden} more (see {LOG_NAME})")
+    lines += breakdown.lines(breakdown.rows(record, plan))
     return "\n".join(lines)
 
 

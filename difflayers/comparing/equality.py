@@ -5,14 +5,20 @@ one path), so the comparison sees exactly what a container of each image
 would: type, content digest, mode, numeric owner, link target, device
 numbers, hardlink groups, and the extended attributes the archives carry
 (moby's carry security.capability only: ``SCOPE_NOTE``). Modification times
-are not compared.
+are not compared, but what they decide is: whether each timestamp-based
+`.pyc` is fresh for the `.py` beside it must be the same in both images.
+By default a `.pyc` that differs only in its embedded source mtime, fresh in
+both, counts as equal (and is listed); ``byte_exact`` counts it as a difference.
 """
 
+import hashlib
 import posixpath
 import tarfile
 from dataclasses import dataclass
+from dataclasses import field as default
 from typing import BinaryIO
 
+from difflayers.core import bytecode
 from difflayers.core.chain import is_chain_label
 from difflayers.core.names import check_tree_path
 from difflayers.core.outputs import sha256_of
@@ -21,8 +27,38 @@ XATTR_PAX = "SCHILY.xattr."
 # What an archive-based comparison can and cannot see; verify says it.
 SCOPE_NOTE = (
     "content, type, mode, owner, links, device numbers and the extended attributes the engine's "
-    "archives carry (security.capability); not modification times"
+    "archives carry (security.capability); not modification times, but byte-code freshness"
 )
+
+
+def equality_checked(byte_exact: bool) -> str:
+    """Which equality of file content a comparison checked, in words."""
+    if byte_exact:
+        return "byte-exact: every file's bytes"
+    return (
+        "byte-exact but for byte-code: a timestamp-based .pyc differing only in its embedded source "
+        "mtime, fresh for its .py in both images, is equivalent"
+    )
+
+
+class Tree(dict):
+    """name -> description of each entry (see ``read_tree``), with what byte-code
+    checks need: each `.pyc`'s header and digest without its mtime field, and
+    each `.py`'s mtime and size."""
+
+    def __init__(self):
+        super().__init__()
+        self.bytecode: dict = {}  # name -> (bytecode.Header, masked digest)
+        self.sources: dict = {}  # name -> (mtime, size)
+
+    def fresh(self, pyc: str):
+        """Is this `.pyc` fresh for its source here? None if not timestamp-based or no source."""
+        found, source = self.bytecode.get(pyc), bytecode.source_of(pyc)
+        if found is None or not found[0].timestamp_based or source not in self.sources:
+            return None
+        return found[0].fresh_for(*self.sources[source])
+
+
 # Runtime config that makes a container behave as it does.
 CONFIG_FIELDS = (
     "Cmd",
@@ -40,7 +76,7 @@ CONFIG_FIELDS = (
 )
 
 
-def read_tree(stream: BinaryIO, root: str = "") -> dict:
+def read_tree(stream: BinaryIO, root: str = "") -> Tree:
     """name -> description of each entry of a tar stream; hardlinks grouped.
 
     ``root`` (e.g. ``/srv/app``) names the directory an archive of one path
@@ -55,7 +91,7 @@ def read_tree(stream: BinaryIO, root: str = "") -> dict:
             return full + name[len(base) :]
         return name
 
-    entries, groups = {}, {}
+    entries, groups = Tree(), {}
     with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
         for member in tar:
             name = named(member.name)
@@ -64,8 +100,15 @@ def read_tree(stream: BinaryIO, root: str = "") -> dict:
                 groups.setdefault(first, [first]).append(name)
                 entries[name] = entries.get(first, ("missing link target",))
                 continue
-            if member.isreg():
+            if member.isreg() and name.endswith(bytecode.SUFFIX):
+                digest, masked, head = _bytecode_digests(tar.extractfile(member))
+                payload = "sha256:" + digest
+                if head is not None:
+                    entries.bytecode[name] = (head, masked)
+            elif member.isreg():
                 payload = "sha256:" + sha256_of(tar.extractfile(member))
+                if name.endswith(".py"):
+                    entries.sources[name] = (member.mtime, member.size)
             elif member.issym():
                 payload = "-> " + member.linkname
             elif member.ischr() or member.isblk():
@@ -90,18 +133,61 @@ def read_tree(stream: BinaryIO, root: str = "") -> dict:
     return entries
 
 
+def _bytecode_digests(stream: BinaryIO):
+    """(sha256 of the file, sha256 with the source-mtime field zeroed, header or None)."""
+    head = stream.read(bytecode.HEADER_SIZE)
+    whole, masked = (
+        hashlib.sha256(head),
+        hashlib.sha256(head[: bytecode.MTIME_FIELD.start] + b"\0\0\0\0" + head[bytecode.MTIME_FIELD.stop :]),
+    )
+    while block := stream.read(1 << 16):
+        whole.update(block)
+        masked.update(block)
+    return whole.hexdigest(), masked.hexdigest(), bytecode.header(head)
+
+
+def equivalent_bytecode(a: dict, b: dict) -> list:
+    """Names of `.pyc` files that differ only in the embedded source mtime and are
+    fresh for their `.py` in both trees: they behave the same."""
+    found = []
+    for name in sorted(set(getattr(a, "bytecode", {})) & set(getattr(b, "bytecode", {}))):
+        if a[name] == b[name] or a.bytecode[name][1] != b.bytecode[name][1]:
+            continue
+        rest_a, rest_b = a[name][:3] + a[name][4:], b[name][:3] + b[name][4:]
+        if rest_a == rest_b and a.fresh(name) is True and b.fresh(name) is True:
+            found.append(name)
+    return found
+
+
+def freshness_differences(a: dict, b: dict) -> list:
+    """Lines for `.pyc` files fresh in one tree and stale in the other (Python
+    recompiles a stale one at every start, and writes it if it can)."""
+    lines = []
+    for name in sorted(set(getattr(a, "bytecode", {})) & set(getattr(b, "bytecode", {}))):
+        fresh_a, fresh_b = a.fresh(name), b.fresh(name)
+        if fresh_a is not None and fresh_b is not None and fresh_a != fresh_b:
+            state = {True: "fresh", False: "stale"}
+            shown = name if name.isprintable() else repr(name)
+            lines.append(
+                f"byte-code: {shown} is {state[fresh_a]} in A, {state[fresh_b]} in B "
+                "(the mtime or size its .py has there)"
+            )
+    return lines
+
+
 def _xattrs(member: tarfile.TarInfo) -> str:
     """The extended attributes the archive carries for ``member``, as one readable field."""
     found = sorted((k[len(XATTR_PAX) :], v) for k, v in member.pax_headers.items() if k.startswith(XATTR_PAX))
     return " ".join(f"xattr {name}={value.encode('utf-8', 'surrogateescape').hex()}" for name, value in found)
 
 
-def tree_differences(a: dict, b: dict) -> list:
-    """Readable lines, one per path that differs."""
+def tree_differences(a: dict, b: dict, byte_exact: bool = False) -> list:
+    """Readable lines, one per path that differs, then byte-code freshness."""
     lines = []
+    equivalent = set() if byte_exact else set(equivalent_bytecode(a, b))
     for name in sorted(set(a) | set(b)):
         left, right = a.get(name), b.get(name)
-        if left == right:
+        if left == right or name in equivalent:
             continue
         shown = name if name.isprintable() else repr(name)
         if left is None:
@@ -115,7 +201,7 @@ def tree_differences(a: dict, b: dict) -> list:
                 if x != y
             ]
             lines.append(f"differs: {shown}: {'; '.join(fields)}")
-    return lines
+    return lines + freshness_differences(a, b)
 
 
 def _normal(field: str, value):
@@ -150,6 +236,9 @@ class Comparison:
     path: str | None
     config: list
     tree: list
+    # `.pyc` files counted equal though their bytes differ (``equivalent_bytecode``).
+    equivalent: list = default(default_factory=list)
+    byte_exact: bool = False
 
     @property
     def equal(self) -> bool:
@@ -170,15 +259,20 @@ def image_tree(engine, image: str, path: str | None = None) -> dict:
         return read_tree(stream, root=path)
 
 
-def compare_images(engine, image_a: str, image_b: str, path: str | None = None) -> Comparison:
+def compare_images(
+    engine, image_a: str, image_b: str, path: str | None = None, byte_exact: bool = False
+) -> Comparison:
     """Compare two local images' runtime config and files (all, or under ``path``)."""
     if path is not None:
         path = check_tree_path(path, "--path", volume_target=False)
     inspected = [engine.inspect_image(ref) for ref in (image_a, image_b)]
+    tree_a, tree_b = image_tree(engine, image_a, path), image_tree(engine, image_b, path)
     return Comparison(
         image_a,
         image_b,
         path,
         config_differences(*inspected),
-        tree_differences(image_tree(engine, image_a, path), image_tree(engine, image_b, path)),
+        tree_differences(tree_a, tree_b, byte_exact),
+        [] if byte_exact else equivalent_bytecode(tree_a, tree_b),
+        byte_exact,
     )

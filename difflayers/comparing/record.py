@@ -6,6 +6,7 @@ the log, the checks on it and the metadata are made by one piece of code.
 
 from pathlib import Path
 
+from difflayers.comparing.causes import find_causes
 from difflayers.comparing.rsync import (
     check_no_symlink_on_the_way,
     file_bytes,
@@ -19,7 +20,7 @@ from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.itemize import iter_lines, parse
 from difflayers.core.names import encode_rsync_name
 from difflayers.core.outputs import LOG_NAME, META_NAME, sha256_file, write_json
-from difflayers.core.plan import make_plan
+from difflayers.core.plan import make_plan, with_bytecode_policy
 
 
 def compare_and_record(
@@ -37,18 +38,26 @@ def compare_and_record(
     relink = relinked(new_root, old_root)
     with open(log, "rb") as lines:
         plan = make_plan(parse(iter_lines(lines)), relink)
+    causes = find_causes(new_root, old_root, plan)
+    sources = {pyc: source for pyc, (source, _) in causes.bytecode_sources.items()}
+    shipped = with_bytecode_policy(plan, causes.equivalent_bytecode, sources)
+    # xattrs of whatever either rule may ship; superseded bytes as the default ships.
+    shippable = with_bytecode_policy(plan, causes.equivalent_bytecode, sources, byte_exact=True)
+    escaped = lambda name: encode_rsync_name(name).decode("ascii")
     record = DiffRecord(
         path=path,
         old=old,
         new=new,
         rsync=rsync_argv(new_root, old_root),
         log_sha256=sha256_file(log),
-        relink=[encode_rsync_name(name).decode("ascii") for name in relink],
-        superseded_bytes=superseded_bytes(old_root, plan),
+        relink=[escaped(name) for name in relink],
+        superseded_bytes=superseded_bytes(old_root, shipped),
         new_tree_bytes=file_bytes(new_root),
-        xattrs={
-            encode_rsync_name(rel).decode("ascii"): names
-            for rel, names in xattr_names(new_root, plan.additions).items()
+        xattrs={escaped(rel): names for rel, names in xattr_names(new_root, shippable.additions).items()},
+        causes=causes.counts,
+        equivalent_bytecode=[escaped(rel) for rel in causes.equivalent_bytecode],
+        bytecode_sources={
+            escaped(rel): [escaped(source), size] for rel, (source, size) in causes.bytecode_sources.items()
         },
     )
     write_json(output_dir / META_NAME, record.to_json())

@@ -15,7 +15,7 @@ from difflayers.settings import Environment
 
 def run(output_dir: Path, env: Environment) -> None:
     expected = Expected(env.old_image, env.new_image, env.restrict_path)
-    made = generate(Engine.connect(), output_dir, allow_drift=env.allow_config_drift, expected=expected)
+    made = generate(Engine.connect(), output_dir, env.allow_config_drift, expected, byte_exact=env.byte_exact)
     for warning in made.warnings:
         print(f"Warning: {warning}", flush=True)
     print(difflog.summary(made.record, made.plan))

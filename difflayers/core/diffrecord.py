@@ -32,6 +32,12 @@ class DiffRecord:
     new_tree_bytes: int = 0
     # Extended attribute names of each shipped entry that has any (escaped name -> names).
     xattrs: dict = field(default_factory=dict)
+    # Why entries differ (see comparing/causes.py): cause -> [entries, bytes of NEW's files].
+    causes: dict = field(default_factory=dict)
+    # Changed byte-code equivalent to OLD's (escaped names), and shipped byte-code
+    # -> [its unchanged source, the source's bytes] that must ship together.
+    equivalent_bytecode: list = field(default_factory=list)
+    bytecode_sources: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -48,4 +54,7 @@ class DiffRecord:
             superseded_bytes=int(data.get("superseded_bytes", 0)),
             new_tree_bytes=int(data.get("new_tree_bytes", 0)),
             xattrs=dict(data.get("xattrs", {})),
+            causes={k: list(v) for k, v in data.get("causes", {}).items()},
+            equivalent_bytecode=list(data.get("equivalent_bytecode", [])),
+            bytecode_sources={k: list(v) for k, v in data.get("bytecode_sources", {}).items()},
         )

@@ -4,7 +4,7 @@ The plan is pure data, sorted, so the files rendered from it are deterministic.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from difflayers.core.itemize import Item
 from difflayers.core.names import is_under
@@ -31,6 +31,10 @@ class Plan:
     # Extended attribute names NEW has on shipped entries (path -> names), from
     # the differ: the archive writers refuse an entry whose stream lacks one.
     xattrs: dict = field(default_factory=dict, compare=False)
+    # The byte-code rule's doing (``with_bytecode_policy``): changed `.pyc` files
+    # left as OLD has them, and unchanged sources shipped for the byte-code's sake.
+    kept_from_old: tuple = ()
+    sources_for_bytecode: tuple = ()
 
     @property
     def is_empty(self) -> bool:
@@ -93,4 +97,32 @@ def make_plan(items: Iterable[Item], relink: Iterable[str] = ()) -> Plan:
         changed=changed,
         kinds=additions,
         new_paths=frozenset(new_paths),
+    )
+
+
+def with_bytecode_policy(plan: Plan, equivalent, sources: dict, byte_exact: bool = False) -> Plan:
+    """The plan with the byte-code rule applied (see ``core.bytecode``).
+
+    By default a `.pyc` in ``equivalent`` (only its embedded source mtime
+    differs) is not shipped: OLD's pair stays, as fresh as NEW's. With
+    ``byte_exact`` it is shipped. Either way a shipped `.pyc` named in
+    ``sources`` (pyc -> its unchanged source) takes its source along, so the
+    source's mtime is NEW's and the byte-code is not stale.
+    """
+    dropped = set() if byte_exact else set(equivalent) & set(plan.additions)
+    kinds = {path: kind for path, kind in plan.kinds.items() if path not in dropped}
+    added = []
+    for pyc, source in sorted(sources.items()):
+        if pyc in kinds and source not in kinds:
+            kinds[source] = "f"
+            added.append(source)
+    if not dropped and not added:
+        return plan
+    return replace(
+        plan,
+        additions=tuple(sorted(kinds, key=_tree_order)),
+        changed=plan.changed - len(dropped) + len(added),
+        kinds=kinds,
+        kept_from_old=tuple(sorted(dropped)),
+        sources_for_bytecode=tuple(sorted(added)),
     )

@@ -70,14 +70,15 @@ def _check_matches(record: DiffRecord, images: dict, expected: Expected) -> None
 
 
 def generate(
-    engine, output_dir: Path, allow_drift: bool = False, expected: Expected = Expected()
+    engine, output_dir: Path, allow_drift: bool = False, expected: Expected = Expected(), byte_exact=False
 ) -> Generated:
-    """Write the delta archive, removal list and Dockerfile into ``output_dir``."""
+    """Write the delta archive, removal list and Dockerfile into ``output_dir``
+    (``byte_exact``: ship byte-code that is only equivalent to OLD's too)."""
     output_dir = Path(output_dir)
     # The Dockerfile goes last and the old one first: a failed run leaves
     # nothing that builds, rather than an old Dockerfile beside a new archive.
     remove_quietly(output_dir / DOCKERFILE)
-    record, plan = difflog.load(output_dir)
+    record, plan = difflog.load(output_dir, byte_exact)
     images = {role: engine.inspect_image(getattr(record, role).ref) for role in ("old", "new")}
     _check_matches(record, images, expected)
     old_cfg = without_chain_labels(images["old"]["Config"] or {})

@@ -36,7 +36,16 @@ def inspect(image: str) -> dict:
     return json.loads(docker("image", "inspect", image))[0]
 
 
-def exported_tree(image: str) -> dict:
+def _content_digest(data: bytes, name: str, mask_pyc_mtime: bool) -> str:
+    """sha256 of a file; with ``mask_pyc_mtime``, a timestamp-based ``__pycache__/*.pyc``
+    (flags word 0, PEP 552) is hashed with bytes 8-11, its source's mtime, zeroed."""
+    if mask_pyc_mtime and name.endswith(".pyc") and "/__pycache__/" in f"/{name}" and len(data) >= 16:
+        if data[2:4] == b"\r\n" and data[4:8] == b"\0\0\0\0":
+            data = data[:8] + b"\0\0\0\0" + data[12:]
+    return hashlib.sha256(data).hexdigest()
+
+
+def exported_tree(image: str, mask_pyc_mtime: bool = False) -> dict:
     """Map each path to (type, mode, uid, gid, content digest or link target, xattrs).
 
     xattrs are those the export carries (SCHILY.xattr.* records); see
@@ -58,7 +67,7 @@ def exported_tree(image: str) -> dict:
                     entries[name] = entries[target]
                     continue
                 if member.isreg():
-                    payload = hashlib.sha256(tar.extractfile(member).read()).hexdigest()
+                    payload = _content_digest(tar.extractfile(member).read(), name, mask_pyc_mtime)
                 elif member.issym():
                     payload = "-> " + member.linkname
                 elif member.ischr() or member.isblk():
@@ -99,10 +108,10 @@ def container_xattrs(image: str, under: str) -> list:
     return sorted(out.decode().splitlines())
 
 
-def tree_differences(image_a: str, image_b: str, under: str = "") -> list:
+def tree_differences(image_a: str, image_b: str, under: str = "", mask_pyc_mtime: bool = False) -> list:
     """Readable differences between two images' trees (empty when equal)."""
     prefix = under.strip("/")
-    a, b = exported_tree(image_a), exported_tree(image_b)
+    a, b = exported_tree(image_a, mask_pyc_mtime), exported_tree(image_b, mask_pyc_mtime)
     if prefix:
         a = {k: v for k, v in a.items() if k == prefix or k.startswith(prefix + "/")}
         b = {k: v for k, v in b.items() if k == prefix or k.startswith(prefix + "/")}
