@@ -2,7 +2,8 @@
 application images are built (no SOURCE_DATE_EPOCH: every `.py` gets a new
 mtime, every timestamp-based `.pyc` new bytes).
 
-The revision upgrades requests 2.31.0 -> 2.32.3. The processed image must
+The revision upgrades requests 2.31.0 -> 2.32.3 (and, for a Node tree from
+the npm registry, express 4.18.2 -> 4.19.2). The processed image must
 behave as NEW: importing every module with ``python -v`` finds no stale
 byte-code. Its files are compared with NEW's by ``independent.py`` (bytes
 8-11 of a `.pyc`, the embedded source mtime, masked: the kit's default keeps
@@ -150,5 +151,58 @@ def test_byte_exact_ships_new_byte_code_with_its_sources(venvs):
         assert summary["verified"] and summary["equivalent_bytecode"] == 0
         assert tree_differences(new, processed) == []
         assert stale_bytecode(processed) == 0
+    finally:
+        sh(["docker", "image", "rm", "-f", processed], ".", check=False)
+
+
+NODE_BASE = "difflayers-test-node:base"
+NODE_BASE_DOCKERFILE = """FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
+"""
+NODE_DOCKERFILE = """FROM {base} AS build
+COPY ca.crt /ca.crt
+WORKDIR /app
+RUN npm config set cafile /ca.crt && echo '{{"name":"app","version":"1.0.0"}}' > package.json \\
+ && npm install --no-audit --no-fund {packages}
+FROM {base}
+COPY --from=build /app /app
+WORKDIR /app
+CMD ["node", "-e", "console.log(require('express/package.json').version)"]
+"""
+NODE_REVISIONS = {"1": "express@4.18.2", "2": "express@4.19.2"}
+
+
+@pytest.fixture(scope="module")
+def node_trees(tmp_path_factory):
+    """node_modules of express and two more, revision 2 a minor upgrade: {revision: tag}."""
+    tmp = tmp_path_factory.mktemp("node")
+    (tmp / "base").mkdir()
+    (tmp / "base" / "Dockerfile").write_text(NODE_BASE_DOCKERFILE)
+    sh(["docker", "build", "-q", "-t", NODE_BASE, "."], tmp / "base")
+    tags = {}
+    for revision, express in NODE_REVISIONS.items():
+        context = tmp / revision
+        context.mkdir()
+        shutil.copy(CA_BUNDLE, context / "ca.crt")
+        packages = f"{express} lodash@4.17.21 left-pad@1.3.0"
+        (context / "Dockerfile").write_text(NODE_DOCKERFILE.format(base=NODE_BASE, packages=packages))
+        tags[revision] = f"difflayers-test-node:{revision}"
+        sh(["docker", "build", "-q", "-t", tags[revision], "."], context)
+    yield tags
+    sh(["docker", "image", "rm", "-f", *tags.values()], ".", check=False)
+
+
+def test_a_node_upgrade_ships_its_files_only(node_trees):
+    """npm's noise is mtimes alone (left out already): only the upgrade's files ship."""
+    old, new = node_trees["1"], node_trees["2"]
+    processed = "difflayers-test-node:2-processed"
+    try:
+        summary = optimize(old, new, processed)
+        causes = by_cause(summary)
+        assert set(causes) <= {"content", "unchanged content, new mtime"}, causes
+        assert summary["verified"] and summary["bytes_added"] < summary["naive_bytes"] / 5
+        assert tree_differences(new, processed) == [] and config_differences(new, processed) == []
+        run = sh(["docker", "run", "--rm", "--network", "none", processed], ".").stdout.strip()
+        assert run == "4.19.2"
     finally:
         sh(["docker", "image", "rm", "-f", processed], ".", check=False)
