@@ -15,8 +15,9 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from difflayers.adapters.credentials import credentials_for
 from difflayers.adapters.engine import TOOL_IMAGE, Engine
-from difflayers.adapters.registry import Registry, parse_reference
+from difflayers.adapters.registry import Registry
 from difflayers.comparing import difflog, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
@@ -26,7 +27,7 @@ from difflayers.core.configdelta import require_same_platform
 from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.names import check_tree_path
 from difflayers.core.plan import Plan
-from difflayers.core.reference import check_tag_reference
+from difflayers.core.reference import check_tag_reference, parse_reference
 from difflayers.errors import BadInput, DiffLayersError, NotExpressible, VerificationFailed
 from difflayers.figures import naive_bytes, shared_layers
 from difflayers.methods import Method
@@ -138,6 +139,7 @@ class Options:
     plain_http: bool = False
     policy: Policy = field(default_factory=Policy)
     byte_exact: bool = False
+    certs_d: str | None = None  # registry CAs, as /etc/docker/certs.d (settings.Environment)
 
 
 @dataclass
@@ -188,7 +190,13 @@ def optimize(
             raise BadInput("--push assembles the layer itself: use it with --method layer (or auto)")
         method = Method.LAYER
         target = parse_reference(options.push_to)
-        registry = Registry(target.host, options.plain_http)
+        registry = Registry(
+            target.api_host,
+            options.plain_http,
+            credentials_for(target.host),
+            certs_d=options.certs_d,
+            scopes={f"repository:{target.repository}:pull,push"},
+        )
     old = engine.inspect_image(old_ref)
     new_id = engine.inspect_image(new_ref)["Id"]
     notes = _moved_tags(engine, tag, {"OLD": old["Id"], "NEW": new_id})
@@ -378,11 +386,17 @@ def _push(engine: Engine, registry, target, tag, remote, made: Made, progress) -
         # A rebase on NEW as built: its layers are not OLD's, the engine sends them.
         progress(f"pushing {tag} with the engine (NEW as built: its layers are new to the chain)")
         engine.push(tag)
-        return {"pushed": tag, "layers_mounted": 0, "bytes_uploaded": None}
+        return {
+            "pushed": tag,
+            "layers_mounted": 0,
+            "layers_copied": 0,
+            "bytes_copied": 0,
+            "bytes_uploaded": None,
+        }
     progress(f"pushing {target}: OLD's layers mounted from {remote.source.repository}, the delta uploaded")
     layer = made.assembled.layer_path
     blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
-    return push_image(registry, target, remote, made.assembled.config, blob)
+    return push_image(registry, target, remote, made.assembled.config, blob, progress)
 
 
 def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote, progress) -> Made:

@@ -31,6 +31,10 @@ VARIABLES = {
     "with its source (default: OLD's equivalent pair stays)",
     "DOCKER_SOCKET": "compose kit: the engine's socket on this machine (default /var/run/docker.sock)",
     "DOCKER_HOST": "the engine to talk to (read by the docker SDK and CLI, as Docker does)",
+    "DOCKER_CONFIG": "where Docker's config.json is (default ~/.docker): the logins `--push` uses, "
+    "as `docker login` stored them",
+    "DIFFLAYERS_CERTS_D": "the folder of registry CAs and client certificates, HOST/ca.crt as the engine "
+    "reads them (default /etc/docker/certs.d)",
 }
 
 COMPARE_CHOICES = ("auto", "mounts", "volumes")
@@ -51,6 +55,7 @@ class Environment:
     restrict_path: str = ""
     allow_config_drift: bool = False
     byte_exact: bool = False
+    certs_d: str = "/etc/docker/certs.d"
 
     @classmethod
     def read(cls, environ=None) -> "Environment":
@@ -72,6 +77,7 @@ class Environment:
             restrict_path=env.get("RESTRICT_DIFF_TO_PATH", ""),
             allow_config_drift=env.get("ALLOW_CONFIG_DRIFT") == "1",
             byte_exact=env.get("BYTE_EXACT") == "1",
+            certs_d=env.get("DIFFLAYERS_CERTS_D") or "/etc/docker/certs.d",
         )
 
 

@@ -125,7 +125,13 @@ def print_summary(s: dict) -> None:
         print(f"note: {note}")
     if "pushed" in s:
         uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
-        print(f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted{uploaded}")
+        copied = (
+            f", {s['layers_copied']} copied through this machine ({s['bytes_copied']:,} bytes: the registry "
+            "would not mount them)"
+            if s.get("layers_copied")
+            else ""
+        )
+        print(f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted{copied}{uploaded}")
 
 
 def _verified(s: dict) -> str:
@@ -147,6 +153,7 @@ def run(args, engine, progress) -> int:
         push_to=args.push,
         plain_http=args.plain_http,
         byte_exact=args.byte_exact,
+        certs_d=args.environment.certs_d,
         policy=Policy(args.min_layers_left, args.max_superseded_share, args.max_deltas, args.rebase_to),
     )
     with output_dir(args.output, args.replace_output) as output:

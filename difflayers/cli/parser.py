@@ -66,6 +66,7 @@ def build_parser(env: Environment | None = None) -> argparse.ArgumentParser:
             parents=[common],
         )
         module.add_arguments(p)
+        p.set_defaults(environment=env)  # the variables read once, for the command's run()
     for name, text in internal.COMMANDS.items():
         # Without help=, argparse lists no line for them in the user's --help.
         p = sub.add_parser(name, description=text)

@@ -7,6 +7,7 @@ in brackets), path components of lowercase letters and digits joined by
 """
 
 import re
+from dataclasses import dataclass
 
 from difflayers.errors import BadInput
 
@@ -15,7 +16,12 @@ _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 _NAME = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 MAX_NAME = 255
+# Docker Hub: the name users write, the aliases Docker accepts, and the API host.
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_ALIASES = ("index.docker.io", "registry-1.docker.io")
+DOCKER_HUB_API = "registry-1.docker.io"
 
 
 def check_tag_reference(text: str, what: str = "-t") -> str:
@@ -56,3 +62,58 @@ def full_name(reference: str) -> str:
     if rest and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
         return f"{name}:{tag}"
     return f"docker.io/{name if rest else 'library/' + name}:{tag}"
+
+
+def _is_host(first: str) -> bool:
+    return "." in first or ":" in first or first == "localhost" or first.startswith("[")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``host/repository`` and a tag or digest, normalised as Docker does:
+    ``app`` is ``docker.io/library/app:latest``."""
+
+    host: str
+    repository: str
+    tag: str = ""
+    digest: str = ""
+
+    @property
+    def reference(self) -> str:
+        return self.digest or self.tag or "latest"
+
+    @property
+    def api_host(self) -> str:
+        """Where the registry API answers (Docker Hub's is not docker.io)."""
+        return DOCKER_HUB_API if self.host == DOCKER_HUB else self.host
+
+    def __str__(self) -> str:
+        suffix = f"@{self.digest}" if self.digest else f":{self.tag or 'latest'}"
+        return f"{self.host}/{self.repository}{suffix}"
+
+
+def parse_reference(text: str) -> Reference:
+    """Read a reference as Docker does: ``app``, ``user/app``, ``docker.io/user/app``,
+    ``registry:5000/ns/app:tag``, each with an optional ``@sha256:...``.
+
+    >>> str(parse_reference("app")), str(parse_reference("user/app:2"))
+    ('docker.io/library/app:latest', 'docker.io/user/app:2')
+    """
+    name, _, digest = text.partition("@")
+    if digest and not _DIGEST.fullmatch(digest):
+        raise BadInput(f"{text!r}: {digest!r} is not a sha256 digest")
+    tag = ""
+    if ":" in name.rsplit("/", 1)[-1]:
+        name, _, tag = name.rpartition(":")
+        if not _TAG.fullmatch(tag):
+            raise BadInput(f"{text!r}: {tag!r} is not a valid tag")
+    first, _, rest = name.partition("/")
+    host, repository = (first, rest) if rest and _is_host(first) else (DOCKER_HUB, name)
+    if host in DOCKER_HUB_ALIASES:
+        host = DOCKER_HUB
+    if host == DOCKER_HUB and "/" not in repository:
+        repository = f"library/{repository}"
+    if not repository or not _NAME.fullmatch(repository) or ":" in repository.split("/")[0]:
+        hint = " (repository names are lowercase)" if repository != repository.lower() else ""
+        raise BadInput(f"{text!r}: {repository!r} is not a valid repository name{hint}")
+    return Reference(host, repository, tag, digest)

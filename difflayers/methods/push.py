@@ -12,9 +12,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from difflayers.adapters.registry import Reference, Registry, parse_reference
+from difflayers.adapters.registry import Registry
 from difflayers.core.mediatypes import CONFIG_TYPE, DOCKER_LIST, LAYER_TYPE, OCI_INDEX
 from difflayers.core.outputs import atomic_file
+from difflayers.core.reference import Reference, parse_reference
 from difflayers.errors import RegistryError
 
 
@@ -29,18 +30,20 @@ class RemoteImage:
 
 
 def find_old(registry: Registry, old: dict, target: Reference) -> RemoteImage:
-    """OLD in ``registry``, found through the digests the engine recorded when
-    OLD was pushed or pulled (``RepoDigests``); same repository preferred."""
+    """OLD in ``target``'s registry, found through the digests the engine recorded
+    when OLD was pushed or pulled (``RepoDigests``, Docker Hub's without a host);
+    same repository preferred. Reading it needs pull access there."""
     candidates = [
-        parse_reference(d) for d in old.get("RepoDigests") or [] if d.startswith(registry.host + "/")
+        ref for ref in map(parse_reference, old.get("RepoDigests") or []) if ref.host == target.host
     ]
     if not candidates:
         raise RegistryError(
-            f"OLD ({old['Id'][:19]}) has not been pushed to {registry.host} from this engine (no RepoDigest "
+            f"OLD ({old['Id'][:19]}) has not been pushed to {target.host} from this engine (no RepoDigest "
             f"there); push OLD first: its layers are what the processed image reuses"
         )
     candidates.sort(key=lambda ref: ref.repository != target.repository)
     source = candidates[0]
+    registry.scopes.add(f"repository:{source.repository}:pull")
     media_type, body, _ = registry.manifest(source.repository, source.digest)
     manifest = json.loads(body)
     if media_type in (DOCKER_LIST, OCI_INDEX):
@@ -89,20 +92,38 @@ def compress(layer: Path, dest: Path) -> Blob:
     return Blob(dest, "sha256:" + digest.hexdigest(), dest.stat().st_size)
 
 
-def push_image(registry: Registry, target: Reference, old: RemoteImage, config: bytes, layer) -> dict:
+def push_image(
+    registry: Registry, target: Reference, old: RemoteImage, config: bytes, layer, progress=None
+) -> dict:
     """Put OLD's layers (mounted) + ``layer`` (a ``Blob``, or None) + ``config``
-    under ``target``; return the manifest digest and the bytes uploaded."""
+    under ``target``; return the manifest digest and the bytes uploaded.
+
+    A registry that answers a mount with an upload (202) gets the blob copied
+    from OLD's repository through this machine instead, counted apart. The
+    manifest goes last: a push cut off before it leaves the tag as it was,
+    and running it again completes it (blobs already there are skipped).
+    """
     repository = target.repository
-    mounted = uploaded = 0
+    mounted = uploaded = copied = copied_layers = 0
     for descriptor in old.layers:
-        if not registry.has_blob(repository, descriptor["digest"]):
-            registry.mount(repository, descriptor["digest"], old.source.repository)
+        digest = descriptor["digest"]
+        if registry.has_blob(repository, digest):
+            continue
+        upload = registry.mount(repository, digest, old.source.repository)
+        if upload is None:
             mounted += 1
+            continue
+        if progress:
+            progress(f"{registry.host} did not mount {digest[:19]}: copying it from {old.source.repository}")
+        copied += registry.copy_blob(
+            upload, old.source.repository, digest, descriptor["size"], repository, progress
+        )
+        copied_layers += 1
     layers = list(old.layers)
     if layer is not None:
         if not registry.has_blob(repository, layer.digest):
             with open(layer.path, "rb") as handle:
-                registry.upload(repository, layer.digest, handle, layer.size)
+                registry.upload(repository, layer.digest, handle, layer.size, progress)
             uploaded += layer.size
         layers.append(
             {"mediaType": LAYER_TYPE[old.manifest_type], "size": layer.size, "digest": layer.digest}
@@ -122,5 +143,7 @@ def push_image(registry: Registry, target: Reference, old: RemoteImage, config: 
     return {
         "pushed": f"{target.host}/{repository}@{digest}",
         "layers_mounted": mounted,
+        "layers_copied": copied_layers,
+        "bytes_copied": copied,
         "bytes_uploaded": uploaded + len(body),
     }

@@ -6,10 +6,10 @@ import tarfile
 
 import pytest
 
-from difflayers.adapters.registry import Reference, _is_loopback, parse_reference
+from difflayers.adapters.registry import is_loopback
 from difflayers.archives.loadarchive import write_load_archive, write_oci_archive
 from difflayers.core.imageconfig import config_bytes, history_from_engine, processed_config
-from difflayers.core.reference import full_name
+from difflayers.core.reference import Reference, full_name, parse_reference
 from difflayers.errors import BadInput
 from difflayers.methods.push import compress
 
@@ -93,15 +93,31 @@ def test_references_that_name_a_registry(text, expected):
     assert parse_reference(text) == expected
 
 
-@pytest.mark.parametrize("text", ["app:2", "team/app", "127.0.0.1:5000/", "reg.io/App:1"])
-def test_references_without_a_registry_or_with_a_bad_name_are_refused(text):
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("app", Reference("docker.io", "library/app")),
+        ("app:2", Reference("docker.io", "library/app", "2")),
+        ("user/app", Reference("docker.io", "user/app")),
+        ("docker.io/user/app:1", Reference("docker.io", "user/app", "1")),
+        ("index.docker.io/library/app", Reference("docker.io", "library/app")),
+        ("user/app@sha256:" + "d" * 64, Reference("docker.io", "user/app", "", "sha256:" + "d" * 64)),
+    ],
+)
+def test_docker_hub_names_as_users_write_them(text, expected):
+    assert parse_reference(text) == expected
+    assert parse_reference(text).api_host == "registry-1.docker.io"
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:5000/", "reg.io/App:1", "app@sha256:abc", "app:"])
+def test_bad_names_are_refused(text):
     with pytest.raises(BadInput):
         parse_reference(text)
 
 
-def test_loopback_registries_speak_plain_http_others_tls():
-    assert _is_loopback("127.0.0.1:5000") and _is_loopback("localhost:5000") and _is_loopback("[::1]:5000")
-    assert not _is_loopback("registry.example.com") and not _is_loopback("10.0.0.1:5000")
+def test_loopback_registries_may_fall_back_to_plain_http_others_not():
+    assert is_loopback("127.0.0.1:5000") and is_loopback("localhost:5000") and is_loopback("[::1]:5000")
+    assert not is_loopback("registry.example.com") and not is_loopback("10.0.0.1:5000")
 
 
 def test_compression_is_reproducible(tmp_path):

@@ -1,0 +1,395 @@
+"""Real registries for the push tests, as users meet them: Debian's
+docker-registry with htpasswd behind TLS, with distribution's token auth and
+an issuer written here, and a loopback proxy that refuses mounts or fails the
+first requests of each kind.
+
+Certificates and keys are made with the openssl CLI; a token is a JWT signed
+RS256 by ``openssl dgst`` with the issuer's certificate in its ``x5c`` header,
+which the registry trusts through ``rootcertbundle``.
+"""
+
+import base64
+import http.client
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+CERTS_D_ENGINE = Path("/etc/docker/certs.d")
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(folder: Path) -> tuple:
+    """(ca.crt, ca.key) of a fresh test CA."""
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=difflayers test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        cwd=folder,
+    )
+    return folder / "ca.crt", folder / "ca.key"
+
+
+def make_server_cert(folder: Path, ca: tuple, ip: str = "127.0.0.1") -> tuple:
+    """(server.crt, server.key) for ``ip``, signed by ``ca``."""
+    (folder / "san.cnf").write_text(f"subjectAltName=IP:{ip}\n")
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        f"/CN={ip}",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        cwd=folder,
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        str(ca[0]),
+        "-CAkey",
+        str(ca[1]),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.crt",
+        cwd=folder,
+    )
+    return folder / "server.crt", folder / "server.key"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RegistryServer:
+    """docker-registry serving on 127.0.0.1:PORT with ``extra`` config (YAML text)."""
+
+    def __init__(self, root: Path, extra: str = "", tls: tuple | None = None):
+        self.root, self.port = root, free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.storage = root / "storage"
+        tls_yaml = f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else ""
+        config = root / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+            f"    rootdirectory: {self.storage}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.address}\n{tls_yaml}{extra}"
+        )
+        binary = shutil.which("docker-registry") or shutil.which("registry")
+        self.proc = subprocess.Popen(
+            [binary, "serve", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "registry.log", "wb"),
+        )
+        for _ in range(100):
+            try:
+                with socket_connect(self.port):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"docker-registry did not start: {(root / 'registry.log').read_text()}")
+
+    def blob_bytes(self) -> int:
+        blobs = self.storage / "docker" / "registry" / "v2" / "blobs"
+        return sum(p.stat().st_size for p in blobs.rglob("data")) if blobs.exists() else 0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def socket_connect(port: int):
+    import socket
+
+    return socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def trust_for_engine(address: str, ca_crt: Path) -> Path:
+    """The engine reads /etc/docker/certs.d/HOST/ca.crt without a restart."""
+    folder = CERTS_D_ENGINE / address
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ca_crt, folder / "ca.crt")
+    return folder
+
+
+def htpasswd_file(path: Path, users: dict) -> None:
+    for i, (user, password) in enumerate(users.items()):
+        flags = "-Bbc" if i == 0 else "-Bb"
+        subprocess.run(["htpasswd", flags, str(path), user, password], check=True, capture_output=True)
+
+
+def docker_login(config_dir: Path, address: str, user: str, password: str) -> None:
+    subprocess.run(
+        ["docker", "login", address, "-u", user, "--password-stdin"],
+        input=password,
+        text=True,
+        env={**os.environ, "DOCKER_CONFIG": str(config_dir)},
+        check=True,
+        capture_output=True,
+    )
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    """distribution's token flow: GET /token?service=&scope=... with Basic auth,
+    answered with a JWT granting what ``grants`` allows each user
+    (user -> actions, e.g. {"pusher": {"pull", "push"}, "reader": {"pull"}}).
+    Every request's user and scopes are recorded in ``asked``."""
+
+    SERVICE, ISSUER = "difflayers-test-registry", "difflayers-test-issuer"
+
+    def __init__(self, folder: Path, users: dict, grants: dict):
+        self.folder, self.users, self.grants = folder, users, grants
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=token issuer",
+            "-keyout",
+            "issuer.key",
+            "-out",
+            "issuer.crt",
+            cwd=folder,
+        )
+        der = subprocess.run(
+            ["openssl", "x509", "-in", "issuer.crt", "-outform", "DER"],
+            cwd=folder,
+            check=True,
+            capture_output=True,
+        ).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.asked: list = []
+        issuer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                issuer._answer(self)
+
+            def do_POST(self):
+                issuer._answer(self)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def registry_config(self) -> str:
+        return (
+            f"auth:\n  token:\n    realm: {self.realm}\n    service: {self.SERVICE}\n"
+            f"    issuer: {self.ISSUER}\n    rootcertbundle: {self.folder / 'issuer.crt'}\n"
+        )
+
+    def _answer(self, request):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+        if request.command == "POST":
+            length = int(request.headers.get("Content-Length") or 0)
+            query = urllib.parse.parse_qs(request.rfile.read(length).decode())
+        user = None
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            name, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            if self.users.get(name) != password:
+                request.send_response(401)
+                request.end_headers()
+                return
+            user = name
+        scopes = [s for value in query.get("scope", []) for s in value.split(" ")]
+        self.asked.append((user, sorted(scopes)))
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            allowed = [a for a in actions.split(",") if a in self.grants.get(user, set())]
+            if allowed:
+                access.append({"type": kind, "name": name, "actions": allowed})
+        token = self._sign(user or "", access)
+        body = json.dumps({"token": token, "access_token": token, "expires_in": 300}).encode()
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    def _sign(self, subject: str, access: list) -> str:
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        claims = {
+            "iss": self.ISSUER,
+            "sub": subject,
+            "aud": self.SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", str(self.folder / "issuer.key")],
+            input=signing_input.encode(),
+            check=True,
+            capture_output=True,
+        ).stdout
+        return f"{signing_input}.{_b64url(signature)}"
+
+    def stop(self):
+        self.server.shutdown()
+
+
+class FaultProxy:
+    """A plain-HTTP proxy on loopback in front of a registry. ``refuse_mounts``:
+    a mount request is answered 202 with an ordinary upload (as registries that
+    do not mount do). ``flaky``: the first request of each kind (method and
+    route) is answered by a dropped connection, the second by 503 with
+    ``Retry-After: 1``; the third goes through. ``seen`` counts requests by kind."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.refuse_mounts = False
+        self.flaky = False
+        self.seen: dict = {}
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _any(self):
+                proxy._forward(self)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.address = f"127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def kind(method: str, path: str) -> str:
+        route = urllib.parse.urlsplit(path).path
+        for part in ("/blobs/uploads/", "/blobs/", "/manifests/"):
+            if part in route:
+                return f"{method} {part}"
+        return f"{method} {route}"
+
+    def _body(self, request) -> bytes:
+        if request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(request.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    request.rfile.readline()
+                    return data
+                data += request.rfile.read(size)
+                request.rfile.readline()
+        length = int(request.headers.get("Content-Length") or 0)
+        return request.rfile.read(length) if length else b""
+
+    def _forward(self, request):
+        body = self._body(request)
+        path = request.path
+        kind = self.kind(request.command, path)
+        with self.lock:
+            count = self.seen[kind] = self.seen.get(kind, 0) + 1
+        if self.flaky and count == 1:
+            request.close_connection = True
+            request.connection.shutdown(2)  # dropped, no answer
+            return
+        if self.flaky and count == 2:
+            request.send_response(503)
+            request.send_header("Retry-After", "1")
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        if self.refuse_mounts and request.command == "POST" and "mount" in query:
+            path = urllib.parse.urlsplit(path).path  # an ordinary upload instead
+        upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=120)
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("transfer-encoding", "connection")
+        }
+        headers["Content-Length"] = str(len(body))
+        upstream.request(request.command, path, body=body, headers=headers)
+        answer = upstream.getresponse()
+        data = answer.read()
+        request.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                request.send_header(key, value)
+        length = answer.getheader("Content-Length") if request.command == "HEAD" else None
+        request.send_header("Content-Length", length or str(len(data)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(data)
+        upstream.close()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def manifest(address: str, repository: str, reference: str, authorization: str = "", scheme="http", ca=None):
+    """A manifest as JSON, or None when the registry has none."""
+    import ssl
+
+    accept = (
+        "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+    )
+    headers = {"Accept": accept, **({"Authorization": authorization} if authorization else {})}
+    request = urllib.request.Request(
+        f"{scheme}://{address}/v2/{repository}/manifests/{reference}", headers=headers
+    )
+    context = ssl.create_default_context(cafile=str(ca)) if ca else None
+    try:
+        return json.load(urllib.request.urlopen(request, context=context, timeout=30))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
