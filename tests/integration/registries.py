@@ -286,12 +286,14 @@ class FaultProxy:
     a mount request is answered 202 with an ordinary upload (as registries that
     do not mount do). ``flaky``: the first request of each kind (method and
     route) is answered by a dropped connection, the second by 503 with
-    ``Retry-After: 1``; the third goes through. ``seen`` counts requests by kind."""
+    ``Retry-After: 1``; the third goes through. ``failing``: kinds answered 500
+    every time. ``seen`` counts requests by kind."""
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.refuse_mounts = False
         self.flaky = False
+        self.failing: set = set()  # kinds always answered 500 (a registry that broke mid-push)
         self.seen: dict = {}
         self.lock = threading.Lock()
         proxy = self
@@ -343,8 +345,8 @@ class FaultProxy:
             request.close_connection = True
             request.connection.shutdown(2)  # dropped, no answer
             return
-        if self.flaky and count == 2:
-            request.send_response(503)
+        if kind in self.failing or (self.flaky and count == 2):
+            request.send_response(500 if kind in self.failing else 503)
             request.send_header("Retry-After", "1")
             request.send_header("Content-Length", "0")
             request.end_headers()

@@ -26,7 +26,8 @@ USERS = {"pusher": "s3cret-push-pw", "reader": "s3cret-read-pw"}
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    """A small OLD and NEW (FROM scratch: quick to push), removed afterwards."""
+    """OLD and NEW FROM scratch, removed afterwards. OLD's layer holds 20 MiB of
+    random bytes: more than one chunk when a registry will not mount it."""
     tmp = tmp_path_factory.mktemp("pair")
     tags = {}
     for side, parent in (("old", "scratch"), ("new", "difflayers-test-registries:old")):
@@ -34,7 +35,10 @@ def pair(tmp_path_factory):
         context.mkdir()
         (context / "a.txt").write_text(f"{side} " * 1000)
         (context / f"{side}.txt").write_text(side)
-        (context / "Dockerfile").write_text(f"FROM {parent}\nCOPY a.txt {side}.txt /app/\n")
+        if side == "old":
+            (context / "big.bin").write_bytes(os.urandom(20 << 20))
+        files = "a.txt old.txt big.bin" if side == "old" else "a.txt new.txt"
+        (context / "Dockerfile").write_text(f"FROM {parent}\nCOPY {files} /app/\n")
         tags[side] = f"difflayers-test-registries:{side}"
         sh(["docker", "build", "-q", "-t", tags[side], "."], context)
     yield tags
@@ -297,7 +301,7 @@ def test_a_registry_that_will_not_mount_gets_the_blobs_copied(tmp_path, pair, pr
         summary = json.loads(result.stdout)
         assert summary["layers_mounted"] == 0
         assert summary["layers_copied"] == len(registries_layers(old_remote)) and summary["bytes_copied"] > 0
-        assert "did not mount" in result.stderr
+        assert "did not mount" in result.stderr and "uploaded 16,777,216 of" in result.stderr
         proxy.refuse_mounts = False
         pulled_back_equal(pair, target, config_dir)
     finally:
@@ -331,6 +335,37 @@ def test_dropped_connections_and_503s_are_retried_and_nothing_is_duplicated(tmp_
         summary = json.loads(result.stdout)
         assert max(proxy.seen.values()) >= 3  # every kind failed twice before it went through
         assert server.blob_bytes() - before == summary["bytes_uploaded"]  # each blob once
+        pulled_back_equal(pair, target, config_dir)
+    finally:
+        sh(["docker", "image", "rm", "-f", *made], ".", check=False)
+
+
+def test_a_push_cut_off_before_the_manifest_leaves_the_tag_and_completes_when_run_again(
+    tmp_path, pair, proxied
+):
+    server, proxy = proxied
+    config_dir = tmp_path / "none"
+    config_dir.mkdir()
+    made = []
+    old_remote, target = f"{proxy.address}/team/app:1", f"{proxy.address}/team/app:2"
+    try:
+        push_old(pair, old_remote, config_dir, made)
+        before = server.blob_bytes()
+        proxy.failing = {"PUT /manifests/"}
+        argv = ("optimize", old_remote, pair["new"], "--path", "/app", "--push", target, "--json")
+        env = {"DOCKER_CONFIG": str(config_dir)}
+        result = kit(*argv, env=env, check=False)
+        made.append(target)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "HTTP 500" in result.stderr.strip().splitlines()[-1]
+        assert registries.manifest(server.address, "team/app", "2") is None
+        uploaded = server.blob_bytes() - before  # the delta and the config made it
+        proxy.failing = set()
+        again = json.loads(kit(*argv, env=env).stdout)
+        # The delta layer is not sent again; the second run's image has its own
+        # config (a new creation time), a few hundred bytes, and the manifest.
+        assert again["bytes_uploaded"] < 5_000
+        assert server.blob_bytes() - before - uploaded < 5_000
         pulled_back_equal(pair, target, config_dir)
     finally:
         sh(["docker", "image", "rm", "-f", *made], ".", check=False)
