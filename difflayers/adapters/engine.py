@@ -105,6 +105,8 @@ RUN_LABEL = "io.github.difflayers.run"
 TOOL_IMAGE = "difflayers-kit:local"
 SOURCE_LABEL = "io.github.difflayers.sources"
 _CHECKOUT = Path(__file__).resolve().parents[2]
+_PACKAGE = Path(__file__).resolve().parents[1]
+TOOL_DOCKERFILE = "shell.Dockerfile"
 
 
 @dataclass
@@ -138,11 +140,15 @@ def _api(what: str, call, *args, **kwargs):
 
 
 def _tool_sources() -> dict:
-    """The build context of the tool image, from a checkout (name -> path)."""
+    """The build context of the tool image (name -> path): from a checkout, or
+    from the installed package, which carries the templates and the Dockerfile
+    (an installed kit builds its tool image itself, no checkout needed)."""
+    root = _CHECKOUT if (_CHECKOUT / "templates" / TOOL_DOCKERFILE).is_file() else _PACKAGE
+    package = _CHECKOUT / "difflayers" if root is _CHECKOUT else _PACKAGE
     return {
-        "Dockerfile": _CHECKOUT / "shell.Dockerfile",
-        "difflayers": _CHECKOUT / "difflayers",
-        "templates": _CHECKOUT / "templates",
+        "Dockerfile": root / "templates" / TOOL_DOCKERFILE,
+        "difflayers": package,
+        "templates": root / "templates",
     }
 
 
@@ -661,11 +667,11 @@ class Engine:
 
     def ensure_tool_image(self, progress=None) -> None:
         """The kit's tool image (rsync and this package) must be in the engine,
-        built from this checkout's code: the differ runs in it.
+        built from this code: the differ runs in it.
 
-        From a checkout it is (re)built here through the API when missing or made
-        from other sources (a label records their digest); installed without the
-        checkout, the image must exist and the user is told how to build it.
+        It is (re)built here when missing or made from other sources (a label
+        records their digest), from the checkout or from the installed package,
+        which ships the Dockerfile and templates as package data.
         """
         try:
             labels = self.client.api.inspect_image(TOOL_IMAGE)["Config"].get("Labels") or {}
@@ -683,7 +689,7 @@ class Engine:
         if labels is not None and labels.get(SOURCE_LABEL) == digest:
             return
         if progress:
-            progress(f"building the kit's tool image {TOOL_IMAGE} from this checkout")
+            progress(f"building the kit's tool image {TOOL_IMAGE} from {sources['difflayers'].parent}")
         self.build(sources, TOOL_IMAGE, labels={SOURCE_LABEL: digest}, network=True)
 
     def sweep(self, run_id: str, attempts: int = 5) -> None:

@@ -1,0 +1,75 @@
+"""The kit as users install it: the built wheel (not editable) in a fresh venv,
+run from a folder that is not the checkout, on an engine without the kit's
+tool image. The wheel carries what the tool image is built from (package
+data), so the kit builds it itself."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO, sh
+from .independent import tree_differences
+
+pytestmark = pytest.mark.engine
+TOOL_IMAGE = "difflayers-kit:local"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The ``difflayers`` command of a venv holding only the wheel and its dependencies."""
+    tmp = tmp_path_factory.mktemp("installed")
+    sh([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(REPO)], tmp)
+    (wheel,) = (tmp / "dist").glob("difflayers-*.whl")
+    sh([sys.executable, "-m", "venv", str(tmp / "venv")], tmp)
+    sh([str(tmp / "venv" / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)], tmp)
+    (tmp / "elsewhere").mkdir()
+    return tmp / "venv" / "bin" / "difflayers", tmp / "elsewhere"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pair")
+    tags = {}
+    for side, parent in (("old", "scratch"), ("new", "difflayers-test-installed:old")):
+        context = tmp / side
+        context.mkdir()
+        (context / "a.txt").write_text(side * 100)
+        (context / "Dockerfile").write_text(f"FROM {parent}\nCOPY a.txt /app/\n")
+        tags[side] = f"difflayers-test-installed:{side}"
+        sh(["docker", "build", "-q", "-t", tags[side], "."], context)
+    yield tags
+    sh(["docker", "image", "rm", "-f", tags["new"], tags["old"]], ".", check=False)
+
+
+def run(installed, *args, check=True):
+    command, cwd = installed
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    result = subprocess.run([str(command), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_the_wheel_alone_builds_its_tool_image_and_runs_every_command(installed, pair):
+    sh(["docker", "image", "rm", "-f", TOOL_IMAGE], ".", check=False)
+    processed = "difflayers-test-installed:processed"
+    try:
+        made = run(
+            installed, "optimize", pair["old"], pair["new"], "--path", "/app", "-t", processed, "--json"
+        )
+        assert "building the kit's tool image" in made.stderr
+        summary = json.loads(made.stdout)
+        assert summary["verified"] and summary["method"] == "dockerfile"  # its templates were found
+        assert tree_differences(pair["new"], processed) == []
+        shipped = json.loads(
+            run(installed, "diff", pair["old"], pair["new"], "--path", "/app", "--json").stdout
+        )
+        assert shipped["ship"] == ["a.txt"]
+        assert json.loads(run(installed, "verify", pair["new"], processed, "--json").stdout)["equal"]
+        assert run(installed, "report", processed).stdout.startswith(f"{processed}:")
+        assert run(installed, "--version").stdout.startswith("difflayers ")
+    finally:
+        sh(["docker", "image", "rm", "-f", processed], ".", check=False)
