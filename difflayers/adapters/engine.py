@@ -363,6 +363,14 @@ class Engine:
                 ) from None
         return cls(client, docker_cli=docker_cli, builder=builder, compare=compare)
 
+    def describe(self) -> str:
+        """The engine as a bug report needs it: version, API, store, builder, how trees are exposed."""
+        version = self.client.version()
+        return (
+            f"Docker {version.get('Version')} (API {version.get('ApiVersion')}), {self.store} image store, "
+            f"builder {self.builder} (BuildKit CLI: {self.buildkit_cli or 'none'}), compare {self.compare}"
+        )
+
     def inspect_image(self, ref: str) -> dict:
         """``docker image inspect`` for one local image (no pull is attempted)."""
         try:

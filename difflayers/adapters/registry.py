@@ -20,6 +20,7 @@ import base64
 import hashlib
 import ipaddress
 import json
+import logging
 import re
 import ssl
 import time
@@ -33,6 +34,7 @@ from difflayers.adapters.credentials import Credentials
 from difflayers.core.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from difflayers.errors import RegistryError
 
+log = logging.getLogger("difflayers.registry")
 ACCEPT = f"{DOCKER_MANIFEST}, {OCI_MANIFEST}, {DOCKER_LIST}, {OCI_INDEX}"
 TIMEOUT = (10, 120)  # connect, read
 CERTS_D = "/etc/docker/certs.d"
@@ -144,6 +146,13 @@ class Registry:
             if start is not None:
                 body.seek(start)
             response = self._send(method, url, body, headers, stream, attempt)
+            log.debug(
+                "%s %s -> %s (try %d)",
+                method,
+                self._shown(url),
+                getattr(response, "status_code", "dropped"),
+                attempt + 1,
+            )
             if response is None:
                 continue  # a dropped connection, waited for
             if response.status_code == 401 and self._authenticate(response, what or url):

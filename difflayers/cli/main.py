@@ -4,6 +4,7 @@ Errors are one line on stderr and the exit code their class carries (see
 ``errors.ExitCode``); set DIFFLAYERS_DEBUG=1 for a traceback.
 """
 
+import logging
 import os
 import signal
 import sys
@@ -13,6 +14,8 @@ from difflayers.cli import internal
 from difflayers.cli.parser import COMMANDS, build_parser, subparser
 from difflayers.errors import DiffLayersError, ExitCode
 from difflayers.settings import Environment, find_project_file, read_project_file
+
+log = logging.getLogger("difflayers")
 
 
 def parse(argv=None, env: Environment | None = None, cwd: Path | None = None):
@@ -34,6 +37,23 @@ def parse(argv=None, env: Environment | None = None, cwd: Path | None = None):
     return args
 
 
+def _log_for_a_bug_report() -> None:
+    """-v: debug lines of the kit, the docker SDK and urllib3 (request lines, never
+    headers: they may carry credentials) on stderr, with the versions first."""
+    import platform
+
+    from difflayers import __version__
+
+    logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log.debug(
+        "difflayers %s, Python %s, %s, argv %s",
+        __version__,
+        platform.python_version(),
+        platform.platform(),
+        sys.argv,
+    )
+
+
 def _terminate(signum, frame):
     # SIGTERM (as from `docker stop` or a CI timeout) cleans up like Ctrl-C.
     raise KeyboardInterrupt
@@ -47,7 +67,10 @@ def _run(args, env: Environment) -> int:
     from difflayers.adapters.engine import Engine
     from difflayers.pipeline import Progress
 
+    if getattr(args, "verbose", False):
+        _log_for_a_bug_report()
     engine = Engine.connect(docker_cli=env.docker_cli, builder=env.builder, compare=env.compare)
+    log.debug("engine: %s", engine.describe())
     progress = Progress(quiet=getattr(args, "quiet", False))
     if args.command != "prune":
         swept = engine.sweep_dead()

@@ -37,6 +37,13 @@ def _common() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines on stderr"
     )
     common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log what a bug report needs on stderr: versions, the engine, each engine and registry call",
+    )
+    common.add_argument(
         "--config",
         metavar="FILE",
         default=argparse.SUPPRESS,

@@ -36,6 +36,8 @@ def test_every_command_has_an_example_and_takes_quiet(command, capsys, tmp_path)
     if command == "diff":
         argv.remove("-t"), argv.remove("x:1")
     assert parse(argv, cwd=tmp_path).quiet is True
+    assert parse([*argv, "-v"], cwd=tmp_path).verbose is True
+    assert parse(["-v", *argv], cwd=tmp_path).verbose is True
 
 
 def test_allow_config_drift_needs_the_dockerfile_method(capsys, tmp_path):
