@@ -64,6 +64,11 @@ def add_arguments(p) -> None:
         help="deltas in one chain (default %(default)s)",
     )
     chain.add_argument(
+        "--rebase-ok",
+        action="store_true",
+        help="exit 0 after a rebase too (for `set -e` pipelines; the output still says REBASED)",
+    )
+    chain.add_argument(
         "--rebase-to",
         choices=["base", "new"],
         default=defaults.rebase_to,
@@ -161,4 +166,5 @@ def run(args, engine, progress) -> int:
             engine, args.old, args.new, args.path, args.tag, output, options, progress
         )
     print(json.dumps(summary, indent=2)) if args.json else print_summary(summary)
-    return ExitCode.REBASED if summary["chain"]["decision"] != "delta" else ExitCode.OK
+    rebased = summary["chain"]["decision"] != "delta"
+    return ExitCode.REBASED if rebased and not args.rebase_ok else ExitCode.OK
