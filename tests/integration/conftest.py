@@ -3,6 +3,7 @@ in, the Compose variants, the builders, and a helper to run commands."""
 
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -11,6 +12,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI") == "true"
+
+# A suite started in the background (nohup, `&`) inherits SIGINT ignored, and
+# so would every command it starts; the interrupt tests send the user's Ctrl-C,
+# so it is handled again here (a handled signal is default in the children).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def sh(args, cwd, env=None, check=True):

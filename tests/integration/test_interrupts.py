@@ -101,16 +101,7 @@ def nothing(found: dict) -> bool:
 def start(big_pair, tag, compare):
     argv = [*CLI, "-q", "optimize", big_pair["old"], big_pair["new"], "--path", "/app", "-t", tag]
     env = {**os.environ, "DIFFLAYERS_COMPARE": compare}
-    # A suite started in the background inherits SIGINT ignored, and Python then
-    # keeps ignoring it; the user's Ctrl-C is what is tested, so restore it.
-    return subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 @pytest.fixture(scope="module")
