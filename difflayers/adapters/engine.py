@@ -107,6 +107,7 @@ SOURCE_LABEL = "io.github.difflayers.sources"
 _CHECKOUT = Path(__file__).resolve().parents[2]
 _PACKAGE = Path(__file__).resolve().parents[1]
 TOOL_DOCKERFILE = "shell.Dockerfile"
+TOOL_TARGET = "kit"  # the stage the compose kit and the differ run; "cli" is the command's own image
 
 
 @dataclass
@@ -589,7 +590,9 @@ class Engine:
                     written.append(parts[1])
         return written
 
-    def build(self, files: dict, tag: str, progress=None, labels=None, network: bool = False) -> str:
+    def build(
+        self, files: dict, tag: str, progress=None, labels=None, network: bool = False, target=None
+    ) -> str:
         """Build ``files`` (a context: name -> path) as ``tag``; return the image ID.
 
         With BuildKit where a docker CLI has it (what users run; the classic
@@ -600,10 +603,10 @@ class Engine:
         if self.builder == "buildkit" and cli is None:
             raise EngineError(f"no docker CLI here builds with BuildKit (tried {', '.join(self.clis)})")
         if cli is not None:
-            return self._build_with_buildkit(cli, files, tag, progress, labels, network)
-        return self._build_classic(files, tag, progress, labels, network)
+            return self._build_with_buildkit(cli, files, tag, progress, labels, network, target)
+        return self._build_classic(files, tag, progress, labels, network, target)
 
-    def _build_with_buildkit(self, cli: str, files: dict, tag: str, progress, labels, network) -> str:
+    def _build_with_buildkit(self, cli: str, files: dict, tag: str, progress, labels, network, target) -> str:
         """``docker build`` with BuildKit: the image goes to the engine's store.
 
         An interrupt ends the CLI and BuildKit cancels the build; it leaves no
@@ -625,6 +628,7 @@ class Engine:
                 tag,
             ]
             argv += [f"--label={key}={value}" for key, value in sorted((labels or {}).items())]
+            argv += ["--target", target] if target else []
             try:
                 process.run([*argv, folder], env={**os.environ, "DOCKER_BUILDKIT": "1"})
             except CommandFailed as exc:
@@ -632,7 +636,7 @@ class Engine:
                 raise EngineError(f"building {tag} with BuildKit failed:\n{tail}") from None
         return self.inspect_image(tag)["Id"]
 
-    def _build_classic(self, files: dict, tag: str, progress, labels, network) -> str:
+    def _build_classic(self, files: dict, tag: str, progress, labels, network, target) -> str:
         """The classic builder, through the API.
 
         The context is a tar in a temporary file (not memory: a delta can be large).
@@ -655,6 +659,7 @@ class Engine:
                 forcerm=True,
                 decode=True,
                 network_mode=None if network else "none",
+                target=target,
             )
             image_id, tail = None, []
             for event in stream:
@@ -698,7 +703,7 @@ class Engine:
             return
         if progress:
             progress(f"building the kit's tool image {TOOL_IMAGE} from {sources['difflayers'].parent}")
-        self.build(sources, TOOL_IMAGE, labels={SOURCE_LABEL: digest}, network=True)
+        self.build(sources, TOOL_IMAGE, labels={SOURCE_LABEL: digest}, network=True, target=TOOL_TARGET)
 
     def sweep(self, run_id: str, attempts: int = 5) -> None:
         """Remove whatever still carries this run's label.

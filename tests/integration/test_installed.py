@@ -73,3 +73,31 @@ def test_the_wheel_alone_builds_its_tool_image_and_runs_every_command(installed,
         assert run(installed, "--version").stdout.startswith("difflayers ")
     finally:
         sh(["docker", "image", "rm", "-f", processed], ".", check=False)
+
+
+def engine_socket() -> str:
+    host = os.environ.get("DOCKER_HOST", "")
+    return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
+
+
+def test_the_command_as_a_container_image(pair):
+    """`docker build --target cli` of the repository's Dockerfile, run with the
+    engine's socket: what a machine without Python uses."""
+    image, processed = "difflayers-test-installed:cli-image", "difflayers-test-installed:from-container"
+    sh(
+        ["docker", "build", "-q", "-f", "templates/shell.Dockerfile", "--target", "cli", "-t", image, "."],
+        REPO,
+    )
+    try:
+        socket = engine_socket()
+        argv = ["docker", "run", "--rm", "-v", f"{socket}:/var/run/docker.sock", image]
+        made = sh(
+            [*argv, "optimize", pair["old"], pair["new"], "--path", "/app", "-t", processed, "--json"], "."
+        )
+        summary = json.loads(made.stdout)
+        assert summary["verified"] and summary["bytes_added"] == len("new" * 100)
+        assert tree_differences(pair["new"], processed) == []
+        verdict = sh([*argv, "verify", pair["new"], processed, "--json"], ".")
+        assert json.loads(verdict.stdout)["equal"]
+    finally:
+        sh(["docker", "image", "rm", "-f", processed, image], ".", check=False)
