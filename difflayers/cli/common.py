@@ -1,10 +1,21 @@
-"""What the commands share: the output folder."""
+"""What the commands share: the output folder, and how JSON is printed."""
 
 import contextlib
+import json
 from pathlib import Path
 
 from difflayers.errors import BadInput, VerificationFailed
 from difflayers.ownership import Owner, make_temp_dir, remove_folder
+
+# The version of every command's --json document; docs/schemas/COMMAND.schema.json
+# describes each, and the tests check the outputs against them.
+JSON_SCHEMA_VERSION = 1
+
+
+def print_json(document: dict) -> None:
+    """A command's --json output: its figures with the schema version first."""
+    print(json.dumps({"schema": JSON_SCHEMA_VERSION, **document}, indent=2))
+
 
 # Written into every --output folder the kit uses: a folder without it that
 # holds files is the user's, and is not written into unless told to.

@@ -1,9 +1,7 @@
 """difflayers diff OLD NEW --path P: what changed (the plan only, nothing made)."""
 
-import json
-
 from difflayers import pipeline
-from difflayers.cli.common import output_dir
+from difflayers.cli.common import output_dir, print_json
 from difflayers.comparing import difflog
 from difflayers.core import breakdown
 from difflayers.errors import ExitCode
@@ -56,7 +54,7 @@ def run(args, engine, progress) -> int:
     with output_dir(args.output, args.replace_output) as output:
         found = pipeline.diff(engine, args.old, args.new, args.path, output, progress, args.byte_exact)
     if args.json:
-        print(json.dumps(as_json(found), indent=2))
+        print_json(as_json(found))
     else:
         print(difflog.summary(found.record, found.plan))
     return ExitCode.OK

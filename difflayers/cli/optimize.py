@@ -1,9 +1,7 @@
 """difflayers optimize OLD NEW --path P -t TAG: OLD + one small layer, equal to NEW."""
 
-import json
-
 from difflayers import pipeline
-from difflayers.cli.common import output_dir
+from difflayers.cli.common import output_dir, print_json
 from difflayers.core import breakdown
 from difflayers.core.chain import MAX_LAYERS, Policy
 from difflayers.core.reference import check_tag_reference
@@ -165,6 +163,6 @@ def run(args, engine, progress) -> int:
         summary = pipeline.optimize(
             engine, args.old, args.new, args.path, args.tag, output, options, progress
         )
-    print(json.dumps(summary, indent=2)) if args.json else print_summary(summary)
+    print_json(summary) if args.json else print_summary(summary)
     rebased = summary["chain"]["decision"] != "delta"
     return ExitCode.REBASED if rebased and not args.rebase_ok else ExitCode.OK

@@ -5,8 +5,7 @@ Only what carries the kit's owner mark and whose process on this machine is
 gone is removed: containers, volumes, unverified image tags, temporary folders.
 """
 
-import json
-
+from difflayers.cli.common import print_json
 from difflayers.errors import ExitCode
 
 HELP = "remove containers, volumes, tags and temporary folders that killed runs left"
@@ -20,7 +19,7 @@ def add_arguments(p) -> None:
 def run(args, engine, progress) -> int:
     swept = engine.sweep_dead()
     if args.json:
-        print(json.dumps({"schema": 1, **swept.__dict__}, indent=2))
+        print_json(swept.__dict__)
     else:
         print(f"removed {swept}" if swept.anything else "nothing to remove: no run left anything behind")
     return ExitCode.OK

@@ -1,7 +1,6 @@
 """difflayers report IMAGE [--base OLD] [--new NEW]: the layers and bytes an image adds."""
 
-import json
-
+from difflayers.cli.common import print_json
 from difflayers.errors import ExitCode
 from difflayers.figures import chain_figures, report_figures
 
@@ -51,8 +50,8 @@ def print_chain(f: dict) -> None:
 def run(args, engine, progress) -> int:
     if args.base:
         figures = report_figures(engine, args.image, args.base, args.new)
-        print(json.dumps(figures, indent=2)) if args.json else print_report(figures)
+        print_json(figures) if args.json else print_report(figures)
     else:
         figures = chain_figures(engine, args.image, args.new)
-        print(json.dumps(figures, indent=2)) if args.json else print_chain(figures)
+        print_json(figures) if args.json else print_chain(figures)
     return ExitCode.OK

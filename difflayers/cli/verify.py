@@ -4,8 +4,7 @@ Independent of rsync and of the plan: it reads both images through the engine
 (export, or the archive of P) and compares what it finds.
 """
 
-import json
-
+from difflayers.cli.common import print_json
 from difflayers.comparing.equality import SCOPE_NOTE, Comparison, compare_images, equality_checked
 from difflayers.errors import ExitCode
 
@@ -58,5 +57,5 @@ def print_result(result: Comparison) -> None:
 
 def run(args, engine, progress) -> int:
     result = compare_images(engine, args.image_a, args.image_b, args.path, args.byte_exact)
-    print(json.dumps(as_json(result), indent=2)) if args.json else print_result(result)
+    print_json(as_json(result)) if args.json else print_result(result)
     return ExitCode.OK if result.equal else ExitCode.DIFFERENT

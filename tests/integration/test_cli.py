@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import sh
+from .conftest import REPO, sh
 from .independent import added_layers, config_differences, tree_differences
 
 pytestmark = pytest.mark.engine
@@ -514,3 +514,26 @@ def test_the_dockerfile_method_builds_with_either_builder(pair, builder, cleanup
     assert ("with BuildKit" in result.stderr) == (builder == "buildkit"), result.stderr
     assert json.loads(result.stdout)["method"] == "dockerfile"
     assert tree_differences(pair["new"], tag) == [] and config_differences(pair["new"], tag) == []
+
+
+def test_every_json_output_matches_its_schema(pair, cleanup_images):
+    """Each command's --json against docs/schemas/COMMAND.schema.json (version 1)."""
+    import jsonschema
+
+    schemas = REPO / "docs" / "schemas"
+    tag = "difflayers-test-cli:schema"
+    cleanup_images.append(tag)
+    runs = {
+        "optimize": ["optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag, "--json"],
+        "diff": ["diff", pair["old"], pair["new"], "--path", "/srv/app", "--json"],
+        "verify": ["verify", pair["new"], tag, "--json"],
+        "report": ["report", tag, "--json"],
+        "prune": ["prune", "--json"],
+    }
+    outputs = {name: cli(*argv, check=True).stdout for name, argv in runs.items()}
+    outputs["report --base"] = cli("report", tag, "--base", pair["old"], "--json", check=True).stdout
+    for name, text in outputs.items():
+        schema = json.loads((schemas / f"{name.split()[0]}.schema.json").read_text())
+        document = json.loads(text)
+        jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+        assert document["schema"] == 1, name
