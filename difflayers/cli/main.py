@@ -69,6 +69,8 @@ def _run(args, env: Environment) -> int:
 
     if getattr(args, "verbose", False):
         _log_for_a_bug_report()
+    if not getattr(COMMANDS[args.command], "NEEDS_ENGINE", True):
+        return COMMANDS[args.command].run(args, None, None)
     engine = Engine.connect(docker_cli=env.docker_cli, builder=env.builder, compare=env.compare)
     log.debug("engine: %s", engine.describe())
     progress = Progress(quiet=getattr(args, "quiet", False))

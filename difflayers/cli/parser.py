@@ -9,10 +9,17 @@ the options they name, so flags override them.
 import argparse
 
 from difflayers import __version__
-from difflayers.cli import diff, internal, optimize, prune, report, verify
+from difflayers.cli import completion, diff, internal, optimize, prune, report, verify
 from difflayers.settings import Environment
 
-COMMANDS = {"optimize": optimize, "diff": diff, "verify": verify, "report": report, "prune": prune}
+COMMANDS = {
+    "optimize": optimize,
+    "diff": diff,
+    "verify": verify,
+    "report": report,
+    "prune": prune,
+    "completion": completion,
+}
 
 DESCRIPTION = """\
 Ship a Docker image update as the image you already pushed (OLD) plus one
@@ -23,6 +30,7 @@ small layer of what changed, instead of a whole new COPY layer.
   difflayers verify app:2 app:2-processed
   difflayers report app:2-processed --base app:1 --new app:2
   difflayers prune
+  source <(difflayers completion bash)
 
 OLD and NEW must be in the local engine (DOCKER_HOST and Docker contexts are
 honoured). Options a project always passes can live in difflayers.yaml.
