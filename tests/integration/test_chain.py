@@ -12,7 +12,8 @@ import pytest
 from .conftest import sh
 from .independent import config_differences, inspect, tree_differences
 
-pytestmark = pytest.mark.engine
+# Runs on the first engine only in CI (the policy decides on bytes and layer counts; each store runs optimize and report elsewhere).
+pytestmark = [pytest.mark.engine, pytest.mark.once]
 REVISIONS = 30
 # A tight layer policy so that a short chain meets it (at most 20 layers),
 # and a loose superseded one (0.9: a rebase on the base is taken while its

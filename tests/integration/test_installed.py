@@ -13,7 +13,8 @@ import pytest
 from .conftest import REPO, sh
 from .independent import tree_differences
 
-pytestmark = pytest.mark.engine
+# Runs on the first engine only in CI (packaging: the store is exercised by every other test).
+pytestmark = [pytest.mark.engine, pytest.mark.once]
 TOOL_IMAGE = "difflayers-kit:local"
 
 
