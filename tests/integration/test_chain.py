@@ -12,7 +12,8 @@ import pytest
 from .conftest import sh
 from .independent import config_differences, inspect, tree_differences
 
-# Runs on the first engine only in CI (the policy decides on bytes and layer counts; each store runs optimize and report elsewhere).
+# Runs on the first engine only in CI: the policy decides on bytes and layer
+# counts; each store runs optimize and report in the other tests.
 pytestmark = [pytest.mark.engine, pytest.mark.once]
 REVISIONS = 30
 # A tight layer policy so that a short chain meets it (at most 20 layers),

@@ -15,7 +15,8 @@ import yaml
 from .conftest import REPO, sh
 from .independent import config_differences, tree_differences
 
-# Runs on the first engine only in CI (the recipes' shell steps; pushes on each store are tested in test_registries).
+# Runs on the first engine only in CI: the recipes' shell steps; pushes on
+# each store are tested in test_registries.
 pytestmark = [pytest.mark.engine, pytest.mark.once]
 RECIPES = REPO / "docs" / "ci"
 
