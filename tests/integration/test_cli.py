@@ -20,7 +20,13 @@ from .conftest import REPO, sh
 from .independent import added_layers, config_differences, tree_differences
 
 pytestmark = pytest.mark.engine
-CLI = [sys.executable, "-m", "difflayers"]
+# The command under test: this checkout's, or (DIFFLAYERS_TEST_CLI) another
+# installation's, as CI runs these tests again against the built wheel.
+CLI = (
+    [os.environ["DIFFLAYERS_TEST_CLI"]]
+    if os.environ.get("DIFFLAYERS_TEST_CLI")
+    else [sys.executable, "-m", "difflayers"]
+)
 
 
 def build(tmp_path, tag, script, extra=""):
