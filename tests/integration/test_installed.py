@@ -100,5 +100,12 @@ def test_the_command_as_a_container_image(pair):
         assert tree_differences(pair["new"], processed) == []
         verdict = sh([*argv, "verify", pair["new"], processed, "--json"], ".")
         assert json.loads(verdict.stdout)["equal"]
+        shipped = sh([*argv, "diff", pair["old"], pair["new"], "--path", "/app", "--json"], ".")
+        assert json.loads(shipped.stdout)["ship"] == ["a.txt"]
+        assert sh([*argv, "report", processed], ".").stdout.startswith(f"{processed}:")
+        assert json.loads(sh([*argv, "prune", "--json"], ".").stdout)["schema"] == 1
+        assert "complete -F _difflayers difflayers" in sh([*argv, "completion", "bash"], ".").stdout
+        refused = sh([*argv, "diff", "no-such-image:1", pair["new"], "--path", "/app"], ".", check=False)
+        assert refused.returncode == 2 and "not in the local engine" in refused.stderr
     finally:
         sh(["docker", "image", "rm", "-f", processed, image], ".", check=False)
