@@ -123,18 +123,20 @@ class Registry:
         fall back: it names the certs.d file that would make it trusted."""
         if not is_loopback(self.host):
             return f"https://{self.host}"
-        try:
-            self.session.get(f"https://{self.host}/v2/", timeout=TIMEOUT)
-            return f"https://{self.host}"
-        except requests.exceptions.SSLError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in str(exc).lower():
-                raise RegistryError(
-                    f"{self.host}'s TLS certificate is not trusted: put its CA in "
-                    f"{self.certs_d}/{self.host}/ca.crt, as for the engine"
-                ) from None
-            return f"http://{self.host}"
-        except requests.exceptions.ConnectionError:
-            return f"http://{self.host}"
+        for attempt in range(ATTEMPTS):
+            try:
+                self.session.get(f"https://{self.host}/v2/", timeout=TIMEOUT)
+                return f"https://{self.host}"
+            except requests.exceptions.SSLError as exc:
+                if "certificate" in str(exc).lower():
+                    raise RegistryError(
+                        f"{self.host}'s TLS certificate is not trusted: put its CA in "
+                        f"{self.certs_d}/{self.host}/ca.crt, as for the engine"
+                    ) from None
+                return f"http://{self.host}"  # it answered, but not in TLS
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
+                self._wait(attempt, None)  # dropped or refused: that says nothing of TLS yet
+        return f"https://{self.host}"
 
     # -- one request: retries, then authentication --------------------------------
 

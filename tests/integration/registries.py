@@ -229,12 +229,19 @@ class TokenIssuer:
         if request.command == "POST":
             length = int(request.headers.get("Content-Length") or 0)
             query = urllib.parse.parse_qs(request.rfile.read(length).decode())
-        user = None
+        user, name, password = None, None, None
         header = request.headers.get("Authorization", "")
         if header.startswith("Basic "):
             name, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        elif query.get("grant_type") == ["password"]:  # OAuth2, as containerd asks
+            name, password = query.get("username", [""])[0], query.get("password", [""])[0]
+        elif query.get("grant_type") == ["refresh_token"]:  # the refresh token is the user's name here
+            name = query.get("refresh_token", [""])[0]
+            password = self.users.get(name)
+        if name is not None:
             if self.users.get(name) != password:
                 request.send_response(401)
+                request.send_header("Content-Length", "0")
                 request.end_headers()
                 return
             user = name
@@ -248,7 +255,10 @@ class TokenIssuer:
             if allowed:
                 access.append({"type": kind, "name": name, "actions": allowed})
         token = self._sign(user or "", access)
-        body = json.dumps({"token": token, "access_token": token, "expires_in": 300}).encode()
+        answer = {"token": token, "access_token": token, "expires_in": 300}
+        if user and query.get("access_type") == ["offline"] or query.get("grant_type") == ["password"]:
+            answer["refresh_token"] = user
+        body = json.dumps(answer).encode()
         request.send_response(200)
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(body)))
@@ -289,8 +299,9 @@ class FaultProxy:
     ``Retry-After: 1``; the third goes through. ``failing``: kinds answered 500
     every time. ``seen`` counts requests by kind."""
 
-    def __init__(self, upstream_port: int):
+    def __init__(self, upstream_port: int, tls: tuple | None = None):
         self.upstream_port = upstream_port
+        self.tls = tls is not None
         self.refuse_mounts = False
         self.flaky = False
         self.failing: set = set()  # kinds always answered 500 (a registry that broke mid-push)
@@ -310,6 +321,14 @@ class FaultProxy:
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:
+            # TLS in front (certificate of the test's CA): the engine then needs no
+            # plain-HTTP fallback, which containerd's store does not make for it.
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.address = f"127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -359,6 +378,8 @@ class FaultProxy:
             k: v for k, v in request.headers.items() if k.lower() not in ("transfer-encoding", "connection")
         }
         headers["Content-Length"] = str(len(body))
+        if self.tls:
+            headers["X-Forwarded-Proto"] = "https"  # the registry's Locations point back here, over TLS
         upstream.request(request.command, path, body=body, headers=headers)
         answer = upstream.getresponse()
         data = answer.read()

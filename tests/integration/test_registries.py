@@ -268,19 +268,28 @@ def test_token_auth_asks_for_the_scopes_a_mount_needs(tmp_path, pair, token_regi
 
 @pytest.fixture
 def proxied(tmp_path, tools_on_path):
+    """A plain registry behind the fault proxy, which speaks TLS (trusted by the
+    engine through /etc/docker/certs.d, by the kit through DIFFLAYERS_CERTS_D)."""
     server = registries.RegistryServer(tmp_path)
-    proxy = registries.FaultProxy(server.port)
+    ca = registries.make_ca(tmp_path)
+    proxy = registries.FaultProxy(server.port, tls=registries.make_server_cert(tmp_path, ca))
+    engine_trust = registries.trust_for_engine(proxy.address, ca[0])
+    certs_d = tmp_path / "certs.d"
+    (certs_d / proxy.address).mkdir(parents=True)
+    shutil.copy(ca[0], certs_d / proxy.address / "ca.crt")
+    proxy.env = {"DOCKER_CONFIG": str(tmp_path / "none"), "DIFFLAYERS_CERTS_D": str(certs_d)}
+    (tmp_path / "none").mkdir()
     try:
         yield server, proxy
     finally:
         proxy.stop()
         server.stop()
+        shutil.rmtree(engine_trust, ignore_errors=True)
 
 
 def test_a_registry_that_will_not_mount_gets_the_blobs_copied(tmp_path, pair, proxied):
     server, proxy = proxied
     config_dir = tmp_path / "none"
-    config_dir.mkdir()
     made = []
     old_remote, target = f"{proxy.address}/team/app:1", f"{proxy.address}/other/app:2"
     try:
@@ -295,7 +304,7 @@ def test_a_registry_that_will_not_mount_gets_the_blobs_copied(tmp_path, pair, pr
             "--push",
             target,
             "--json",
-            env={"DOCKER_CONFIG": str(config_dir)},
+            env=proxy.env,
         )
         made.append(target)
         summary = json.loads(result.stdout)
@@ -311,7 +320,6 @@ def test_a_registry_that_will_not_mount_gets_the_blobs_copied(tmp_path, pair, pr
 def test_dropped_connections_and_503s_are_retried_and_nothing_is_duplicated(tmp_path, pair, proxied):
     server, proxy = proxied
     config_dir = tmp_path / "none"
-    config_dir.mkdir()
     made = []
     old_remote, target = f"{proxy.address}/team/app:1", f"{proxy.address}/team/app:2"
     try:
@@ -328,7 +336,7 @@ def test_dropped_connections_and_503s_are_retried_and_nothing_is_duplicated(tmp_
             "--push",
             target,
             "--json",
-            env={"DOCKER_CONFIG": str(config_dir)},
+            env=proxy.env,
         )
         made.append(target)
         proxy.flaky = False
@@ -345,7 +353,6 @@ def test_a_push_cut_off_before_the_manifest_leaves_the_tag_and_completes_when_ru
 ):
     server, proxy = proxied
     config_dir = tmp_path / "none"
-    config_dir.mkdir()
     made = []
     old_remote, target = f"{proxy.address}/team/app:1", f"{proxy.address}/team/app:2"
     try:
@@ -353,7 +360,7 @@ def test_a_push_cut_off_before_the_manifest_leaves_the_tag_and_completes_when_ru
         before = server.blob_bytes()
         proxy.failing = {"PUT /manifests/"}
         argv = ("optimize", old_remote, pair["new"], "--path", "/app", "--push", target, "--json")
-        env = {"DOCKER_CONFIG": str(config_dir)}
+        env = proxy.env
         result = kit(*argv, env=env, check=False)
         made.append(target)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
