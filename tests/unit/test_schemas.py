@@ -11,11 +11,12 @@ from difflayers.cli.parser import COMMANDS, build_parser, subparser
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+def takes_json(command: str) -> bool:
+    return any("--json" in action.option_strings for action in subparser(build_parser(), command)._actions)
+
+
+@pytest.mark.parametrize("command", sorted(c for c in COMMANDS if takes_json(c)))
 def test_each_json_output_has_a_valid_schema(command):
-    options = {o for action in subparser(build_parser(), command)._actions for o in action.option_strings}
-    if "--json" not in options:
-        pytest.skip(f"{command} has no --json")
     schema = json.loads((SCHEMAS / f"{command}.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
 
