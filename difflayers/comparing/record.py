@@ -18,7 +18,7 @@ from difflayers.comparing.rsync import (
 )
 from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.itemize import iter_lines, parse
-from difflayers.core.names import encode_rsync_name
+from difflayers.core.names import escaped_text as escaped
 from difflayers.core.outputs import LOG_NAME, META_NAME, sha256_file, write_json
 from difflayers.core.plan import make_plan, with_bytecode_policy
 
@@ -43,7 +43,6 @@ def compare_and_record(
     shipped = with_bytecode_policy(plan, causes.equivalent_bytecode, sources)
     # xattrs of whatever either rule may ship; superseded bytes as the default ships.
     shippable = with_bytecode_policy(plan, causes.equivalent_bytecode, sources, byte_exact=True)
-    escaped = lambda name: encode_rsync_name(name).decode("ascii")
     record = DiffRecord(
         path=path,
         old=old,

@@ -8,7 +8,7 @@ largest avoidable causes come with the fix in the build.
 from dataclasses import asdict, dataclass
 
 from difflayers.core import bytecode, noise
-from difflayers.core.names import encode_rsync_name
+from difflayers.core.names import escaped_text
 
 CONTENT = "content"
 BYTECODE_MTIME = "byte-code source mtime"
@@ -50,14 +50,10 @@ def rows(record, plan) -> list:
         found.append(Row(cause, entries, size, shipped, _WHAT.get(cause, cause), _FIX.get(cause, "")))
     if plan.sources_for_bytecode:
         sizes = {source: size for source, size in record.bytecode_sources.values()}
-        size = sum(sizes.get(_escaped(name), 0) for name in plan.sources_for_bytecode)
+        size = sum(sizes.get(escaped_text(name), 0) for name in plan.sources_for_bytecode)
         cause = SOURCES_FOR_BYTECODE
         found.append(Row(cause, len(plan.sources_for_bytecode), size, True, _WHAT[cause], _FIX[cause]))
     return sorted(found, key=lambda row: (not row.shipped, -row.bytes, row.cause))
-
-
-def _escaped(name: str) -> str:
-    return encode_rsync_name(name).decode("ascii")
 
 
 def as_json(found: list) -> list:

@@ -49,6 +49,11 @@ def encode_rsync_name(name: str) -> bytes:
     return _NEEDS_ESCAPE.sub(lambda m: b"\\#%03o" % m.group(0)[0], raw)
 
 
+def escaped_text(name: str) -> str:
+    """``encode_rsync_name`` as ASCII text: how names are kept in JSON and templates."""
+    return encode_rsync_name(name).decode("ascii")
+
+
 def safe_relative(name: str) -> str:
     """Normalise a name relative to the compared tree, refusing any escape.
 

@@ -12,7 +12,7 @@ import jinja2
 from difflayers import __version__
 from difflayers.core.configdelta import ConfigDelta
 from difflayers.core.diffrecord import ImageRef
-from difflayers.core.names import encode_rsync_name, join_under
+from difflayers.core.names import escaped_text, join_under
 from difflayers.core.plan import Plan
 from difflayers.errors import NotExpressible
 
@@ -35,7 +35,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["escape_name"] = lambda name: encode_rsync_name(name).decode("ascii")
+    env.filters["escape_name"] = escaped_text
     return env
 
 
