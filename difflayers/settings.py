@@ -37,6 +37,7 @@ VARIABLES = {
     "reads them (default /etc/docker/certs.d)",
 }
 
+CERTS_D = "/etc/docker/certs.d"  # where the engine reads registry CAs; DIFFLAYERS_CERTS_D names another
 COMPARE_CHOICES = ("auto", "mounts", "volumes")
 BUILDER_CHOICES = ("auto", "buildkit", "classic")
 
@@ -55,7 +56,7 @@ class Environment:
     restrict_path: str = ""
     allow_config_drift: bool = False
     byte_exact: bool = False
-    certs_d: str = "/etc/docker/certs.d"
+    certs_d: str = CERTS_D
 
     @classmethod
     def read(cls, environ=None) -> "Environment":
@@ -77,7 +78,7 @@ class Environment:
             restrict_path=env.get("RESTRICT_DIFF_TO_PATH", ""),
             allow_config_drift=env.get("ALLOW_CONFIG_DRIFT") == "1",
             byte_exact=env.get("BYTE_EXACT") == "1",
-            certs_d=env.get("DIFFLAYERS_CERTS_D") or "/etc/docker/certs.d",
+            certs_d=env.get("DIFFLAYERS_CERTS_D") or CERTS_D,
         )
 
 

@@ -33,11 +33,11 @@ from requests.adapters import HTTPAdapter
 from difflayers.adapters.credentials import Credentials
 from difflayers.core.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from difflayers.errors import RegistryError
+from difflayers.settings import CERTS_D
 
 log = logging.getLogger("difflayers.registry")
 ACCEPT = f"{DOCKER_MANIFEST}, {OCI_MANIFEST}, {DOCKER_LIST}, {OCI_INDEX}"
 TIMEOUT = (10, 120)  # connect, read
-CERTS_D = "/etc/docker/certs.d"
 RETRIED_STATUS = (429, 500, 502, 503, 504)
 ATTEMPTS = 5
 MAX_WAIT = 30.0

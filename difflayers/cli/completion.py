@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
 def script(shell: str) -> str:
     """The completion script for ``shell``, rendered from templates/completion.bash.j2."""
     from difflayers.cli.parser import COMMANDS, build_parser, subparser
-    from difflayers.methods.dockerfile import _environment
+    from difflayers.methods.dockerfile import template_environment
 
     parser = build_parser()
     per_command = []
@@ -31,7 +31,7 @@ def script(shell: str) -> str:
     common = sorted(
         {o for a in parser._actions if a.option_strings for o in a.option_strings} - {"--version"}
     )
-    template = _environment().get_template("completion.bash.j2")
+    template = template_environment().get_template("completion.bash.j2")
     return template.render(
         version=__version__, shell=shell, commands=list(COMMANDS), common=common, per_command=per_command
     )

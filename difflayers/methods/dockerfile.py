@@ -28,7 +28,8 @@ MAX_REMOVAL_ARGS_BYTES = 64 * 1024
 REMOVE_ARGV = ["/bin/rm", "-rf", "--"]
 
 
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
+    """The kit's templates (templates/), strict about undefined names."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIRS),
         undefined=jinja2.StrictUndefined,
@@ -45,7 +46,7 @@ def render_compare_dockerfile(
     """The Dockerfile whose build compares ``path`` of two images in place
     (BuildKit mounts them from the images; see ``mounts``)."""
     return (
-        _environment()
+        template_environment()
         .get_template("compare.Dockerfile.j2")
         .render(
             version=__version__,
@@ -92,7 +93,7 @@ def render_dockerfile(
 ) -> str:
     """The Dockerfile text: FROM OLD, removals, the delta archive, NEW's config."""
     removals = _absolute_removals(path, plan)
-    template = _environment().get_template("Dockerfile.j2")
+    template = template_environment().get_template("Dockerfile.j2")
     return template.render(
         version=__version__,
         old=old,
@@ -115,7 +116,7 @@ def check_removal_names(path: str, plan: Plan) -> None:
 def render_removal_list(path: str, plan: Plan) -> str:
     """The removal list: absolute paths, one a line, escaped like rsync's log."""
     removals = sorted(_absolute_removals(path, plan))
-    return _environment().get_template(REMOVAL_LIST + ".j2").render(removals=removals)
+    return template_environment().get_template(REMOVAL_LIST + ".j2").render(removals=removals)
 
 
 def _absolute_removals(path: str, plan: Plan) -> list:
