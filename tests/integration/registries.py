@@ -29,25 +29,16 @@ def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def self_signed(folder: Path, name: str, subject: str) -> tuple:
+    """(NAME.crt, NAME.key): a fresh self-signed RSA certificate in ``folder``."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject,
+            "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=folder)  # fmt: skip
+    return folder / f"{name}.crt", folder / f"{name}.key"
+
+
 def make_ca(folder: Path) -> tuple:
     """(ca.crt, ca.key) of a fresh test CA."""
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=difflayers test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        cwd=folder,
-    )
-    return folder / "ca.crt", folder / "ca.key"
+    return self_signed(folder, "ca", "/CN=difflayers test CA")
 
 
 def make_server_cert(folder: Path, ca: tuple, ip: str = "127.0.0.1") -> tuple:
@@ -178,22 +169,7 @@ class TokenIssuer:
 
     def __init__(self, folder: Path, users: dict, grants: dict):
         self.folder, self.users, self.grants = folder, users, grants
-        openssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=token issuer",
-            "-keyout",
-            "issuer.key",
-            "-out",
-            "issuer.crt",
-            cwd=folder,
-        )
+        self_signed(folder, "issuer", "/CN=token issuer")
         der = subprocess.run(
             ["openssl", "x509", "-in", "issuer.crt", "-outform", "DER"],
             cwd=folder,

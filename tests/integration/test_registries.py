@@ -58,6 +58,11 @@ def kit(*args, env=None, check=True):
     return sh([*CLI, *args], ".", env=env, check=check)
 
 
+def push_with_kit(old_remote: str, new: str, target: str, env: dict, *extra, check=True):
+    """``difflayers optimize OLD NEW --path /app --push TARGET`` with Docker's config in ``env``."""
+    return kit("optimize", old_remote, new, "--path", "/app", "--push", target, *extra, env=env, check=check)
+
+
 def push_old(pair, remote: str, config_dir: Path, made: list) -> None:
     """The engine pushes OLD (a RepoDigest is what tells the kit OLD is there)."""
     env = {"DOCKER_CONFIG": str(config_dir)}
@@ -115,19 +120,7 @@ def test_push_with_a_docker_login_over_tls(tmp_path, pair, tls_registry):
         push_old(pair, old_remote, config_dir, made)
         env = {"DOCKER_CONFIG": str(config_dir), "DIFFLAYERS_CERTS_D": str(certs_d)}
         output = tmp_path / "out"
-        result = kit(
-            "optimize",
-            old_remote,
-            pair["new"],
-            "--path",
-            "/app",
-            "--push",
-            target,
-            "--json",
-            "--output",
-            str(output),
-            env=env,
-        )
+        result = push_with_kit(old_remote, pair["new"], target, env, "--json", "--output", str(output))
         made.append(target)
         summary = json.loads(result.stdout)
         assert summary["layers_mounted"] == 0  # same repository: OLD's layers are there already
@@ -136,9 +129,7 @@ def test_push_with_a_docker_login_over_tls(tmp_path, pair, tls_registry):
         pulled_back_equal(pair, target, config_dir)
         # Another repository: OLD's layers are mounted across, with the same login.
         other = f"{server.address}/other/app:2"
-        result = kit(
-            "optimize", old_remote, pair["new"], "--path", "/app", "--push", other, "--json", env=env
-        )
+        result = push_with_kit(old_remote, pair["new"], other, env, "--json")
         made.append(other)
         assert json.loads(result.stdout)["layers_mounted"] == len(registries_layers(old_remote))
     finally:
@@ -161,9 +152,7 @@ def test_a_wrong_password_is_one_line_and_pushes_nothing(tmp_path, pair, tls_reg
         auth = base64.b64encode(b"pusher:not-the-password").decode()
         (bad / "config.json").write_text(json.dumps({"auths": {server.address: {"auth": auth}}}))
         env = {"DOCKER_CONFIG": str(bad), "DIFFLAYERS_CERTS_D": str(certs_d)}
-        result = kit(
-            "optimize", old_remote, pair["new"], "--path", "/app", "--push", target, env=env, check=False
-        )
+        result = push_with_kit(old_remote, pair["new"], target, env, check=False)
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert "Traceback" not in result.stderr and server.address in lines[-1] and "401" in lines[-1]
@@ -197,9 +186,7 @@ def test_credentials_from_a_helper(tmp_path, pair, tls_registry):
             "DIFFLAYERS_CERTS_D": str(certs_d),
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
         }
-        result = kit(
-            "optimize", old_remote, pair["new"], "--path", "/app", "--push", target, "--json", env=env
-        )
+        result = push_with_kit(old_remote, pair["new"], target, env, "--json")
         made.append(target)
         assert json.loads(result.stdout)["pushed"].startswith(f"{server.address}/team/app@sha256:")
         no_secret_in([result.stdout, result.stderr])
@@ -229,17 +216,7 @@ def test_token_auth_asks_for_the_scopes_a_mount_needs(tmp_path, pair, token_regi
     try:
         push_old(pair, old_remote, pusher, made)
         issuer.asked.clear()
-        result = kit(
-            "optimize",
-            old_remote,
-            pair["new"],
-            "--path",
-            "/app",
-            "--push",
-            target,
-            "--json",
-            env={"DOCKER_CONFIG": str(pusher)},
-        )
+        result = push_with_kit(old_remote, pair["new"], target, {"DOCKER_CONFIG": str(pusher)}, "--json")
         made.append(target)
         summary = json.loads(result.stdout)
         assert summary["layers_mounted"] == len(registries_layers(old_remote))
@@ -249,17 +226,7 @@ def test_token_auth_asks_for_the_scopes_a_mount_needs(tmp_path, pair, token_regi
         pulled_back_equal(pair, target, pusher)
         # A login that may only pull: refused, one line, nothing under the tag.
         denied = f"{server.address}/other/app:denied"
-        result = kit(
-            "optimize",
-            old_remote,
-            pair["new"],
-            "--path",
-            "/app",
-            "--push",
-            denied,
-            env={"DOCKER_CONFIG": str(reader)},
-            check=False,
-        )
+        result = push_with_kit(old_remote, pair["new"], denied, {"DOCKER_CONFIG": str(reader)}, check=False)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert server.address in result.stderr and "reader" in result.stderr
     finally:
@@ -295,17 +262,7 @@ def test_a_registry_that_will_not_mount_gets_the_blobs_copied(tmp_path, pair, pr
     try:
         push_old(pair, old_remote, config_dir, made)
         proxy.refuse_mounts = True
-        result = kit(
-            "optimize",
-            old_remote,
-            pair["new"],
-            "--path",
-            "/app",
-            "--push",
-            target,
-            "--json",
-            env=proxy.env,
-        )
+        result = push_with_kit(old_remote, pair["new"], target, proxy.env, "--json")
         made.append(target)
         summary = json.loads(result.stdout)
         assert summary["layers_mounted"] == 0
@@ -327,17 +284,7 @@ def test_dropped_connections_and_503s_are_retried_and_nothing_is_duplicated(tmp_
         before = server.blob_bytes()
         proxy.seen.clear()
         proxy.flaky = True
-        result = kit(
-            "optimize",
-            old_remote,
-            pair["new"],
-            "--path",
-            "/app",
-            "--push",
-            target,
-            "--json",
-            env=proxy.env,
-        )
+        result = push_with_kit(old_remote, pair["new"], target, proxy.env, "--json")
         made.append(target)
         proxy.flaky = False
         summary = json.loads(result.stdout)
@@ -359,16 +306,14 @@ def test_a_push_cut_off_before_the_manifest_leaves_the_tag_and_completes_when_ru
         push_old(pair, old_remote, config_dir, made)
         before = server.blob_bytes()
         proxy.failing = {"PUT /manifests/"}
-        argv = ("optimize", old_remote, pair["new"], "--path", "/app", "--push", target, "--json")
-        env = proxy.env
-        result = kit(*argv, env=env, check=False)
+        result = push_with_kit(old_remote, pair["new"], target, proxy.env, "--json", check=False)
         made.append(target)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert "HTTP 500" in result.stderr.strip().splitlines()[-1]
         assert registries.manifest(server.address, "team/app", "2") is None
         uploaded = server.blob_bytes() - before  # the delta and the config made it
         proxy.failing = set()
-        again = json.loads(kit(*argv, env=env).stdout)
+        again = json.loads(push_with_kit(old_remote, pair["new"], target, proxy.env, "--json").stdout)
         # The delta layer is not sent again; the second run's image has its own
         # config (a new creation time), a few hundred bytes, and the manifest.
         assert again["bytes_uploaded"] < 5_000
