@@ -73,6 +73,10 @@ class CommandFailed(DiffLayersError):
         )
 
 
+class BadIndex(BadInput):
+    """A tree index (from a registry or a file) is not one this kit wrote for this image and path."""
+
+
 class RegistryError(DiffLayersError):
     """A registry refused or could not serve a request of the direct push."""
 

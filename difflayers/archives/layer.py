@@ -157,7 +157,7 @@ def _write_once(source, dest, tree_path, plan, ancestors, extra) -> LayerStats:
                 rel = relative_name(member.name.rstrip("/") or member.name, base)
                 while stack and not is_under(rel, stack[-1][0]):
                     finish(stack.pop())
-                if stack and rel not in plan.new_paths:
+                if stack and plan.keeps_old is None and rel not in plan.new_paths:
                     stack[-1][3] = True  # the parent keeps an entry OLD had
                 target = relative_name(member.linkname, base) if member.islnk() else None
                 clean_member(member, root, rel, target)
@@ -165,7 +165,7 @@ def _write_once(source, dest, tree_path, plan, ancestors, extra) -> LayerStats:
                 if ship and target is not None and target not in shipped_files:
                     needed_targets.add(target)
                 if member.isdir():
-                    stack.append([rel, member, False, False])
+                    stack.append([rel, member, False, plan.keeps_old is not None and rel in plan.keeps_old])
                 if not ship:
                     continue
                 found.add(rel)

@@ -35,6 +35,10 @@ class Plan:
     # left as OLD has them, and unchanged sources shipped for the byte-code's sake.
     kept_from_old: tuple = ()
     sources_for_bytecode: tuple = ()
+    # Directories that keep an entry of OLD, when the differ knows them (the
+    # index differ's spool lacks the unchanged entries the layer writer would
+    # otherwise learn it from); None: learnt from NEW's stream.
+    keeps_old: frozenset | None = field(default=None, compare=False)
 
     @property
     def is_empty(self) -> bool:

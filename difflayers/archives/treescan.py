@@ -1,0 +1,273 @@
+"""Tree index entries from tar streams: NEW's tree as the engine streams it,
+and layers as a registry stores them (whiteouts applied in order).
+
+Content is hashed as it passes; nothing but the entries is kept, except for
+the caller's use of a file while it is current (the differ spools changed
+files). See ``core.treeindex`` for the entries and ``comparing.indexdiff``
+for the differ that runs on them.
+"""
+
+import hashlib
+import posixpath
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from difflayers.archives.delta import relative_name
+from difflayers.core import bytecode
+from difflayers.core.names import is_under, safe_relative
+from difflayers.core.treeindex import BLOCK, CHAR, DIRECTORY, FIFO, FILE, SYMLINK, Entry, Pyc, tree_key
+from difflayers.errors import BadInput
+
+BLOCK_SIZE = 1 << 20
+SPOOL_IN_MEMORY = 8 << 20  # a file larger than this waits on disk while it is hashed
+_XATTR_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.isreg() or member.islnk():
+        return FILE
+    if member.isdir():
+        return DIRECTORY
+    if member.issym():
+        return SYMLINK
+    if member.ischr():
+        return CHAR
+    if member.isblk():
+        return BLOCK
+    if member.isfifo():
+        return FIFO
+    raise BadInput(f"the archive holds {member.name!r} of an unknown type {member.type!r}")
+
+
+def _xattrs(member: tarfile.TarInfo) -> tuple:
+    found = []
+    for key, value in member.pax_headers.items():
+        for prefix in _XATTR_PREFIXES:
+            if key.startswith(prefix):
+                data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+                found.append((key[len(prefix) :], hashlib.sha256(data).hexdigest()))
+    return tuple(sorted(found))
+
+
+def _metadata(member: tarfile.TarInfo, rel: str) -> Entry:
+    return Entry(
+        name=rel,
+        kind=_kind(member),
+        mode=member.mode & 0o7777,
+        uid=member.uid,
+        gid=member.gid,
+        mtime=int(member.mtime),
+        link=member.linkname if member.issym() else "",
+        major=member.devmajor if member.ischr() or member.isblk() else 0,
+        minor=member.devminor if member.ischr() or member.isblk() else 0,
+        xattrs=_xattrs(member),
+    )
+
+
+class Content:
+    """A regular file's bytes, hashed as read and kept (in memory, or on disk
+    when large) for the caller to copy while the stream is on this member."""
+
+    def __init__(self, source: BinaryIO, size: int, rel: str, spool_dir=None):
+        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=spool_dir)
+        digest = hashlib.sha256()
+        masked = hashlib.sha256() if bytecode.source_of(rel) else None
+        head = b""
+        first = True
+        while True:
+            block = source.read(BLOCK_SIZE)
+            if not block:
+                break
+            digest.update(block)
+            self.file.write(block)
+            if masked is not None:
+                if first and len(block) >= bytecode.HEADER_SIZE:
+                    head = block[: bytecode.HEADER_SIZE]
+                    block = (
+                        block[: bytecode.MTIME_FIELD.start] + b"\0" * 4 + block[bytecode.MTIME_FIELD.stop :]
+                    )
+                masked.update(block)
+            first = False
+        self.digest = "sha256:" + digest.hexdigest()
+        self.size = self.file.tell()
+        if self.size != size:
+            raise BadInput(f"the archive's {rel!r} holds {self.size} bytes, its header says {size}")
+        found = bytecode.header(head) if masked is not None else None
+        self.pyc = (
+            Pyc("sha256:" + masked.hexdigest(), found.source_mtime, found.source_size)
+            if found is not None and found.timestamp_based
+            else None
+        )
+        self.file.seek(0)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def scan(tar: tarfile.TarFile, base: str, spool_dir=None) -> Iterator[tuple]:
+    """(member, entry, content) for each member of NEW's tree stream (members
+    ``base/...``, as the engine's archive endpoint names them); ``content`` is
+    a ``Content`` for regular files, else None, and is closed after the caller's
+    turn. A hardlink's entry has its target's digest and size; groups are
+    filled in by ``with_groups`` once the stream has ended."""
+    files: dict = {}  # name -> (size, digest, pyc): what a later hardlink points to
+    for member in tar:
+        rel = relative_name(member.name.rstrip("/") or member.name, base)
+        entry = _metadata(member, rel)
+        content = None
+        if member.islnk():
+            target = relative_name(member.linkname, base)
+            if target not in files:
+                raise BadInput(f"the archive's hardlink {rel!r} points to {target!r}, which it has not held")
+            size, digest, pyc = files[target]
+            entry = entry._replace(size=size, digest=digest, pyc=pyc, group=target)
+        elif member.isreg():
+            content = Content(tar.extractfile(member), member.size, rel, spool_dir)
+            entry = entry._replace(size=content.size, digest=content.digest, pyc=content.pyc)
+            files[rel] = (content.size, content.digest, content.pyc)
+        try:
+            yield member, entry, content
+        finally:
+            if content is not None:
+                content.close()
+
+
+def group_leaders(links: dict) -> dict:
+    """name -> the first name (tree order) of its hardlink group, for every
+    name in a group; ``links`` maps each hardlink to the name it points at."""
+    members: dict = {}
+    for link, target in links.items():
+        members.setdefault(target, {target}).add(link)
+    leaders = {}
+    for names in members.values():
+        leader = min(names, key=tree_key)
+        for name in names:
+            leaders[name] = leader
+    return leaders
+
+
+class Overlay:
+    """A tree under ``tree_path`` built from image layers, bottom first, as an
+    engine unpacks them (OCI image spec, "Applying Changesets"): each layer's
+    whiteouts hide what the layers below hold, then its entries are added.
+    Only entries under ``tree_path`` are kept (``entries``: name -> Entry)."""
+
+    def __init__(self, tree_path: str):
+        self.root = tree_path.strip("/")
+        self.entries: dict = {}
+        self._inode: dict = {}  # hardlinked names -> (layer number, first name)
+        self._layers = 0
+        # The last layer (counted from 1) that changed anything outside the tree.
+        self.last_outside = 0
+
+    def _rel(self, name: str):
+        """The member's name relative to the tree, '' when it is above it, None outside."""
+        name = name.removeprefix("./").strip("/")
+        if name == self.root:
+            return "."
+        if name.startswith(self.root + "/"):
+            return safe_relative(name[len(self.root) + 1 :])
+        if self.root.startswith(name + "/") or name == "":
+            return ""
+        return None
+
+    def apply(self, tar: tarfile.TarInfo) -> None:
+        """Apply one layer's tar (opened in stream mode)."""
+        self._layers += 1
+        hidden: set = set()  # names (relative) hidden with everything below
+        opaque: set = set()  # directories whose lower entries are all hidden
+        whole_tree = False
+        added = []
+        files: dict = {}
+        for member in tar:
+            parent, leaf = posixpath.split(member.name.removeprefix("./").rstrip("/"))
+            if leaf == OPAQUE_MARKER or leaf.startswith(WHITEOUT_PREFIX):
+                target = (
+                    parent if leaf == OPAQUE_MARKER else posixpath.join(parent, leaf[len(WHITEOUT_PREFIX) :])
+                )
+                rel = self._rel(target)
+                if rel == "" or (rel == "." and leaf != OPAQUE_MARKER):
+                    whole_tree = True  # the tree or a directory above it is hidden
+                    self.last_outside = self._layers
+                elif rel is not None:
+                    (opaque if leaf == OPAQUE_MARKER else hidden).add(rel)
+                else:
+                    self.last_outside = self._layers
+                continue
+            rel = self._rel(member.name)
+            if rel is None or (rel == "" and not member.isdir()):
+                self.last_outside = self._layers
+            if rel == "" and not member.isdir():
+                whole_tree = True  # a directory above the tree replaced
+            if not rel:
+                continue
+            entry = _metadata(member, rel)
+            if member.islnk():
+                target = self._rel(member.linkname)
+                if not target or target not in files:
+                    raise BadInput(
+                        f"a layer's hardlink {rel!r} points to {member.linkname!r}, not to a file before it"
+                    )
+                size, digest, pyc = files[target]
+                entry = entry._replace(size=size, digest=digest, pyc=pyc, group=target)
+            elif member.isreg():
+                content = Content(tar.extractfile(member), member.size, rel)
+                content.close()
+                entry = entry._replace(size=content.size, digest=content.digest, pyc=content.pyc)
+                files[rel] = (content.size, content.digest, content.pyc)
+            added.append(entry)
+        if whole_tree:
+            self._drop(lambda name: True)
+        for rel in opaque:
+            self._drop(lambda name, rel=rel: name != rel and is_under(name, rel))
+        if hidden:
+            self._drop(lambda name: any(is_under(name, h) for h in hidden))
+        self._add(added)
+
+    def _add(self, added: list) -> None:
+        replaced = {e.name for e in added if e.kind != DIRECTORY}
+        replaced_dirs = {
+            n for n in replaced if self.entries.get(n, Entry("", FILE, 0, 0, 0)).kind == DIRECTORY
+        }
+        if replaced_dirs:
+            self._drop(lambda name: any(name != d and is_under(name, d) for d in replaced_dirs))
+        for entry in added:
+            self._inode.pop(entry.name, None)
+            if entry.group:
+                key = (self._layers, entry.group)
+                self._inode[entry.name] = self._inode[entry.group] = key
+            self.entries[entry.name] = entry._replace(group="")
+
+    def _drop(self, hidden) -> None:
+        for name in [n for n in self.entries if hidden(n)]:
+            del self.entries[name]
+            self._inode.pop(name, None)
+
+    def image(self) -> dict:
+        """The index header's record of the layers applied (``core.treeindex.header``)."""
+        return {"layers": self._layers, "path_only_from": self.last_outside}
+
+    def result(self) -> dict:
+        """The entries with hardlink groups as ``core.treeindex`` writes them."""
+        by_inode: dict = {}
+        for name, key in self._inode.items():
+            by_inode.setdefault(key, []).append(name)
+        entries = dict(self.entries)
+        for names in by_inode.values():
+            if len(names) > 1:
+                leader = min(names, key=tree_key)
+                for name in names:
+                    entries[name] = entries[name]._replace(group=leader)
+        return entries
+
+
+def overlay_of(tree_path: str, entries: dict) -> Overlay:
+    """An ``Overlay`` holding an index's entries, for layers to be applied on."""
+    overlay = Overlay(tree_path)
+    overlay.entries = {name: entry._replace(group="") for name, entry in entries.items()}
+    overlay._inode = {name: (0, entry.group) for name, entry in entries.items() if entry.group}
+    return overlay

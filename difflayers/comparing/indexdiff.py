@@ -1,0 +1,259 @@
+"""The index differ: NEW's tree, streamed once, against OLD's tree index.
+
+No rsync, tool image, volume or mount: the engine only exports NEW's tree,
+so OLD need not be in the engine at all (its index comes from the
+registry). As NEW passes, each entry is hashed and compared with OLD's;
+changed files are spooled (a tar of what the layer needs, in NEW's order),
+NEW's own index is written, and the changes become the same ``Item``s the
+rsync log gives, so ``core.plan.make_plan`` makes the plan either way (the
+property tests check that both differs agree).
+"""
+
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from difflayers.archives.treescan import group_leaders, scan
+from difflayers.core import bytecode
+from difflayers.core.itemize import ATTRIBUTE_COLUMNS, Item
+from difflayers.core.plan import Plan, make_plan, with_bytecode_policy
+from difflayers.core.treeindex import DIRECTORY, FILE, RSYNC_KIND, Entry, Writer, groups, tree_key
+from difflayers.core.treeindex import read as read_index
+from difflayers.errors import BadIndex
+
+SPOOL_NAME = "changed-entries.tar"
+NEW_INDEX_NAME = "new-tree-index.jsonl.gz"
+
+
+@dataclass
+class IndexDiff:
+    """The plan, where its entries wait (``spool``), NEW's index, and what it cost."""
+
+    plan: Plan
+    spool: Path
+    new_index: Path
+    # Every entry the layer needs is in the spool; otherwise NEW must be read again.
+    spool_complete: bool
+    new_bytes_read: int = 0
+    new_entries: int = 0
+    equivalent_bytecode: list = field(default_factory=list)
+    bytecode_sources: dict = field(default_factory=dict)
+
+
+def _attributes(old: Entry, new: Entry) -> str:
+    """rsync's nine attribute columns for a changed entry (``core.itemize``)."""
+    differs = {
+        "c": old.digest != new.digest
+        or old.link != new.link
+        or (old.major, old.minor) != (new.major, new.minor),
+        "s": old.size != new.size,
+        "t": old.mtime != new.mtime,
+        "p": old.mode != new.mode,
+        "o": old.uid != new.uid,
+        "g": old.gid != new.gid,
+        "x": old.xattrs != new.xattrs,
+    }
+    return "".join(letter if differs.get(letter) else "." for letter in ATTRIBUTE_COLUMNS)
+
+
+def items_for(old: Entry | None, new: Entry) -> list:
+    """The itemized lines rsync would print for NEW's entry (none when equal)."""
+    kind = RSYNC_KIND[new.kind]
+    if old is None:
+        return [Item(">" if new.kind == FILE else "c", kind, "+" * 9, new.name)]
+    if old.kind != new.kind:
+        # As rsync: the entry is created anew; OLD's children, if any, are deleted apart.
+        return [Item(">" if new.kind == FILE else "c", kind, "+" * 9, new.name)]
+    if new.same_as(old):
+        return []
+    return [Item(">" if new.kind == FILE else "c", kind, _attributes(old, new), new.name)]
+
+
+class _Spool:
+    """The tar of what the layer may need: every directory's header (the layer
+    writer places parents and whiteouts by them) and each changed entry."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._tar = tarfile.open(
+            path, "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+        )
+        self.files: set = set()
+        self.names: set = set()
+        self.missing_targets: set = set()  # of hardlinks spooled: NEW must be read again
+
+    def add(self, member: tarfile.TarInfo, content, rel: str, target: str = "") -> None:
+        if member.isreg():
+            self._tar.addfile(member, content.file)
+            self.files.add(rel)
+        elif member.islnk() and target not in self.files:
+            self.missing_targets.add(target)
+            self._tar.addfile(member)
+        else:
+            self._tar.addfile(member)
+        self.names.add(rel)
+
+    def close(self) -> None:
+        self._tar.close()
+
+
+def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: bool = False) -> IndexDiff:
+    """Compare NEW's tree (``source``: a tar stream from the archive endpoint)
+    with OLD's index (``old``: name -> Entry); write the spool and NEW's index
+    into ``work_dir``."""
+    base = os.path.basename(tree_path)
+    counted = _Counting(source)
+    spool = _Spool(work_dir / SPOOL_NAME)
+    remaining = set(old)
+    items: list = []
+    links: dict = {}
+    keeps_old: set = set()
+    new_pyc: dict = {}  # NEW's `.pyc` -> its entry, for the byte-code rule
+    new_files: dict = {}  # NEW's sources of those, filled as they pass
+    unsorted = work_dir / (NEW_INDEX_NAME + ".partial")
+    entries = 0
+    with open(unsorted, "wb") as partial:
+        writer = Writer(partial, tree_path)
+        with tarfile.open(fileobj=counted, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+            for member, entry, content in scan(tar, base, spool_dir=work_dir):
+                rel = entry.name
+                entries += 1
+                if entry.group:
+                    links[rel] = entry.group
+                remaining.discard(rel)
+                before = old.get(rel)
+                if before is not None and rel != ".":
+                    keeps_old.add(os.path.dirname(rel) or ".")
+                changes = items_for(before, entry)
+                items += changes
+                if changes or member.isdir() or (member.islnk() and entry.group in spool.files):
+                    spool.add(member, content, rel, entry.group)
+                if entry.pyc is not None and bytecode.source_of(rel):
+                    new_pyc[rel] = entry
+                if entry.kind == FILE and rel.endswith(".py"):
+                    new_files[rel] = entry
+                writer.add(entry._replace(group=""))
+        writer.close()
+    spool.close()
+    items += [Item("*", "d" if old[name].kind == DIRECTORY else "?", "", name) for name in remaining]
+    leaders = group_leaders(links)
+    relink = _relinked(old, leaders, remaining)
+    plan = make_plan(sorted(items, key=lambda i: tree_key(i.path)), relink)
+    plan, equivalent, sources = _bytecode(plan, old, new_pyc, new_files, byte_exact)
+    new_index = work_dir / NEW_INDEX_NAME
+    _with_groups(unsorted, new_index, tree_path, leaders)
+    complete = set(plan.additions) <= spool.names and not spool.missing_targets
+    # The spool lacks the unchanged entries from which the layer writer would
+    # learn which directories keep OLD's entries (no opaque whiteout there).
+    plan = replace(plan, keeps_old=frozenset(keeps_old))
+    return IndexDiff(plan, spool.path, new_index, complete, counted.count, entries, equivalent, sources)
+
+
+def index_stream(source, tree_path: str, dest: Path) -> tuple:
+    """Only NEW's index (no OLD to compare with): (entries, bytes read)."""
+    base = os.path.basename(tree_path)
+    counted = _Counting(source)
+    links: dict = {}
+    partial = dest.with_name(dest.name + ".partial")
+    entries = 0
+    with open(partial, "wb") as handle:
+        writer = Writer(handle, tree_path)
+        with tarfile.open(fileobj=counted, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+            for _, entry, _ in scan(tar, base, spool_dir=dest.parent):
+                entries += 1
+                if entry.group:
+                    links[entry.name] = entry.group
+                writer.add(entry._replace(group=""))
+        writer.close()
+    _with_groups(partial, dest, tree_path, group_leaders(links))
+    return entries, counted.count
+
+
+def _relinked(old: dict, leaders: dict, removed: set) -> list:
+    """Files of OLD still in NEW (not ``removed``) whose hardlink partners differ."""
+    old_groups = groups(old)
+    old_partners = {name: tuple(names) for names in old_groups.values() for name in names}
+    new_members: dict = {}
+    for name, leader in leaders.items():
+        new_members.setdefault(leader, []).append(name)
+    new_partners = {
+        name: tuple(sorted(names, key=tree_key)) for names in new_members.values() for name in names
+    }
+    changed = []
+    for name in set(old_partners) | set(new_partners):
+        if (
+            name in old
+            and name not in removed
+            and old[name].kind == FILE
+            and old_partners.get(name, (name,)) != new_partners.get(name, (name,))
+        ):
+            changed.append(name)
+    return changed
+
+
+def _bytecode(plan: Plan, old: dict, new_pyc: dict, new_files: dict, byte_exact: bool) -> tuple:
+    """The byte-code rule of ``comparing.causes``, on index entries."""
+    shipped = set(plan.additions)
+    equivalent, sources = [], {}
+    for rel in plan.additions:
+        entry, source = new_pyc.get(rel), bytecode.source_of(rel)
+        if entry is None or source in shipped or rel in plan.new_paths:
+            continue
+        before, new_source, old_source = old.get(rel), new_files.get(source), old.get(source)
+        if before is None or new_source is None or old_source is None or old_source.kind != FILE:
+            continue
+        if not _fresh(entry.pyc, new_source) or _fresh(entry.pyc, old_source):
+            continue
+        sources[rel] = (source, new_source.size)
+        if (
+            before.pyc is not None
+            and before.pyc.code == entry.pyc.code
+            and before.size == entry.size
+            and _fresh(before.pyc, old_source)
+            and (before.mode, before.uid, before.gid) == (entry.mode, entry.uid, entry.gid)
+            and not before.group
+            and not entry.group
+        ):
+            equivalent.append(rel)
+    policy_sources = {pyc: source for pyc, (source, _) in sources.items()}
+    return with_bytecode_policy(plan, equivalent, policy_sources, byte_exact), equivalent, sources
+
+
+def _fresh(pyc, source: Entry) -> bool:
+    return (
+        pyc is not None
+        and pyc.source_mtime == source.mtime & 0xFFFFFFFF
+        and pyc.source_size == source.size & 0xFFFFFFFF
+    )
+
+
+def _with_groups(partial: Path, dest: Path, tree_path: str, leaders: dict) -> None:
+    """NEW's index with hardlink groups, known only once the stream has ended."""
+    with open(partial, "rb") as source, open(dest, "wb") as handle:
+        writer = Writer(handle, tree_path)
+        try:
+            for entry in read_index(source, tree_path):
+                writer.add(entry._replace(group=leaders.get(entry.name, "")))
+        except BadIndex as exc:
+            raise BadIndex(f"NEW's tree was not streamed in tree order ({exc})") from None
+        writer.close()
+    partial.unlink()
+
+
+class _Counting:
+    """A read()-able view that counts the bytes read: NEW's tree read once, measured."""
+
+    def __init__(self, source):
+        self._source = source
+        self.count = 0
+
+    def read(self, size=-1):
+        data = self._source.read(size)
+        self.count += len(data)
+        return data
+
+
+def temporary_dir(output_dir: Path) -> Path:
+    return Path(tempfile.mkdtemp(prefix=".indexdiff-", dir=output_dir))

@@ -1,0 +1,250 @@
+"""A tree index: every entry under the compared path, with its content digest.
+
+What a diff needs of OLD is not its bytes but this list, so an index kept in
+the registry beside OLD lets a runner that never pulled OLD make the delta
+(see ``methods.remote``). The format (docs/tree-index.md) is gzip'ed JSON
+lines: a header object, then one array per entry in tree order (component by
+component, names compared as bytes: the order the engine's archive walks
+in), so the same tree always gives the same bytes and a reader can stream it.
+
+Names are kept escaped as in the differ's log (``core.names``): any byte
+sequence survives, and every name read back goes through ``safe_relative``.
+"""
+
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, NamedTuple
+
+from difflayers.core.names import check_tree_path, decode_rsync_name, escaped_text, safe_relative
+from difflayers.errors import BadIndex, UnsafePath
+
+SCHEMA = "io.github.difflayers.tree-index"
+VERSION = 1
+MEDIA_TYPE = "application/vnd.difflayers.tree-index.v1+jsonl+gzip"
+ARTIFACT_TYPE = "application/vnd.difflayers.tree-index.v1"
+
+# Entry kinds: tar's, in words a person reads in the file.
+FILE, DIRECTORY, SYMLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "c", "b", "p"
+KINDS = (FILE, DIRECTORY, SYMLINK, CHAR, BLOCK, FIFO)
+# The kind letters of rsync's itemized log, so a plan made from an index
+# reads like one made from the log.
+RSYNC_KIND = {FILE: "f", DIRECTORY: "d", SYMLINK: "L", CHAR: "D", BLOCK: "D", FIFO: "S"}
+
+
+class Pyc(NamedTuple):
+    """What the byte-code rule needs of a timestamp-based `.pyc` (``core.bytecode``):
+    the digest of its bytes with the embedded source mtime zeroed, and the
+    source mtime and size its header names."""
+
+    code: str
+    source_mtime: int
+    source_size: int
+
+
+class Entry(NamedTuple):
+    """One entry. ``name`` is relative to the tree ('.' is its root); ``group``
+    is the first name (tree order) of the hardlink group it belongs to, or ''."""
+
+    name: str
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    size: int = 0
+    mtime: int = 0
+    digest: str = ""
+    link: str = ""
+    group: str = ""
+    major: int = 0
+    minor: int = 0
+    xattrs: tuple = ()  # ((name, sha256 of the value), ...) sorted
+    pyc: Pyc | None = None
+
+    def same_as(self, other: "Entry") -> bool:
+        """Equal in all a container sees but the mtime and the hardlink group
+        (compared apart, as a whole group)."""
+        return self._replace(mtime=0, group="", pyc=None) == other._replace(mtime=0, group="", pyc=None)
+
+
+FIELDS = list(Entry._fields)
+
+
+def tree_key(name: str) -> tuple:
+    """Sort key of tree order: the root first, then component by component as bytes."""
+    if name == ".":
+        return ()
+    return tuple(name.encode("utf-8", "surrogateescape").split(b"/"))
+
+
+def header(path: str, image: dict | None = None) -> dict:
+    """The first line. ``image`` says what is known of the image's layers:
+    ``{"layers": N, "path_only_from": L}``, L the first layer from which every
+    layer changes nothing outside ``path`` (None: not known). A diff against
+    the index is whole only for layers from L up (see ``methods.remote``)."""
+    found = {"schema": SCHEMA, "version": VERSION, "path": path, "fields": FIELDS}
+    if image is not None:
+        found["image"] = image
+    return found
+
+
+def encode(entry: Entry) -> bytes:
+    row = list(entry)
+    row[0] = escaped_text(entry.name)
+    row[9] = escaped_text(entry.group) if entry.group else ""
+    row[12] = [list(pair) for pair in entry.xattrs]
+    row[13] = list(entry.pyc) if entry.pyc else None
+    return json.dumps(row, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def decode(line: bytes, lineno: int) -> Entry:
+    """One entry line, checked field by field: an index comes from a network."""
+    try:
+        row = json.loads(line)
+        if not isinstance(row, list) or len(row) != len(FIELDS):
+            raise ValueError(f"{len(row) if isinstance(row, list) else 'no'} fields")
+        name = _name(row[0])
+        kind = row[1]
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        numbers = row[2:7] + row[10:12]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+            raise ValueError("a numeric field is not a whole number >= 0")
+        if not all(isinstance(row[i], str) for i in (7, 8, 9)):
+            raise ValueError("digest, link or group is not a string")
+        digest = row[7]
+        if kind == FILE and not (digest.startswith("sha256:") and len(digest) == 71):
+            raise ValueError(f"a file without a sha256 digest ({digest[:20]!r})")
+        xattrs = tuple((str(k), str(v)) for k, v in row[12])
+        pyc = Pyc(str(row[13][0]), int(row[13][1]), int(row[13][2])) if row[13] else None
+        return Entry(
+            name, kind, row[2], row[3], row[4], row[5], row[6], digest, row[8],
+            _name(row[9]) if row[9] else "", row[10], row[11], xattrs, pyc,
+        )  # fmt: skip
+    except (ValueError, TypeError, IndexError, UnsafePath) as exc:
+        raise BadIndex(f"entry {lineno} of the tree index is not valid: {exc}") from None
+
+
+def _name(escaped) -> str:
+    if not isinstance(escaped, str):
+        raise ValueError("a name is not a string")
+    return safe_relative(decode_rsync_name(escaped.encode("ascii")))
+
+
+class Writer:
+    """Write an index, entry by entry, in tree order (checked as written)."""
+
+    def __init__(self, handle: BinaryIO, path: str, image: dict | None = None):
+        self._gzip = gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, filename="")
+        self._gzip.write(json.dumps(header(path, image), separators=(",", ":")).encode("ascii") + b"\n")
+        self._last = None
+        self.entries = 0
+
+    def add(self, entry: Entry) -> None:
+        key = tree_key(entry.name)
+        if self._last is not None and key <= self._last:
+            raise BadIndex(f"tree index entries out of order at {entry.name!r}")
+        self._last = key
+        self._gzip.write(encode(entry))
+        self.entries += 1
+
+    def close(self) -> None:
+        self._gzip.close()
+
+
+def write(handle: BinaryIO, path: str, entries: Iterable[Entry], image: dict | None = None) -> int:
+    """Write ``entries`` (any order: sorted here) as an index of ``path``."""
+    writer = Writer(handle, path, image)
+    for entry in sorted(entries, key=lambda e: tree_key(e.name)):
+        writer.add(entry)
+    writer.close()
+    return writer.entries
+
+
+def to_bytes(path: str, entries: Iterable[Entry], image: dict | None = None) -> bytes:
+    buffer = io.BytesIO()
+    write(buffer, path, entries, image)
+    return buffer.getvalue()
+
+
+def image_of(data: bytes) -> dict:
+    """What the header says of the image's layers (``header``); {} when nothing."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as lines:
+        found = json.loads(lines.readline())
+    image = found.get("image") if isinstance(found, dict) else None
+    if not isinstance(image, dict):
+        return {}
+    layers, start = image.get("layers"), image.get("path_only_from")
+    valid_start = start is None or (isinstance(start, int) and 0 <= start <= layers)
+    if not isinstance(layers, int) or not valid_start:
+        raise BadIndex("the tree index's image record is not valid")
+    return {"layers": layers, "path_only_from": start}
+
+
+def read(handle: BinaryIO, path: str | None = None) -> Iterator[Entry]:
+    """Entries of an index, streamed; the header, order and names are checked.
+    ``path``: the tree the caller compares, which the index must be of."""
+    try:
+        with gzip.GzipFile(fileobj=handle, mode="rb") as lines:
+            first = lines.readline()
+            found = _checked_header(first)
+            if path is not None and found != path:
+                raise BadIndex(f"the tree index is of {found}, not of {path}")
+            last = None
+            for lineno, line in enumerate(lines, start=1):
+                entry = decode(line, lineno)
+                key = tree_key(entry.name)
+                if last is not None and key <= last:
+                    raise BadIndex(f"entry {lineno} of the tree index is out of order ({entry.name!r})")
+                last = key
+                yield entry
+    except (OSError, EOFError) as exc:
+        raise BadIndex(f"the tree index cannot be read: {exc}") from None
+
+
+def _checked_header(line: bytes) -> str:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        raise BadIndex("the tree index has no header line") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise BadIndex(
+            f"not a tree index (schema {str(data.get('schema') if isinstance(data, dict) else '')!r})"
+        )
+    if data.get("version") != VERSION:
+        raise BadIndex(f"tree index version {data.get('version')!r}; this kit reads version {VERSION}")
+    if data.get("fields") != FIELDS:
+        raise BadIndex("the tree index's fields are not the ones of its version")
+    try:
+        return check_tree_path(data.get("path") or "", "the tree index's path", volume_target=False)
+    except Exception as exc:
+        raise BadIndex(str(exc)) from None
+
+
+def load(data: bytes, path: str | None = None) -> dict:
+    """An index held as a dict (name -> Entry): OLD's, looked up by the differ."""
+    return {entry.name: entry for entry in read(io.BytesIO(data), path)}
+
+
+def groups(entries: dict) -> dict:
+    """Hardlink groups: leader -> the names in it, sorted."""
+    found: dict = {}
+    for entry in entries.values():
+        if entry.group:
+            found.setdefault(entry.group, []).append(entry.name)
+    return {leader: sorted(names, key=tree_key) for leader, names in found.items()}
+
+
+def restamped(data: bytes, image: dict) -> bytes:
+    """The same index with ``image`` in its header (known once the image it
+    describes is made: the processed image's layers)."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as lines:
+        found = json.loads(lines.readline())
+        found["image"] = image
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as out:
+            out.write(json.dumps(found, separators=(",", ":")).encode("ascii") + b"\n")
+            for line in lines:
+                out.write(line)
+    return buffer.getvalue()

@@ -1,0 +1,152 @@
+"""Property: the index differ (NEW streamed against OLD's tree index) and the
+rsync differ make the same plan on the same random trees, each checking the
+other; the layer written from the index differ's spool, applied to OLD with
+whiteouts as an engine does, gives NEW's tree; and that layer applied to
+OLD's index gives NEW's index (the check ``optimize`` makes without OLD)."""
+
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from difflayers.archives.layer import write_layer
+from difflayers.archives.treescan import Overlay
+from difflayers.comparing import difflog
+from difflayers.comparing.indexcheck import layer_differences
+from difflayers.comparing.indexdiff import diff_stream
+from difflayers.comparing.record import compare_and_record
+from difflayers.core import treeindex
+from difflayers.core.diffrecord import ImageRef
+
+from .test_exact_trees import EXAMPLES, engine_like_stream, pytestmark  # noqa: F401 (rsync and root)
+from .treemodel import _remove, materialize, snapshot, trees, unpack
+
+
+def tree_index(archive: Path, tree_path: str) -> dict:
+    """A tree's index, built as for an OLD read from a registry (one layer)."""
+    overlay = Overlay(tree_path)
+    with tarfile.open(archive, "r|", encoding="utf-8", errors="surrogateescape") as tar:
+        overlay.apply(tar)
+    return overlay.result()
+
+
+def apply_layer(layer: Path, prefix: str, dest: Path, work: Path) -> None:
+    """Whiteouts first (they hide what is below), then the entries, as the engine
+    unpacks a layer over OLD. Written for the test, sharing no code with the kit."""
+    plain = work / "plain.tar"
+    with (
+        tarfile.open(layer, encoding="utf-8", errors="surrogateescape") as tar,
+        tarfile.open(
+            plain, "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+        ) as out,
+    ):
+        for member in tar:
+            parent, leaf = os.path.split(member.name)
+            here = dest / parent[len(prefix) + 1 :] if parent != prefix else dest
+            if leaf == ".wh..wh..opq":
+                for child in list(here.iterdir()):
+                    _remove(child)
+            elif leaf.startswith(".wh."):
+                _remove(here / leaf[4:])
+            else:
+                out.addfile(member, tar.extractfile(member) if member.isreg() else None)
+    unpack(plain, prefix, dest)
+
+
+def both_plans(old: Path, new: Path, work: Path):
+    record = work / "record"
+    record.mkdir()
+    image = ImageRef("test", "sha256:test")
+    compare_and_record(str(new), str(old), record, path="/" + new.name, old=image, new=image)
+    _, rsync_plan = difflog.load(record)
+    # OLD's index as a registry's layers would give it, under NEW's name.
+    os.rename(old, old.with_name(new.name + ".old"))
+    staged = work / "stage"
+    staged.mkdir()
+    os.rename(old.with_name(new.name + ".old"), staged / new.name)
+    old_index = tree_index(engine_like_stream(staged / new.name, staged), "/" + new.name)
+    os.rename(staged / new.name, old)
+    with open(engine_like_stream(new, work), "rb") as source:
+        found = diff_stream(source, "/" + new.name, old_index, work)
+    return rsync_plan, found, old_index
+
+
+def check(old_spec, new_spec, work: Path):
+    old, new = work / "old", work / "app"
+    old.mkdir()
+    new.mkdir()
+    materialize(old_spec, old)
+    materialize(new_spec, new)
+    rsync_plan, found, old_index = both_plans(old, new, work)
+    plan = found.plan
+    assert (plan.additions, plan.removals) == (rsync_plan.additions, rsync_plan.removals)
+    assert (plan.created, plan.changed) == (rsync_plan.created, rsync_plan.changed)
+    new_index = treeindex.load(found.new_index.read_bytes(), "/app")
+    assert new_index == tree_index(engine_like_stream(new, work), "/app")
+    if plan.is_empty:
+        return
+    layer = work / "layer.tar"
+    source = found.spool if found.spool_complete else engine_like_stream(new, work)
+    write_layer(lambda: open(source, "rb"), layer, tree_path="/app", plan=plan, ancestors=[])
+    # On disk, as the engine applies it.
+    result = work / "result"
+    os.rename(old, result)
+    apply_layer(layer, "app", result, work)
+    assert snapshot(result) == snapshot(new)
+    # On the index, as optimize checks it without OLD.
+    assert layer_differences(old_index, layer, new_index, plan, "/app") == []
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(old_spec=trees(), new_spec=trees())
+def test_index_differ_agrees_with_rsync(old_spec, new_spec):
+    with tempfile.TemporaryDirectory() as tmp:
+        check(old_spec, new_spec, Path(tmp))
+
+
+@pytest.mark.parametrize(
+    "old_spec,new_spec",
+    [
+        (
+            {"a": ("file", b"x", 0o644, (0, 0)), "b": ("hardlink", "a")},
+            {"a": ("file", b"x", 0o644, (0, 0)), "b": ("file", b"x", 0o644, (0, 0))},
+        ),
+        ({"b": ("file", b"x", 0o644, (0, 0))}, {"b": ("file", b"x", 0o644, (0, 0)), "a": ("hardlink", "b")}),
+        (
+            {
+                "f": ("file", b"x", 0o644, (0, 0)),
+                "d": ("dir", 0o755, (0, 0), {"c": ("file", b"", 0o600, (1000, 1000))}),
+            },
+            {"f": ("dir", 0o700, (0, 0), {"g": ("fifo", 0o600, (0, 0))}), "d": ("symlink", "f", (0, 0))},
+        ),
+        # A directory none of whose entries survive: one opaque whiteout.
+        (
+            {
+                "d": (
+                    "dir",
+                    0o755,
+                    (0, 0),
+                    {"x": ("file", b"x", 0o644, (0, 0)), "y": ("file", b"", 0o644, (0, 0))},
+                )
+            },
+            {"d": ("dir", 0o755, (0, 0), {"z": ("file", b"z", 0o644, (0, 0))})},
+        ),
+        # A directory keeping an unchanged entry: a whiteout per name, never opaque.
+        (
+            {
+                "d": (
+                    "dir",
+                    0o755,
+                    (0, 0),
+                    {"x": ("file", b"x", 0o644, (0, 0)), "y": ("file", b"", 0o644, (0, 0))},
+                )
+            },
+            {"d": ("dir", 0o755, (0, 0), {"x": ("file", b"x", 0o644, (0, 0))})},
+        ),
+    ],
+)
+def test_known_hard_cases(old_spec, new_spec, tmp_path):
+    check(old_spec, new_spec, tmp_path)
