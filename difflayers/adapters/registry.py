@@ -17,6 +17,7 @@ connections, 429 and 5xx, honouring ``Retry-After``.
 """
 
 import base64
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -113,6 +114,7 @@ class Registry:
         self.session.mount("https://", _TLSAdapter(context))
         if client:
             self.session.cert = client
+        self.received = 0  # bytes of the bodies it answered: what a run downloads
         self._authorization = None  # the header that last worked
         self._tokens: dict = {}
         self.base = f"http://{host}" if plain_http else self._scheme()
@@ -157,6 +159,8 @@ class Registry:
             )
             if response is None:
                 continue  # a dropped connection, waited for
+            if not stream:
+                self.received += len(response.content)
             if response.status_code == 401 and self._authenticate(response, what or url):
                 if start is not None:
                     body.seek(start)
@@ -273,18 +277,46 @@ class Registry:
 
     # -- the distribution API ---------------------------------------------------
 
-    def manifest(self, repository: str, reference: str) -> tuple:
-        """(media type, bytes, digest) of a manifest or index."""
+    def manifest(self, repository: str, reference: str, missing_ok: bool = False) -> tuple | None:
+        """(media type, bytes, digest) of a manifest or index; None when absent and ``missing_ok``."""
         response = self._request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
             headers={"Accept": ACCEPT},
+            expect=(200, 404) if missing_ok else (200,),
             what=f"the manifest {repository}:{reference}",
         )
+        if response.status_code == 404:
+            return None
         body = response.content
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         media_type = json.loads(body).get("mediaType") or media_type
         return media_type, body, sha256_digest(body)
+
+    def referrers(self, repository: str, digest: str, artifact_type: str) -> dict | None:
+        """The referrers API's index of what refers to ``digest`` (OCI distribution
+        1.1), or None where the registry has no such API (it answers 404 or 405)."""
+        query = urllib.parse.urlencode({"artifactType": artifact_type})
+        response = self._request(
+            "GET",
+            f"/v2/{repository}/referrers/{digest}?{query}",
+            headers={"Accept": OCI_INDEX},
+            expect=(200, 404, 405),
+            what=f"the referrers of {repository}@{digest[:19]}",
+        )
+        if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith(OCI_INDEX):
+            return None
+        return response.json()
+
+    @contextlib.contextmanager
+    def blob_stream(self, repository: str, digest: str):
+        """A read()-able stream of a blob as stored (a layer: gzip), checked
+        against its digest when read to the end."""
+        response = self._request(
+            "GET", f"/v2/{repository}/blobs/{digest}", stream=True, what=f"{repository}@{digest}"
+        )
+        with response:
+            yield _Chunks(response.raw, digest, self)
 
     def blob(self, repository: str, digest: str) -> bytes:
         body = self._request("GET", f"/v2/{repository}/blobs/{digest}", what=f"{repository}@{digest}").content
@@ -394,12 +426,15 @@ class Registry:
 class _Chunks:
     """A blob's stream from the source repository, checked against its digest as read."""
 
-    def __init__(self, raw, digest: str):
+    def __init__(self, raw, digest: str, counter=None):
         self.raw, self.digest, self.hash = raw, digest, hashlib.sha256()
+        self._counter = counter
 
-    def read(self, size: int) -> bytes:
-        block = self.raw.read(size, decode_content=False)
+    def read(self, size: int = -1) -> bytes:
+        block = self.raw.read(None if size < 0 else size, decode_content=False)
         self.hash.update(block)
+        if self._counter is not None:
+            self._counter.received += len(block)
         if not block and "sha256:" + self.hash.hexdigest() != self.digest:
             raise RegistryError(f"the blob {self.digest} read back does not match its digest")
         return block

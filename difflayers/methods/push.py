@@ -21,12 +21,20 @@ from difflayers.errors import RegistryError
 
 @dataclass(frozen=True)
 class RemoteImage:
-    """OLD as the registry holds it."""
+    """OLD as the registry holds it: ``digest`` and ``size`` are its platform
+    manifest's (what a tree index refers to), ``source`` as it was named."""
 
     source: Reference
     manifest_type: str
     layers: list
     config: dict
+    digest: str = ""
+    size: int = 0
+    config_digest: str = ""
+
+    @property
+    def descriptor(self) -> dict:
+        return {"mediaType": self.manifest_type, "digest": self.digest, "size": self.size}
 
 
 def find_old(registry: Registry, old: dict, target: Reference) -> RemoteImage:
@@ -43,30 +51,41 @@ def find_old(registry: Registry, old: dict, target: Reference) -> RemoteImage:
         )
     candidates.sort(key=lambda ref: ref.repository != target.repository)
     source = candidates[0]
-    registry.scopes.add(f"repository:{source.repository}:pull")
-    media_type, body, _ = registry.manifest(source.repository, source.digest)
-    manifest = json.loads(body)
-    if media_type in (DOCKER_LIST, OCI_INDEX):
-        manifest, media_type = _platform_manifest(registry, source, manifest, old)
-    if media_type not in CONFIG_TYPE:
-        raise RegistryError(f"{source} is a {media_type or 'manifest of unknown type'}; cannot extend it")
-    config_blob = registry.blob(source.repository, manifest["config"]["digest"])
-    config = json.loads(config_blob)
+    remote = read_image(registry, source, (old["Os"], old["Architecture"]))
     # An image's ID is its config's digest in moby's store, its manifest's
     # (or index's) in containerd's: either names what the registry holds.
-    same_id = old["Id"] in (manifest["config"]["digest"], source.digest)
-    if not same_id or config["rootfs"]["diff_ids"] != old["RootFS"]["Layers"]:
+    same_id = old["Id"] in (remote.config_digest, source.digest)
+    if not same_id or remote.config["rootfs"]["diff_ids"] != old["RootFS"]["Layers"]:
         raise RegistryError(f"{source} is not the OLD of this engine ({old['Id'][:19]}): push OLD again")
-    return RemoteImage(source, media_type, manifest["layers"], config)
+    return remote
 
 
-def _platform_manifest(registry, source, index, old) -> tuple:
+def read_image(registry: Registry, source: Reference, platform: tuple) -> RemoteImage:
+    """An image in the registry (by tag or digest): its manifest for ``platform``
+    ((os, architecture)) when the reference is an index, and its config."""
+    registry.scopes.add(f"repository:{source.repository}:pull")
+    found = registry.manifest(source.repository, source.digest or source.tag or "latest", missing_ok=True)
+    if found is None:
+        raise RegistryError(f"{source} is not in the registry {source.host}")
+    media_type, body, digest = found
+    manifest = json.loads(body)
+    if media_type in (DOCKER_LIST, OCI_INDEX):
+        media_type, body, digest = _platform_manifest(registry, source, manifest, platform)
+        manifest = json.loads(body)
+    if media_type not in CONFIG_TYPE:
+        raise RegistryError(f"{source} is a {media_type or 'manifest of unknown type'}; cannot extend it")
+    config = json.loads(registry.blob(source.repository, manifest["config"]["digest"]))
+    return RemoteImage(
+        source, media_type, manifest["layers"], config, digest, len(body), manifest["config"]["digest"]
+    )
+
+
+def _platform_manifest(registry, source, index, platform) -> tuple:
     for entry in index.get("manifests", []):
-        platform = entry.get("platform") or {}
-        if (platform.get("os"), platform.get("architecture")) == (old["Os"], old["Architecture"]):
-            media_type, body, _ = registry.manifest(source.repository, entry["digest"])
-            return json.loads(body), media_type
-    raise RegistryError(f"{source} has no manifest for {old['Os']}/{old['Architecture']}")
+        found = entry.get("platform") or {}
+        if (found.get("os"), found.get("architecture")) == platform:
+            return registry.manifest(source.repository, entry["digest"])
+    raise RegistryError(f"{source} has no manifest for {platform[0]}/{platform[1]}")
 
 
 @dataclass(frozen=True)
@@ -142,6 +161,7 @@ def push_image(
     digest = registry.put_manifest(repository, target.tag or "latest", old.manifest_type, body)
     return {
         "pushed": f"{target.host}/{repository}@{digest}",
+        "manifest": {"mediaType": old.manifest_type, "digest": digest, "size": len(body)},
         "layers_mounted": mounted,
         "layers_copied": copied_layers,
         "bytes_copied": copied,
