@@ -21,6 +21,7 @@ from difflayers.adapters.registry import Registry
 from difflayers.comparing import difflog, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
+from difflayers.comparing.indexdiff import NEW_INDEX_NAME, index_stream
 from difflayers.core import breakdown
 from difflayers.core.chain import Chain, Decision, DecisionKind, Policy, read_chain
 from difflayers.core.configdelta import require_same_platform
@@ -31,9 +32,11 @@ from difflayers.core.reference import check_tag_reference, parse_reference
 from difflayers.errors import BadInput, DiffLayersError, NotExpressible, VerificationFailed
 from difflayers.figures import naive_bytes, shared_layers
 from difflayers.methods import Method
+from difflayers.methods import remote as registry_old
 from difflayers.methods.assemble import LOAD_ARCHIVE, OldManifest, assemble
 from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from difflayers.methods.generate import generate
+from difflayers.methods.indexartifact import attach
 from difflayers.methods.push import compress, find_old, push_image
 
 
@@ -184,6 +187,17 @@ def optimize(
         clock = now
 
     check_tag_reference(tag, "-t")
+    if registry_old.wants_registry_old(engine, old_ref, options.push_to):
+        if tag != options.push_to:
+            raise BadInput(
+                f"OLD is not in this engine, so the processed image cannot be loaded here: it is pushed to "
+                f"{options.push_to} only; leave out -t {tag}"
+            )
+        if options.method is Method.DOCKERFILE:
+            raise BadInput(
+                "OLD is not in this engine: the Dockerfile method needs it; use --method layer (or auto)"
+            )
+        return registry_old.optimize(engine, old_ref, new_ref, path, output_dir, options, progress)
     method, remote, registry, target = options.method, None, None, None
     if options.push_to:
         if method is Method.DOCKERFILE:
@@ -236,7 +250,7 @@ def optimize(
             engine.publish(unverified, tag)
     pushed = {}
     if registry is not None:
-        pushed = _push(engine, registry, target, tag, remote, made, progress)
+        pushed = _push(engine, registry, target, tag, remote, made, progress, new_ref, path, output_dir)
         lap("push")
     processed = engine.inspect_image(tag)
     naive = naive_bytes(engine, new_id, old["Id"])
@@ -381,22 +395,44 @@ def _chain_summary(processed: dict, decision: Decision) -> dict:
     }
 
 
-def _push(engine: Engine, registry, target, tag, remote, made: Made, progress) -> dict:
+def _push(
+    engine: Engine, registry, target, tag, remote, made: Made, progress, new_ref, path, output_dir
+) -> dict:
     if made.assembled is None:
         # A rebase on NEW as built: its layers are not OLD's, the engine sends them.
         progress(f"pushing {tag} with the engine (NEW as built: its layers are new to the chain)")
         engine.push(tag)
-        return {
+        media_type, body, digest = registry.manifest(target.repository, target.tag or "latest")
+        pushed = {
             "pushed": tag,
             "layers_mounted": 0,
             "layers_copied": 0,
             "bytes_copied": 0,
             "bytes_uploaded": None,
+            "manifest": {"mediaType": media_type, "digest": digest, "size": len(body)},
         }
-    progress(f"pushing {target}: OLD's layers mounted from {remote.source.repository}, the delta uploaded")
-    layer = made.assembled.layer_path
-    blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
-    return push_image(registry, target, remote, made.assembled.config, blob, progress)
+    else:
+        progress(
+            f"pushing {target}: OLD's layers mounted from {remote.source.repository}, the delta uploaded"
+        )
+        layer = made.assembled.layer_path
+        blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
+        pushed = push_image(registry, target, remote, made.assembled.config, blob, progress)
+    return {
+        **pushed,
+        "new_index": _push_new_index(engine, registry, target, new_ref, path, pushed, output_dir),
+    }
+
+
+def _push_new_index(engine: Engine, registry, target, new_ref, path, pushed, output_dir) -> dict:
+    """Every image the kit pushes gets its tree index, so the next revision's
+    optimize needs no OLD in its engine (``methods.remote``)."""
+    dest = output_dir / NEW_INDEX_NAME
+    with engine.tree_archive(new_ref, path) as source:
+        index_stream(source, path, dest)
+    data = dest.read_bytes()
+    attached = attach(registry, target.repository, pushed["manifest"], data, path)
+    return {"bytes": len(data), "pushed": attached["digest"], "bytes_sent": attached["bytes_sent"]}
 
 
 def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote, progress) -> Made:

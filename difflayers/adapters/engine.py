@@ -321,6 +321,33 @@ class Engine:
             raise EngineError(f"the engine's archive of {image!r} lacks layer {sorted(missing)[0][:19]}")
         return found
 
+    def layer_names(self, image: str, wanted, keep) -> tuple:
+        """({diff ID: [names for which ``keep(name)``]}, bytes read) for the layers
+        of ``image`` in ``wanted``: member names only, read from the engine's save
+        stream (contents pass by unread into memory); closed once all were seen."""
+        wanted, found, pending = set(wanted), {}, None
+        if not wanted:
+            return found, 0
+        with self._raw_stream(f"reading the layers of {image!r}", "/images/{0}/get", image) as stream:
+            counted = _Counted(stream)
+            with tarfile.open(fileobj=counted, mode="r|") as tar:
+                for member in tar:
+                    if not member.isreg():
+                        continue
+                    names: list = []
+                    identity = layer_identity(
+                        tar.extractfile(member), lambda m, names=names: keep(m.name) and names.append(m.name)
+                    )
+                    if identity and identity[0] in wanted:
+                        found[identity[0]] = names
+                        if wanted <= set(found):
+                            break
+            pending = counted.count
+        missing = wanted - set(found)
+        if missing:
+            raise EngineError(f"the engine's archive of {image!r} lacks layer {sorted(missing)[0][:19]}")
+        return found, pending
+
     def history(self, image: str) -> list:
         """``docker history`` entries of ``image``, newest first."""
         return _api(f"reading the history of {image!r}", self.client.api.history, image)
@@ -371,6 +398,12 @@ class Engine:
             f"Docker {version.get('Version')} (API {version.get('ApiVersion')}), {self.store} image store, "
             f"builder {self.builder} (BuildKit CLI: {self.buildkit_cli or 'none'}), compare {self.compare}"
         )
+
+    def platform(self) -> tuple:
+        """(os, architecture) the engine runs, as image configs name them: an
+        index in a registry is read for this platform."""
+        version = _api("asking the engine its version", self.client.version)
+        return version.get("Os", "linux"), version.get("Arch", "amd64")
 
     def inspect_image(self, ref: str) -> dict:
         """``docker image inspect`` for one local image (no pull is attempted)."""
@@ -795,3 +828,15 @@ class Engine:
                 remove_folder(folder)
                 swept.folders += 1
         return swept
+
+
+class _Counted:
+    """A read()-able view counting the bytes read (what a check cost)."""
+
+    def __init__(self, source):
+        self._source, self.count = source, 0
+
+    def read(self, size=-1):
+        data = self._source.read(size)
+        self.count += len(data)
+        return data

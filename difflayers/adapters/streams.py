@@ -55,12 +55,12 @@ class Hashing:
         return "sha256:" + self.sha256.hexdigest()
 
 
-def layer_identity(blob) -> tuple:
+def layer_identity(blob, visit=None) -> tuple:
     """(diff ID, bytes of file content) of a layer blob, gzip or not; None for what is no layer.
 
     The diff ID is the digest of the uncompressed tar, which an image's config
     lists; the content bytes are what the layer's files hold, whatever the
-    tar's headers and the store's blocks add.
+    tar's headers and the store's blocks add. ``visit(member)`` sees each header.
     """
     head = blob.read(2)
     source = Prefixed(head, blob)
@@ -69,7 +69,12 @@ def layer_identity(blob) -> tuple:
     hashing = Hashing(source)
     try:
         with tarfile.open(fileobj=hashing, mode="r|") as tar:
-            content = sum(member.size for member in tar if member.isreg())
+            content = 0
+            for member in tar:
+                if visit is not None:
+                    visit(member)
+                if member.isreg():
+                    content += member.size
     except (tarfile.TarError, OSError, EOFError):
         return None
     return hashing.drain(), content

@@ -16,7 +16,9 @@ CHOICES = [m.value for m in Method if m is not Method.NEW_AS_BUILT]
 
 
 def add_arguments(p) -> None:
-    p.add_argument("old", metavar="OLD", help="the image already pushed (local)")
+    p.add_argument(
+        "old", metavar="OLD", help="the image already pushed (local; or, with --push, only in that registry)"
+    )
     p.add_argument("new", metavar="NEW", help="the image just built (local)")
     p.add_argument("--path", help="directory compared in both images, e.g. /app")
     p.add_argument("-t", "--tag", help="tag of the processed image (default: the --push reference)")
@@ -106,7 +108,38 @@ def check(parser, args) -> None:
         )
 
 
+def print_registry_summary(s: dict) -> None:
+    """The summary of a run whose OLD was only in the registry (``methods.remote``)."""
+    old_index = s["old_index"]
+    found = (
+        f"built from OLD's layers ({old_index['layer_bytes_read']:,} bytes read, once: "
+        "it is pushed beside OLD)"
+        if old_index["built"]
+        else f"found beside OLD ({old_index['bytes']:,} bytes)"
+    )
+    print(
+        f"{s['tag']} ({s['method']} method, OLD not in this engine): {s['new']} new, {s['changed']} changed, "
+        f"{s['removed']} removed; {s['layers_added']} layer adding {s['bytes_added']:,} bytes "
+        f"(NEW's tree: {s['new_tree_bytes']:,}); "
+        + ("verified: " + s["equality"] if s["verified"] else "NOT verified")
+    )
+    print(f"OLD's tree index: {found}")
+    again = ", then again for a hardlink" if s["new_reads"] > 1 else ""
+    print(
+        f"read: NEW's tree once ({s['new_bytes_read']:,} bytes{again}), "
+        f"the names in NEW's own layers ({s['new_layer_bytes_read']:,} bytes); "
+        f"downloaded from the registry: {s['registry_bytes_downloaded']:,} bytes"
+    )
+    if s["chain"]["decision"] != "delta":
+        print(f"REBASED ({s['chain']['decision']}): " + "; ".join(s["chain"]["reasons"]))
+    uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
+    print(f"pushed {s['pushed']}{uploaded}; NEW's tree index beside it ({s['new_index']['bytes']:,} bytes)")
+
+
 def print_summary(s: dict) -> None:
+    if s.get("compared") == "tree index":
+        print_registry_summary(s)
+        return
     print(
         f"{s['tag']} ({s['method']} method): {s['new']} new, {s['changed']} changed, {s['removed']} removed; "
         f"delta {s['delta_bytes']:,} bytes; {s['layers_added']} layers adding {s['bytes_added']:,} bytes "

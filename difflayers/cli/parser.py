@@ -9,7 +9,7 @@ the options they name, so flags override them.
 import argparse
 
 from difflayers import __version__
-from difflayers.cli import completion, diff, internal, optimize, prune, report, verify
+from difflayers.cli import completion, diff, index, internal, optimize, prune, report, verify
 from difflayers.settings import Environment
 
 COMMANDS = {
@@ -17,6 +17,7 @@ COMMANDS = {
     "diff": diff,
     "verify": verify,
     "report": report,
+    "index": index,
     "prune": prune,
     "completion": completion,
 }
@@ -29,11 +30,13 @@ small layer of what changed, instead of a whole new COPY layer.
   difflayers diff app:1 app:2 --path /app
   difflayers verify app:2 app:2-processed
   difflayers report app:2-processed --base app:1 --new app:2
+  difflayers index localhost:5000/app:1 --path /app --push
   difflayers prune
   source <(difflayers completion bash)
 
-OLD and NEW must be in the local engine (DOCKER_HOST and Docker contexts are
-honoured). Options a project always passes can live in difflayers.yaml.
+OLD and NEW are in the local engine (DOCKER_HOST and Docker contexts are
+honoured); with --push, OLD may be in the registry only (its tree index is
+used). Options a project always passes can live in difflayers.yaml.
 Exit status: 0 done, 1 images differ, 2 bad input or engine error,
 3 done but rebased (chain policy), 130 interrupted."""
 

@@ -67,7 +67,7 @@ def assemble(
             layer_path,
             tree_path=path,
             plan=plan,
-            ancestors=_ancestor_headers(engine, new_ref, path),
+            ancestors=ancestor_headers(engine, new_ref, path),
         )
         diff_ids.append(stats.diff_id)
     if old_history is None:
@@ -108,7 +108,7 @@ def assemble(
     return Assembled(image_id, data, stats, layer_path)
 
 
-def _ancestor_headers(engine, image: str, path: str) -> list:
+def ancestor_headers(engine, image: str, path: str) -> list:
     """NEW's directories above ``path``, as layer entries with NEW's owner and mode."""
     headers = []
     for ancestor in ancestor_names(path):

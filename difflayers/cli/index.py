@@ -1,0 +1,97 @@
+"""difflayers index IMAGE --path P [-o FILE] [--push]: the tree index of an image.
+
+The index lists every entry under P with its content digest (docs/tree-index.md);
+kept in the registry beside the image, it lets ``optimize`` diff against the
+image without pulling it. Read from the engine when IMAGE is there, else from
+the registry (its layers streamed once, whiteouts applied).
+"""
+
+import tempfile
+from pathlib import Path
+
+from difflayers.cli.common import print_json
+from difflayers.comparing.indexdiff import index_stream
+from difflayers.core.names import check_tree_path
+from difflayers.core.outputs import atomic_file
+from difflayers.core.reference import parse_reference
+from difflayers.errors import ExitCode, ImageNotFound
+from difflayers.methods import indexartifact
+from difflayers.methods.oldtree import old_index
+from difflayers.methods.push import find_old, read_image
+from difflayers.methods.remote import registry_for
+
+HELP = "write an image's tree index (entries with digests), and attach it in the registry"
+EXAMPLE = "difflayers index localhost:5000/app:1 --path /app --push"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="in the local engine, or HOST/REPO:TAG in a registry")
+    parser.add_argument("--path", required=True, help="the directory indexed, e.g. /app")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the index to FILE (gzip'ed JSON lines)")
+    parser.add_argument(
+        "--push", action="store_true", help="attach the index to IMAGE in its registry (as an OCI artifact)"
+    )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="for an image read from the registry: build the index from its layers even if one is attached",
+    )
+    parser.add_argument("--plain-http", action="store_true", help="talk HTTP to a registry not on loopback")
+    parser.add_argument("--json", action="store_true", help="print what was done as JSON")
+
+
+def check(parser, args) -> None:
+    if not args.output and not args.push:
+        parser.error("index needs -o FILE, --push, or both")
+
+
+def run(args, engine, progress) -> int:
+    check_tree_path(args.path, "--path", volume_target=False)
+    local = _local(engine, args.image)
+    if local:
+        engine.require_directory(args.image, args.path)
+    ref = parse_reference(args.image) if args.push or not local else None
+    registry = registry_for(ref, ref, args.plain_http, args.environment.certs_d) if ref else None
+    result = {"image": args.image, "path": args.path, "source": "engine" if local else "registry"}
+    with tempfile.TemporaryDirectory(prefix="difflayers-index-") as work:
+        if local:
+            progress(f"reading {args.path} of {args.image} from the engine")
+            dest = Path(work) / "index.jsonl.gz"
+            with engine.tree_archive(args.image, args.path) as source:
+                entries, read = index_stream(source, args.path, dest)
+            data = dest.read_bytes()
+            result.update(entries=entries, tree_bytes_read=read)
+        else:
+            progress(f"{args.image} is not in this engine: reading it from {ref.host}")
+            remote = read_image(registry, ref, engine.platform())
+            found = old_index(registry, remote, args.path, progress, args.rebuild)
+            data = found.data
+            result.update(entries=len(found.entries), layer_bytes_read=found.layer_bytes_read)
+        result["bytes"] = len(data)
+        if args.output:
+            with atomic_file(Path(args.output)) as handle:
+                handle.write(data)
+            result["output"] = args.output
+        if args.push:
+            subject = find_old(registry, engine.inspect_image(args.image), ref) if local else remote
+            attached = indexartifact.attach(registry, ref.repository, subject.descriptor, data, args.path)
+            result["pushed"] = f"{ref.host}/{ref.repository}@{attached['digest']}"
+            result["refers_to"] = subject.digest
+    if args.json:
+        print_json(result)
+    else:
+        where = f"written to {args.output}" if args.output else ""
+        pushed = f"attached to {args.image} as {result['pushed']}" if args.push else ""
+        print(
+            f"tree index of {args.path} in {args.image}: {result['entries']:,} entries, {len(data):,} bytes; "
+            + "; ".join(filter(None, [where, pushed]))
+        )
+    return ExitCode.OK
+
+
+def _local(engine, image: str) -> bool:
+    try:
+        engine.inspect_image(image)
+        return True
+    except ImageNotFound:
+        return False

@@ -1,0 +1,122 @@
+"""What the kit knows of an OLD that is only in the registry: its tree index,
+and whether a delta of the compared path can make NEW from it.
+
+The index is found beside OLD (``methods.indexartifact``) or, for an OLD
+pushed without one, built from OLD's layers streamed once from the registry
+with their whiteouts applied (nothing stored on disk). Its header records
+from which layer on OLD changes nothing outside the path; ``check_scope``
+needs that to prove the delta is the whole difference.
+"""
+
+import contextlib
+import gzip
+import tarfile
+from dataclasses import dataclass
+
+from difflayers.adapters.engine import Engine
+from difflayers.adapters.registry import Registry
+from difflayers.adapters.streams import Prefixed
+from difflayers.archives.treescan import Overlay
+from difflayers.core import treeindex
+from difflayers.errors import BadInput
+from difflayers.methods import indexartifact
+from difflayers.methods.push import RemoteImage
+
+
+@dataclass
+class OldIndex:
+    """OLD's tree index, whether this run built it (and what that read), and
+    ``path_only_from``: the first of OLD's layers from which none changes
+    anything outside the path (None: not known yet)."""
+
+    entries: dict
+    data: bytes
+    built: bool
+    layer_bytes_read: int = 0
+    path_only_from: int | None = None
+
+
+@contextlib.contextmanager
+def layer_tar(registry: Registry, repository: str, digest: str):
+    """A layer blob from the registry as a tar stream (gzip or plain); read to
+    its end afterwards, so the registry adapter checks its digest."""
+    with registry.blob_stream(repository, digest) as blob:
+        head = blob.read(2)
+        source = Prefixed(head, blob)
+        stream = gzip.GzipFile(fileobj=source, mode="rb") if head == b"\x1f\x8b" else source
+        with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+            yield tar
+        while blob.read(1 << 20):
+            pass
+
+
+def old_index(registry: Registry, remote: RemoteImage, path: str, progress, rebuild=False) -> OldIndex:
+    """OLD's index from the registry, or built from OLD's layers when it has
+    none (or when asked to ``rebuild`` it: one found is then not even read)."""
+    data = None if rebuild else indexartifact.find(registry, remote.source.repository, remote.digest, path)
+    if data is not None:
+        progress(f"OLD's tree index found ({len(data):,} bytes)")
+        image = treeindex.image_of(data)
+        known = image.get("path_only_from") if image.get("layers") == len(remote.layers) else None
+        return OldIndex(treeindex.load(data, path), data, False, 0, known)
+    why = "rebuilding its tree index" if rebuild else f"it has no tree index of {path}: building it"
+    progress(f"{remote.source}: {why} from its {len(remote.layers)} layers (paid once)")
+    overlay = Overlay(path)
+    before = registry.received
+    for descriptor in remote.layers:
+        with layer_tar(registry, remote.source.repository, descriptor["digest"]) as tar:
+            overlay.apply(tar)
+    entries = overlay.result()
+    if entries.get(".", None) is None or entries["."].kind != treeindex.DIRECTORY:
+        raise BadInput(f"{path} is not a directory in OLD ({remote.source})")
+    data = treeindex.to_bytes(path, entries.values(), overlay.image())
+    return OldIndex(entries, data, True, registry.received - before, overlay.last_outside)
+
+
+def outside_of(path: str):
+    """A test for layer member names that change something outside ``path``
+    (the directories above it are taken from NEW by the layer writer)."""
+    root = path.strip("/")
+
+    def outside(name: str) -> bool:
+        name = name.removeprefix("./").strip("/")
+        inside = not name or name == root or name.startswith(root + "/") or root.startswith(name + "/")
+        return not inside
+
+    return outside
+
+
+def check_scope(engine: Engine, registry: Registry, new: dict, remote: RemoteImage, index: OldIndex, path):
+    """Prove the delta of ``path`` is the whole difference: the layers NEW does
+    not share with OLD, and those OLD does not share with NEW, change nothing
+    outside ``path`` (else the image made would not be NEW, and only whole
+    images compared with OLD in the engine could tell). NEW's are read from the
+    engine (names only); OLD's are known from its index's header, or else read
+    from the registry once (names only) and recorded in the index."""
+    old_layers, new_layers = remote.config["rootfs"]["diff_ids"], new["RootFS"]["Layers"]
+    shared = 0
+    while shared < min(len(old_layers), len(new_layers)) and old_layers[shared] == new_layers[shared]:
+        shared += 1
+    outside = outside_of(path)
+    found, new_read = engine.layer_names(new["Id"], new_layers[shared:], outside)
+    for diff_id in new_layers[shared:]:
+        if found[diff_id]:
+            raise BadInput(
+                f"NEW's layer {diff_id[:19]} (above the {shared} it shares with OLD) changes "
+                f"{found[diff_id][0]!r}, outside {path}: a delta of {path} cannot make NEW. Pull OLD into "
+                "this engine (then whole images are compared), or ship NEW as built"
+            )
+    old_read = 0
+    if index.path_only_from is None or index.path_only_from > shared:
+        before = registry.received
+        for number, descriptor in enumerate(remote.layers[shared:], start=shared + 1):
+            with layer_tar(registry, remote.source.repository, descriptor["digest"]) as tar:
+                changed = next((m.name for m in tar if outside(m.name)), None)
+            if changed is not None:
+                raise BadInput(
+                    f"OLD's layer {number} (above the {shared} it shares with NEW) changes {changed!r}, "
+                    f"outside {path}: a delta of {path} on OLD cannot make NEW; ship NEW as built"
+                )
+        old_read = registry.received - before
+        index.path_only_from = shared
+    return {"shared_layers": shared, "new_layer_bytes_read": new_read, "old_layer_bytes_read": old_read}

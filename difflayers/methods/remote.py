@@ -1,0 +1,233 @@
+"""optimize where OLD is only in the registry: never pulled, NEW read once.
+
+What the diff needs of OLD is its tree index (``core.treeindex``), kept in
+the registry beside it (``methods.indexartifact``). The steps, each small:
+
+1. read OLD's manifest and config (kilobytes) and its tree index, or build
+   the index from OLD's layers once (``methods.oldtree``); prove the layers
+   the two images do not share change nothing outside the path;
+2. stream NEW's tree from the engine once through the index differ
+   (``comparing.indexdiff``): the plan, the changed entries spooled, NEW's index;
+3. write the layer from the spool, and check it without OLD: applied to OLD's
+   index it must give NEW's (``comparing.indexcheck``);
+4. push: OLD's layers mounted, the layer and config uploaded, the manifest,
+   then NEW's index referring to it, so the next revision can do the same.
+
+The processed image is not loaded into the engine (its lower layers are
+OLD's, which the engine does not have): it is in the registry only.
+"""
+
+from pathlib import Path
+
+from difflayers.adapters.credentials import credentials_for
+from difflayers.adapters.engine import Engine
+from difflayers.adapters.registry import Registry
+from difflayers.archives.layer import write_layer
+from difflayers.comparing.indexcheck import layer_differences
+from difflayers.comparing.indexdiff import diff_stream
+from difflayers.core import treeindex
+from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
+from difflayers.core.imageconfig import config_bytes, processed_config
+from difflayers.core.names import check_tree_path, is_under
+from difflayers.core.reference import Reference, parse_reference
+from difflayers.errors import BadIndex, BadInput, ImageNotFound, VerificationFailed
+from difflayers.methods import Method, indexartifact
+from difflayers.methods.assemble import LAYER_NAME, ancestor_headers
+from difflayers.methods.oldtree import check_scope, old_index
+from difflayers.methods.push import compress, push_image, read_image
+
+
+def wants_registry_old(engine: Engine, old_ref: str, push_to: str | None) -> bool:
+    """True when OLD is not in the engine but named in the registry pushed to."""
+    if not push_to:
+        return False
+    try:
+        engine.inspect_image(old_ref)
+        return False
+    except ImageNotFound:
+        pass
+    host = parse_reference(push_to).host
+    if parse_reference(old_ref).host != host:
+        raise BadInput(
+            f"OLD ({old_ref}) is not in this engine, and not in {host}, the registry pushed to: "
+            "name OLD as it is there (HOST/REPO:TAG), or pull it first"
+        )
+    return True
+
+
+def registry_for(target: Reference, old: Reference, plain_http: bool, certs_d) -> Registry:
+    """The registry of ``target``, with pull on OLD's repository and push on the target's."""
+    return Registry(
+        target.api_host,
+        plain_http,
+        credentials_for(target.host),
+        certs_d=certs_d,
+        scopes={f"repository:{old.repository}:pull", f"repository:{target.repository}:pull,push"},
+    )
+
+
+def optimize(
+    engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, options, progress
+) -> dict:
+    """See the module's docstring; returns the summary ``optimize`` prints."""
+    check_tree_path(path, "--path", volume_target=False)
+    target, old_name = parse_reference(options.push_to), parse_reference(old_ref)
+    new = engine.inspect_image(new_ref)
+    engine.require_directory(new_ref, path)
+    registry = registry_for(target, old_name, options.plain_http, options.certs_d)
+    progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
+    remote = read_image(registry, old_name, (new["Os"], new["Architecture"]))
+    try:
+        index = old_index(registry, remote, path, progress)
+    except BadIndex as exc:
+        raise BadIndex(
+            f"{exc}; it is not used. To build OLD's index again from its layers: "
+            f"difflayers index {old_ref} --path {path} --push --rebuild"
+        ) from None
+    scope = check_scope(engine, registry, new, remote, index, path)
+    old_like = {
+        "Id": remote.config_digest,
+        "Config": remote.config.get("config") or {},
+        "RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]},
+    }
+    progress(f"streaming {path} of {new_ref} once against OLD's index")
+    with engine.tree_archive(new_ref, path) as source:
+        found = diff_stream(source, path, index.entries, output_dir, options.byte_exact)
+    plan = found.plan
+    new_entries = treeindex.load(found.new_index.read_bytes(), path)
+    progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
+    superseded, tree_bytes = _superseded(index.entries, new_entries, plan)
+    decision = _decision(options.policy, old_like, superseded, tree_bytes)
+    stats = None
+    if decision.kind is DecisionKind.REBASE_NEW:
+        progress("the chain policy says rebase: " + "; ".join(decision.reasons))
+        pushed, subject = _push_as_built(engine, registry, target, new, options.push_to, progress)
+        image = {"layers": len(new["RootFS"]["Layers"]), "path_only_from": scope["shared_layers"]}
+    else:
+        layer, stats = _layer(engine, new_ref, path, found, output_dir)
+        differences = layer_differences(index.entries, layer, new_entries, plan, path)
+        if differences:
+            shown = "".join(f"\n  {line}" for line in differences[:10])
+            raise VerificationFailed(
+                f"the layer applied to OLD's tree index does not give NEW's ({len(differences)} "
+                f"differences), so nothing was pushed:{shown}\nThe files are in {output_dir}"
+            )
+        content = stats.content_bytes if stats else 0
+        chain = next_chain(old_like, new["Id"], superseded, content, 1 if stats else 0)
+        new_config = {**new, "Config": with_labels(new.get("Config") or {}, chain.labels())}
+        created_by = f"difflayers: {path} of {new['Id'][:19]} on {remote.digest[:19]}"
+        config = config_bytes(
+            processed_config(
+                new_config,
+                remote.config["history"],
+                old_like["RootFS"]["Layers"],
+                stats.diff_id if stats else None,
+                created_by,
+            )
+        )
+        progress(f"pushing {target}: OLD's layers mounted, the delta uploaded")
+        blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
+        pushed = push_image(registry, target, remote, config, blob, progress)
+        subject = pushed.pop("manifest")
+        image = {"layers": len(remote.layers) + (1 if stats else 0), "path_only_from": index.path_only_from}
+    progress("pushing NEW's tree index beside it")
+    new_data = treeindex.restamped(found.new_index.read_bytes(), image)
+    new_attached = indexartifact.attach(registry, target.repository, subject, new_data, path)
+    old_attached = None
+    if index.built or scope["old_layer_bytes_read"]:
+        progress("pushing OLD's tree index beside OLD, with what this run learnt of its layers")
+        old_data = treeindex.restamped(
+            index.data, {"layers": len(remote.layers), "path_only_from": index.path_only_from}
+        )
+        old_attached = indexartifact.attach(registry, old_name.repository, remote.descriptor, old_data, path)
+    delta = decision.kind is DecisionKind.DELTA
+    return {
+        "tag": options.push_to,
+        "method": Method.LAYER.value if delta else Method.NEW_AS_BUILT.value,
+        "compared": "tree index",
+        "new": plan.created,
+        "changed": plan.changed,
+        "removed": len(plan.removals),
+        "delta_bytes": stats.size if stats else 0,
+        "layers_added": 1 if stats and delta else 0,
+        "bytes_added": stats.content_bytes if stats else 0,
+        "new_tree_bytes": tree_bytes,
+        "verified": delta,
+        "equality": "the layer applied to OLD's tree index equals NEW's tree index",
+        "equivalent_bytecode": len(plan.kept_from_old),
+        "old_in_engine": False,
+        "old_index": {
+            "built": index.built,
+            "bytes": len(index.data),
+            "layer_bytes_read": index.layer_bytes_read,
+            "pushed": old_attached["digest"] if old_attached else None,
+            "bytes_sent": old_attached["bytes_sent"] if old_attached else 0,
+        },
+        "new_index": {
+            "bytes": len(new_data),
+            "pushed": new_attached["digest"],
+            "bytes_sent": new_attached["bytes_sent"],
+        },
+        **scope,
+        "new_bytes_read": found.new_bytes_read,
+        "new_reads": 1 if found.spool_complete else 2,
+        "registry_bytes_downloaded": registry.received,
+        "chain": {"decision": decision.kind.value, "reasons": decision.reasons},
+        **pushed,
+    }
+
+
+def _push_as_built(engine: Engine, registry: Registry, target: Reference, new: dict, push_to: str, progress):
+    """A rebase: NEW as built, pushed by the engine (its layers are new to the chain)."""
+    progress(f"pushing NEW as built to {push_to} with the engine")
+    engine.publish(new["Id"], push_to)
+    engine.push(push_to)
+    media_type, body, digest = registry.manifest(target.repository, target.tag or "latest")
+    pushed = {"pushed": f"{target.host}/{target.repository}@{digest}", "bytes_uploaded": None}
+    return pushed, {"mediaType": media_type, "digest": digest, "size": len(body)}
+
+
+def _layer(engine: Engine, new_ref: str, path: str, found, output_dir: Path) -> tuple:
+    """The layer from the spool; NEW is read again only when a hardlink needs
+    a file the spool does not hold (an unchanged file newly linked)."""
+    if found.plan.is_empty:
+        return None, None
+    if found.spool_complete:
+        source = lambda: open(found.spool, "rb")  # noqa: E731
+    else:
+        source = lambda: engine.tree_archive(new_ref, path)  # noqa: E731
+    layer = output_dir / LAYER_NAME
+    ancestors = ancestor_headers(engine, new_ref, path)
+    stats = write_layer(source, layer, tree_path=path, plan=found.plan, ancestors=ancestors)
+    found.spool.unlink(missing_ok=True)
+    return layer, stats
+
+
+def _superseded(old: dict, new: dict, plan) -> tuple:
+    """Bytes of OLD's files the delta replaces or removes (a hardlink group once),
+    and NEW's tree bytes: what the chain policy weighs."""
+    replaced = set(plan.additions) - plan.new_paths
+
+    def gone(name):
+        return name in replaced or any(is_under(name, r) for r in plan.removals)
+
+    def total(entries, wanted) -> int:
+        seen, count = set(), 0
+        for name, entry in entries.items():
+            if entry.kind == treeindex.FILE and wanted(name) and (entry.group or name) not in seen:
+                seen.add(entry.group or name)
+                count += entry.size
+        return count
+
+    return total(old, gone), total(new, lambda name: True)
+
+
+def _decision(policy: Policy, old_like: dict, superseded: int, tree_bytes: int) -> Decision:
+    """The chain policy (``core.chain``), on what the registry says of OLD."""
+    chain = read_chain(old_like)
+    layers_after = len(old_like["RootFS"]["Layers"]) + 1
+    if chain.depth == 0:
+        reasons = policy.layer_reasons(layers_after)
+    else:
+        reasons = policy.reasons(chain, layers_after, chain.superseded_bytes + superseded, tree_bytes)
+    return Decision(DecisionKind.REBASE_NEW, reasons) if reasons else Decision(DecisionKind.DELTA)
