@@ -299,35 +299,19 @@ class Engine:
         """diff ID -> bytes of file content, for the layers of ``image`` in ``wanted``.
 
         Read from the layers themselves, through the engine's save stream
-        (``docker history`` sizes are disk usage on containerd's store): each
-        layer blob is decompressed and hashed to know which it is, and counted.
-        The stream is closed once every wanted layer was seen.
+        (``docker history`` sizes are disk usage on containerd's store).
         """
-        wanted, found = set(wanted), {}
-        if not wanted:
-            return found
-        with self._raw_stream(f"reading the layers of {image!r}", "/images/{0}/get", image) as stream:
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
-                for member in tar:
-                    if not member.isreg():
-                        continue
-                    identity = layer_identity(tar.extractfile(member))
-                    if identity and identity[0] in wanted:
-                        found[identity[0]] = identity[1]
-                        if wanted <= set(found):
-                            break
-        missing = wanted - set(found)
-        if missing:
-            raise EngineError(f"the engine's archive of {image!r} lacks layer {sorted(missing)[0][:19]}")
-        return found
+        found, _ = self.layer_names(image, wanted, lambda name: False)
+        return {diff_id: content for diff_id, (content, _) in found.items()}
 
     def layer_names(self, image: str, wanted, keep) -> tuple:
-        """({diff ID: [names for which ``keep(name)``]}, bytes read) for the layers
-        of ``image`` in ``wanted``: member names only, read from the engine's save
-        stream (contents pass by unread into memory); closed once all were seen."""
-        wanted, found, pending = set(wanted), {}, None
+        """({diff ID: (bytes of file content, [names for which ``keep(name)``])}, bytes read)
+        for the layers of ``image`` in ``wanted``, read from the engine's save stream:
+        each blob is decompressed and hashed to know which layer it is; contents
+        pass by, never held. The stream is closed once every wanted layer was seen."""
+        wanted, found, read = set(wanted), {}, 0
         if not wanted:
-            return found, 0
+            return found, read
         with self._raw_stream(f"reading the layers of {image!r}", "/images/{0}/get", image) as stream:
             counted = _Counted(stream)
             with tarfile.open(fileobj=counted, mode="r|") as tar:
@@ -339,14 +323,14 @@ class Engine:
                         tar.extractfile(member), lambda m, names=names: keep(m.name) and names.append(m.name)
                     )
                     if identity and identity[0] in wanted:
-                        found[identity[0]] = names
+                        found[identity[0]] = (identity[1], names)
                         if wanted <= set(found):
                             break
-            pending = counted.count
+            read = counted.count
         missing = wanted - set(found)
         if missing:
             raise EngineError(f"the engine's archive of {image!r} lacks layer {sorted(missing)[0][:19]}")
-        return found, pending
+        return found, read
 
     def history(self, image: str) -> list:
         """``docker history`` entries of ``image``, newest first."""

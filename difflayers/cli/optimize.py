@@ -119,8 +119,8 @@ def print_registry_summary(s: dict) -> None:
     )
     print(
         f"{s['tag']} ({s['method']} method, OLD not in this engine): {s['new']} new, {s['changed']} changed, "
-        f"{s['removed']} removed; {s['layers_added']} layer adding {s['bytes_added']:,} bytes "
-        f"(NEW's tree: {s['new_tree_bytes']:,}); "
+        f"{s['removed']} removed; {s['layers_added']} layer adding {s['bytes_added']:,} bytes instead of "
+        f"{s['naive_bytes']:,} for NEW as built; "
         + ("verified: " + s["equality"] if s["verified"] else "NOT verified")
     )
     print(f"OLD's tree index: {found}")
@@ -130,6 +130,8 @@ def print_registry_summary(s: dict) -> None:
         f"the names in NEW's own layers ({s['new_layer_bytes_read']:,} bytes); "
         f"downloaded from the registry: {s['registry_bytes_downloaded']:,} bytes"
     )
+    for line in breakdown.lines([breakdown.Row(**row) for row in s["by_cause"]]):
+        print(line)
     if s["chain"]["decision"] != "delta":
         print(f"REBASED ({s['chain']['decision']}): " + "; ".join(s["chain"]["reasons"]))
     uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"

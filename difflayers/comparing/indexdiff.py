@@ -17,6 +17,7 @@ from pathlib import Path
 
 from difflayers.archives.treescan import group_leaders, scan
 from difflayers.core import bytecode
+from difflayers.core.breakdown import BYTECODE_MTIME, CONTENT, MTIME_ONLY
 from difflayers.core.itemize import ATTRIBUTE_COLUMNS, Item
 from difflayers.core.plan import Plan, make_plan, with_bytecode_policy
 from difflayers.core.treeindex import DIRECTORY, FILE, RSYNC_KIND, Entry, Writer, groups, tree_key
@@ -39,7 +40,8 @@ class IndexDiff:
     new_bytes_read: int = 0
     new_entries: int = 0
     equivalent_bytecode: list = field(default_factory=list)
-    bytecode_sources: dict = field(default_factory=dict)
+    bytecode_sources: dict = field(default_factory=dict)  # pyc -> (its source, the source's size)
+    causes: dict = field(default_factory=dict)  # as ``DiffRecord.causes``
 
 
 def _attributes(old: Entry, new: Entry) -> str:
@@ -112,6 +114,8 @@ def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: b
     keeps_old: set = set()
     new_pyc: dict = {}  # NEW's `.pyc` -> its entry, for the byte-code rule
     new_files: dict = {}  # NEW's sources of those, filled as they pass
+    sizes: dict = {}  # changed files -> NEW's size, for the breakdown by cause
+    mtime_only = [0, 0]  # unchanged files with a new mtime: entries, bytes
     unsorted = work_dir / (NEW_INDEX_NAME + ".partial")
     entries = 0
     with open(unsorted, "wb") as partial:
@@ -128,6 +132,12 @@ def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: b
                     keeps_old.add(os.path.dirname(rel) or ".")
                 changes = items_for(before, entry)
                 items += changes
+                if entry.kind == FILE:
+                    if changes:
+                        sizes[rel] = entry.size
+                    elif before.mtime != entry.mtime:
+                        mtime_only[0] += 1
+                        mtime_only[1] += entry.size
                 if changes or member.isdir() or (member.islnk() and entry.group in spool.files):
                     spool.add(member, content, rel, entry.group)
                 if entry.pyc is not None and bytecode.source_of(rel):
@@ -140,15 +150,33 @@ def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: b
     items += [Item("*", "d" if old[name].kind == DIRECTORY else "?", "", name) for name in remaining]
     leaders = group_leaders(links)
     relink = _relinked(old, leaders, remaining)
-    plan = make_plan(sorted(items, key=lambda i: tree_key(i.path)), relink)
-    plan, equivalent, sources = _bytecode(plan, old, new_pyc, new_files, byte_exact)
+    found = make_plan(sorted(items, key=lambda i: tree_key(i.path)), relink)
+    plan, equivalent, sources = _bytecode(found, old, new_pyc, new_files, byte_exact)
+    sizes.update((name, old[name].size) for name in relink if name not in sizes)
+    causes = _causes(found, sizes, set(equivalent), mtime_only)
     new_index = work_dir / NEW_INDEX_NAME
     _with_groups(unsorted, new_index, tree_path, leaders)
     complete = set(plan.additions) <= spool.names and not spool.missing_targets
     # The spool lacks the unchanged entries from which the layer writer would
     # learn which directories keep OLD's entries (no opaque whiteout there).
     plan = replace(plan, keeps_old=frozenset(keeps_old))
-    return IndexDiff(plan, spool.path, new_index, complete, counted.count, entries, equivalent, sources)
+    return IndexDiff(
+        plan, spool.path, new_index, complete, counted.count, entries, equivalent, sources, causes
+    )
+
+
+def _causes(plan: Plan, sizes: dict, equivalent: set, mtime_only: list) -> dict:
+    """The breakdown's causes (``core.breakdown``), as the differ's record keeps them.
+    Build noise inside files (gzip and zip times) needs both contents, which OLD's
+    index does not hold: such files count as content here."""
+    causes: dict = {}
+    for name in plan.additions:
+        cause = BYTECODE_MTIME if name in equivalent else CONTENT
+        entries, total = causes.get(cause, (0, 0))
+        causes[cause] = [entries + 1, total + sizes.get(name, 0)]
+    if mtime_only[0]:
+        causes[MTIME_ONLY] = list(mtime_only)
+    return causes
 
 
 def index_stream(source, tree_path: str, dest: Path) -> tuple:

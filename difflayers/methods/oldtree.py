@@ -100,10 +100,11 @@ def check_scope(engine: Engine, registry: Registry, new: dict, remote: RemoteIma
     outside = outside_of(path)
     found, new_read = engine.layer_names(new["Id"], new_layers[shared:], outside)
     for diff_id in new_layers[shared:]:
-        if found[diff_id]:
+        _, names = found[diff_id]
+        if names:
             raise BadInput(
                 f"NEW's layer {diff_id[:19]} (above the {shared} it shares with OLD) changes "
-                f"{found[diff_id][0]!r}, outside {path}: a delta of {path} cannot make NEW. Pull OLD into "
+                f"{names[0]!r}, outside {path}: a delta of {path} cannot make NEW. Pull OLD into "
                 "this engine (then whole images are compared), or ship NEW as built"
             )
     old_read = 0
@@ -119,4 +120,10 @@ def check_scope(engine: Engine, registry: Registry, new: dict, remote: RemoteIma
                 )
         old_read = registry.received - before
         index.path_only_from = shared
-    return {"shared_layers": shared, "new_layer_bytes_read": new_read, "old_layer_bytes_read": old_read}
+    return {
+        "shared_layers": shared,
+        "new_layer_bytes_read": new_read,
+        "old_layer_bytes_read": old_read,
+        # What NEW as built adds once OLD is in the registry (as ``figures.naive_bytes``).
+        "naive_bytes": sum(content for content, _ in found.values()),
+    }

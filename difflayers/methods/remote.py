@@ -17,6 +17,7 @@ The processed image is not loaded into the engine (its lower layers are
 OLD's, which the engine does not have): it is in the registry only.
 """
 
+import time
 from pathlib import Path
 
 from difflayers.adapters.credentials import credentials_for
@@ -25,10 +26,11 @@ from difflayers.adapters.registry import Registry
 from difflayers.archives.layer import write_layer
 from difflayers.comparing.indexcheck import layer_differences
 from difflayers.comparing.indexdiff import diff_stream
-from difflayers.core import treeindex
+from difflayers.core import breakdown, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
+from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.imageconfig import config_bytes, processed_config
-from difflayers.core.names import check_tree_path, is_under
+from difflayers.core.names import check_tree_path, escaped_text, is_under
 from difflayers.core.reference import Reference, parse_reference
 from difflayers.errors import BadIndex, BadInput, ImageNotFound, VerificationFailed
 from difflayers.methods import Method, indexartifact
@@ -70,6 +72,7 @@ def optimize(
     engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, options, progress
 ) -> dict:
     """See the module's docstring; returns the summary ``optimize`` prints."""
+    started = time.monotonic()
     check_tree_path(path, "--path", volume_target=False)
     target, old_name = parse_reference(options.push_to), parse_reference(old_ref)
     new = engine.inspect_image(new_ref)
@@ -98,7 +101,7 @@ def optimize(
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
     superseded, tree_bytes = _superseded(index.entries, new_entries, plan)
     decision = _decision(options.policy, old_like, superseded, tree_bytes)
-    stats = None
+    stats, chain = None, read_chain(new)
     if decision.kind is DecisionKind.REBASE_NEW:
         progress("the chain policy says rebase: " + "; ".join(decision.reasons))
         pushed, subject = _push_as_built(engine, registry, target, new, options.push_to, progress)
@@ -141,6 +144,16 @@ def optimize(
         )
         old_attached = indexartifact.attach(registry, old_name.repository, remote.descriptor, old_data, path)
     delta = decision.kind is DecisionKind.DELTA
+    record = DiffRecord(
+        path,
+        ImageRef(old_ref, remote.digest),
+        ImageRef(new_ref, new["Id"]),
+        causes=found.causes,
+        bytecode_sources={
+            escaped_text(pyc): [escaped_text(source), size]
+            for pyc, (source, size) in found.bytecode_sources.items()
+        },
+    )
     return {
         "tag": options.push_to,
         "method": Method.LAYER.value if delta else Method.NEW_AS_BUILT.value,
@@ -172,8 +185,18 @@ def optimize(
         "new_bytes_read": found.new_bytes_read,
         "new_reads": 1 if found.spool_complete else 2,
         "registry_bytes_downloaded": registry.received,
-        "chain": {"decision": decision.kind.value, "reasons": decision.reasons},
+        "by_cause": breakdown.as_json(breakdown.rows(record, plan)),
+        "chain": {
+            "decision": decision.kind.value,
+            "reasons": decision.reasons,
+            "base": chain.base_id,
+            "depth": chain.depth,
+            "delta_bytes": chain.delta_bytes,
+            "superseded_bytes": chain.superseded_bytes,
+            "layers": image["layers"],
+        },
         **pushed,
+        "seconds": round(time.monotonic() - started, 1),
     }
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from . import registries
+
 REPO = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI") == "true"
 
@@ -189,3 +191,33 @@ def registry(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def tools_on_path():
+    for tool in ("openssl", "htpasswd", "docker-registry"):
+        if shutil.which(tool) is None:
+            (pytest.fail if IN_CI else pytest.skip)(f"{tool} is not installed (.ci/run installs it)")
+    if os.geteuid() != 0:
+        (pytest.fail if IN_CI else pytest.skip)("the engine's certs.d needs root")
+
+
+@pytest.fixture
+def proxied(tmp_path, tools_on_path):
+    """A plain registry behind the fault proxy, which speaks TLS (trusted by the
+    engine through /etc/docker/certs.d, by the kit through DIFFLAYERS_CERTS_D)."""
+    server = registries.RegistryServer(tmp_path)
+    ca = registries.make_ca(tmp_path)
+    proxy = registries.FaultProxy(server.port, tls=registries.make_server_cert(tmp_path, ca))
+    engine_trust = registries.trust_for_engine(proxy.address, ca[0])
+    certs_d = tmp_path / "certs.d"
+    (certs_d / proxy.address).mkdir(parents=True)
+    shutil.copy(ca[0], certs_d / proxy.address / "ca.crt")
+    proxy.env = {"DOCKER_CONFIG": str(tmp_path / "none"), "DIFFLAYERS_CERTS_D": str(certs_d)}
+    (tmp_path / "none").mkdir()
+    try:
+        yield server, proxy
+    finally:
+        proxy.stop()
+        server.stop()
+        shutil.rmtree(engine_trust, ignore_errors=True)

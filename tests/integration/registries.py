@@ -273,7 +273,7 @@ class FaultProxy:
     do not mount do). ``flaky``: the first request of each kind (method and
     route) is answered by a dropped connection, the second by 503 with
     ``Retry-After: 1``; the third goes through. ``failing``: kinds answered 500
-    every time. ``seen`` counts requests by kind."""
+    every time. ``seen`` counts requests by kind, ``sent`` the bytes answered."""
 
     def __init__(self, upstream_port: int, tls: tuple | None = None):
         self.upstream_port = upstream_port
@@ -282,6 +282,7 @@ class FaultProxy:
         self.flaky = False
         self.failing: set = set()  # kinds always answered 500 (a registry that broke mid-push)
         self.seen: dict = {}
+        self.sent = 0  # bytes of the answers' bodies: what clients downloaded through it
         self.lock = threading.Lock()
         proxy = self
 
@@ -368,18 +369,28 @@ class FaultProxy:
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(data)
+            with self.lock:
+                self.sent += len(data)
         upstream.close()
 
     def stop(self):
         self.server.shutdown()
 
 
-def manifest(address: str, repository: str, reference: str, authorization: str = "", scheme="http", ca=None):
-    """A manifest as JSON, or None when the registry has none."""
+def manifest(
+    address: str, repository: str, reference: str, authorization: str = "", scheme="http", ca=None, raw=False
+):
+    """A manifest (or index) as JSON, or its bytes (``raw``); None when the registry has none."""
     import ssl
 
-    accept = (
-        "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+    accept = ", ".join(
+        "application/vnd." + kind
+        for kind in (
+            "docker.distribution.manifest.v2+json",
+            "oci.image.manifest.v1+json",
+            "docker.distribution.manifest.list.v2+json",
+            "oci.image.index.v1+json",
+        )
     )
     headers = {"Accept": accept, **({"Authorization": authorization} if authorization else {})}
     request = urllib.request.Request(
@@ -387,7 +398,8 @@ def manifest(address: str, repository: str, reference: str, authorization: str =
     )
     context = ssl.create_default_context(cafile=str(ca)) if ca else None
     try:
-        return json.load(urllib.request.urlopen(request, context=context, timeout=30))
+        body = urllib.request.urlopen(request, context=context, timeout=30).read()
+        return body if raw else json.loads(body)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from . import registries
-from .conftest import IN_CI, sh
+from .conftest import sh
 from .independent import config_differences, tree_differences
 
 pytestmark = pytest.mark.engine
@@ -43,15 +43,6 @@ def pair(tmp_path_factory):
         sh(["docker", "build", "-q", "-t", tags[side], "."], context)
     yield tags
     sh(["docker", "image", "rm", "-f", tags["new"], tags["old"]], ".", check=False)
-
-
-@pytest.fixture
-def tools_on_path():
-    for tool in ("openssl", "htpasswd", "docker-registry"):
-        if shutil.which(tool) is None:
-            (pytest.fail if IN_CI else pytest.skip)(f"{tool} is not installed (.ci/run installs it)")
-    if os.geteuid() != 0:
-        (pytest.fail if IN_CI else pytest.skip)("the engine's certs.d needs root")
 
 
 def kit(*args, env=None, check=True):
@@ -231,27 +222,6 @@ def test_token_auth_asks_for_the_scopes_a_mount_needs(tmp_path, pair, token_regi
         assert server.address in result.stderr and "reader" in result.stderr
     finally:
         sh(["docker", "image", "rm", "-f", *made], ".", check=False)
-
-
-@pytest.fixture
-def proxied(tmp_path, tools_on_path):
-    """A plain registry behind the fault proxy, which speaks TLS (trusted by the
-    engine through /etc/docker/certs.d, by the kit through DIFFLAYERS_CERTS_D)."""
-    server = registries.RegistryServer(tmp_path)
-    ca = registries.make_ca(tmp_path)
-    proxy = registries.FaultProxy(server.port, tls=registries.make_server_cert(tmp_path, ca))
-    engine_trust = registries.trust_for_engine(proxy.address, ca[0])
-    certs_d = tmp_path / "certs.d"
-    (certs_d / proxy.address).mkdir(parents=True)
-    shutil.copy(ca[0], certs_d / proxy.address / "ca.crt")
-    proxy.env = {"DOCKER_CONFIG": str(tmp_path / "none"), "DIFFLAYERS_CERTS_D": str(certs_d)}
-    (tmp_path / "none").mkdir()
-    try:
-        yield server, proxy
-    finally:
-        proxy.stop()
-        server.stop()
-        shutil.rmtree(engine_trust, ignore_errors=True)
 
 
 def test_a_registry_that_will_not_mount_gets_the_blobs_copied(tmp_path, pair, proxied):

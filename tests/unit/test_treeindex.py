@@ -1,0 +1,164 @@
+"""The tree index format, the overlay of layers, and the artifact's manifest: pure logic."""
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from difflayers.archives.treescan import Overlay
+from difflayers.core import treeindex
+from difflayers.core.treeindex import Entry, Pyc
+from difflayers.errors import BadIndex
+from difflayers.methods import indexartifact
+
+ODD = ["a\nb", "latin-\udce9", "back\\#012slash", " lead", "tab\tname", "caf\u00e9"]
+
+
+def entries():
+    digest = "sha256:" + "ab" * 32
+    found = [Entry(".", "d", 0o755, 0, 0, mtime=1)]
+    for i, name in enumerate(ODD):
+        found.append(Entry(name, "f", 0o644, 1000, 1000, size=i, mtime=2, digest=digest))
+    found.append(Entry("dir", "d", 0o1777, 0, 50))
+    found.append(Entry("dir/link", "l", 0o777, 0, 0, link="../a\nb"))
+    found.append(Entry("dir/dev", "c", 0o600, 0, 0, major=1, minor=3))
+    found.append(Entry("dir/h1", "f", 0o644, 0, 0, size=3, digest=digest, group="dir/h1"))
+    found.append(Entry("dir/h2", "f", 0o644, 0, 0, size=3, digest=digest, group="dir/h1"))
+    found.append(
+        Entry("dir/x", "f", 0o644, 0, 0, digest=digest, xattrs=(("security.capability", "00" * 32),))
+    )
+    found.append(
+        Entry("dir/__pycache__/m.cpython-311.pyc", "f", 0o644, 0, 0, digest=digest, pyc=Pyc(digest, 5, 6))
+    )
+    return found
+
+
+def test_round_trip_keeps_every_field_and_any_name():
+    data = treeindex.to_bytes("/app", entries())
+    assert treeindex.load(data, "/app") == {e.name: e for e in entries()}
+
+
+def test_same_tree_same_bytes_in_tree_order():
+    assert treeindex.to_bytes("/app", entries()) == treeindex.to_bytes("/app", reversed(entries()))
+    names = list(treeindex.load(treeindex.to_bytes("/app", entries())))
+    # Component by component: "dir/x" before "dir-y" would break plain string order.
+    assert names == sorted(names, key=treeindex.tree_key) and names[0] == "."
+
+
+def _lines(header: dict, *rows) -> bytes:
+    text = json.dumps(header) + "\n" + "".join(json.dumps(row) + "\n" for row in rows)
+    return gzip.compress(text.encode())
+
+
+GOOD_HEADER = treeindex.header("/app")
+GOOD_ROW = [".", "d", 493, 0, 0, 0, 0, "", "", "", 0, 0, [], None]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"not gzip", "cannot be read"),
+        (_lines({**GOOD_HEADER, "schema": "other"}), "not a tree index"),
+        (_lines({**GOOD_HEADER, "version": 2}), "version 2"),
+        (_lines({**GOOD_HEADER, "path": "/other"}), "of /other, not of /app"),
+        (_lines({**GOOD_HEADER, "path": "/a/../b"}), "normalised"),
+        (_lines(GOOD_HEADER, [*GOOD_ROW[:1], "z", *GOOD_ROW[2:]]), "unknown kind"),
+        (_lines(GOOD_HEADER, ["../etc/passwd", *GOOD_ROW[1:]]), "not a plain path"),
+        (_lines(GOOD_HEADER, ["/etc", *GOOD_ROW[1:]]), "absolute"),
+        (_lines(GOOD_HEADER, ["a", "f", 420, 0, 0, 1, 0, "md5:x", "", "", 0, 0, [], None]), "sha256"),
+        (_lines(GOOD_HEADER, ["a", "d", -1, 0, 0, 0, 0, "", "", "", 0, 0, [], None]), "whole number"),
+        (_lines(GOOD_HEADER, ["b", *GOOD_ROW[1:]], ["a", *GOOD_ROW[1:]]), "out of order"),
+        (_lines(GOOD_HEADER, GOOD_ROW[:5]), "fields"),
+    ],
+)
+def test_a_bad_index_is_refused_with_the_reason(data, message):
+    with pytest.raises(BadIndex, match=message):
+        treeindex.load(data, "/app")
+
+
+def test_the_image_record_is_restamped_and_checked():
+    data = treeindex.restamped(treeindex.to_bytes("/app", entries()), {"layers": 3, "path_only_from": 1})
+    assert treeindex.image_of(data) == {"layers": 3, "path_only_from": 1}
+    assert treeindex.load(data, "/app") == {e.name: e for e in entries()}
+    bad = treeindex.restamped(data, {"layers": 1, "path_only_from": 5})
+    with pytest.raises(BadIndex):
+        treeindex.image_of(bad)
+
+
+def _layer(*members) -> tarfile.TarFile:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, *rest in members:
+            info = tarfile.TarInfo(name)
+            if kind == "d":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif kind == "h":
+                info.type, info.linkname = tarfile.LNKTYPE, rest[0]
+                tar.addfile(info)
+            else:
+                data = rest[0] if rest else b""
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return tarfile.open(fileobj=buffer, mode="r|")
+
+
+def test_layers_overlay_with_whiteouts_opaque_directories_and_hardlinks():
+    overlay = Overlay("/srv/app")
+    overlay.apply(_layer(("etc", "d"), ("etc/os", "f", b"x"), ("srv", "d"), ("srv/app", "d")))
+    assert overlay.last_outside == 1
+    overlay.apply(
+        _layer(
+            ("srv/app", "d"),
+            ("srv/app/keep", "f", b"keep"),
+            ("srv/app/d", "d"),
+            ("srv/app/d/old", "f", b"old"),
+            ("srv/app/gone", "f", b"gone"),
+            ("srv/app/a", "f", b"linked"),
+            ("srv/app/b", "h", "srv/app/a"),
+        )
+    )
+    overlay.apply(
+        _layer(
+            ("srv/app/.wh.gone", "f"),
+            ("srv/app/d", "d"),
+            ("srv/app/d/.wh..wh..opq", "f"),
+            ("srv/app/d/new", "f", b"new"),
+            ("srv/app/a", "f", b"replaced"),
+        )
+    )
+    assert overlay.last_outside == 1  # layers 2 and 3 touch only the tree
+    got = overlay.result()
+    assert sorted(got) == [".", "a", "b", "d", "d/new", "keep"]
+    assert got["b"].size == len("linked") and not got["b"].group  # its partner was replaced
+    assert got["keep"].digest == "sha256:" + hashlib.sha256(b"keep").hexdigest() and got["d/new"].size == 3
+    overlay.apply(_layer(("srv/.wh.app", "f")))
+    assert overlay.result() == {} and overlay.last_outside == 4
+
+
+def test_hardlink_groups_survive_the_overlay():
+    overlay = Overlay("/app")
+    overlay.apply(
+        _layer(("app", "d"), ("app/a", "f", b"x"), ("app/b", "h", "app/a"), ("app/c", "h", "app/a"))
+    )
+    got = overlay.result()
+    assert got["a"].group == got["b"].group == got["c"].group == "a"
+
+
+def test_the_artifact_manifest_is_deterministic_and_refers_to_its_image():
+    subject = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": "sha256:" + "1" * 64,
+        "size": 9,
+    }
+    index = treeindex.to_bytes("/app", entries())
+    body = indexartifact.manifest_for(index, subject, "/app")
+    assert body == indexartifact.manifest_for(index, subject, "/app")
+    manifest = json.loads(body)
+    assert manifest["subject"] == subject and manifest["artifactType"] == treeindex.ARTIFACT_TYPE
+    assert manifest["layers"][0]["mediaType"] == treeindex.MEDIA_TYPE
+    assert indexartifact.referrers_tag(subject["digest"]) == "sha256-" + "1" * 64
