@@ -143,6 +143,7 @@ class Options:
     policy: Policy = field(default_factory=Policy)
     byte_exact: bool = False
     certs_d: str | None = None  # registry CAs, as /etc/docker/certs.d (settings.Environment)
+    new_if_no_old: bool = False  # no OLD anywhere: push NEW as built (methods.remote.first_revision)
 
 
 @dataclass

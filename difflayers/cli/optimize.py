@@ -3,7 +3,7 @@
 from difflayers import pipeline
 from difflayers.cli.common import output_dir, print_json
 from difflayers.core import breakdown
-from difflayers.core.chain import MAX_LAYERS, Policy
+from difflayers.core.chain import MAX_LAYERS, DecisionKind, Policy
 from difflayers.core.reference import check_tag_reference
 from difflayers.errors import ExitCode
 from difflayers.methods import Method
@@ -37,6 +37,12 @@ def add_arguments(p) -> None:
         "--push",
         metavar="HOST/REPO:TAG",
         help="also put the image in OLD's registry: OLD's layers mounted, only the delta uploaded",
+    )
+    p.add_argument(
+        "--new-if-no-old",
+        action="store_true",
+        help="with --push: when OLD is neither in this engine nor in the registry, push NEW as built "
+        "(a chain's first revision), with its tree index; one command for every CI run",
     )
     p.add_argument("--plain-http", action="store_true", help="talk HTTP to a registry not on loopback")
     defaults = Policy()
@@ -101,6 +107,8 @@ def check(parser, args) -> None:
     check_tag_reference(args.tag, "-t")
     if args.push:
         check_tag_reference(args.push, "--push")
+    elif args.new_if_no_old:
+        parser.error("--new-if-no-old applies with --push")
     if args.allow_config_drift and args.method != Method.DOCKERFILE.value:
         parser.error(
             "--allow-config-drift applies to --method dockerfile only "
@@ -110,6 +118,13 @@ def check(parser, args) -> None:
 
 def print_registry_summary(s: dict) -> None:
     """The summary of a run whose OLD was only in the registry (``methods.remote``)."""
+    if s["chain"]["decision"] == DecisionKind.FIRST.value:
+        print(
+            f"{s['tag']}: NEW pushed as built, the first revision ({'; '.join(s['chain']['reasons'])}), "
+            f"{s['layers_added']} layers of {s['naive_bytes']:,} bytes; its tree index beside it "
+            f"({s['new_index']['bytes']:,} bytes, {s['new']:,} entries): the next revision needs no OLD"
+        )
+        return
     old_index = s["old_index"]
     found = (
         f"built from OLD's layers ({old_index['layer_bytes_read']:,} bytes read, once: "
@@ -189,6 +204,7 @@ def run(args, engine, progress) -> int:
         allow_drift=args.allow_config_drift,
         skip_verify=args.skip_verify,
         push_to=args.push,
+        new_if_no_old=args.new_if_no_old,
         plain_http=args.plain_http,
         byte_exact=args.byte_exact,
         certs_d=args.environment.certs_d,
@@ -199,5 +215,5 @@ def run(args, engine, progress) -> int:
             engine, args.old, args.new, args.path, args.tag, output, options, progress
         )
     print_json(summary) if args.json else print_summary(summary)
-    rebased = summary["chain"]["decision"] != "delta"
+    rebased = DecisionKind(summary["chain"]["decision"]).rebased
     return ExitCode.REBASED if rebased and not args.rebase_ok else ExitCode.OK

@@ -133,6 +133,12 @@ class DecisionKind(str, enum.Enum):
     DELTA = "delta"  # a delta on OLD
     REBASE_BASE = "rebase-base"  # one delta on the chain's full base
     REBASE_NEW = "rebase-new"  # NEW as built starts a new chain
+    FIRST = "first"  # no OLD yet: NEW as built is the chain's first image (--new-if-no-old)
+
+    @property
+    def rebased(self) -> bool:
+        """Pushed more than a delta because the policy said so (exit status 3)."""
+        return self in (DecisionKind.REBASE_BASE, DecisionKind.REBASE_NEW)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from difflayers.adapters.engine import Engine
 from difflayers.adapters.registry import Registry
 from difflayers.archives.layer import write_layer
 from difflayers.comparing.indexcheck import layer_differences
-from difflayers.comparing.indexdiff import diff_stream
+from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream, index_stream
 from difflayers.core import breakdown, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
 from difflayers.core.diffrecord import DiffRecord, ImageRef
@@ -35,7 +35,7 @@ from difflayers.core.reference import Reference, parse_reference
 from difflayers.errors import BadIndex, BadInput, ImageNotFound, VerificationFailed
 from difflayers.methods import Method, indexartifact
 from difflayers.methods.assemble import LAYER_NAME, ancestor_headers
-from difflayers.methods.oldtree import check_scope, old_index
+from difflayers.methods.oldtree import check_scope, old_index, outside_of
 from difflayers.methods.push import compress, push_image, read_image
 
 
@@ -78,8 +78,14 @@ def optimize(
     new = engine.inspect_image(new_ref)
     engine.require_directory(new_ref, path)
     registry = registry_for(target, old_name, options.plain_http, options.certs_d)
+    if options.new_if_no_old and not _in_registry(registry, old_name):
+        return first_revision(engine, registry, target, new, path, output_dir, options.push_to, progress)
     progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
     remote = read_image(registry, old_name, (new["Os"], new["Architecture"]))
+    platform = (remote.config.get("os"), remote.config.get("architecture"))
+    if platform != (new["Os"], new["Architecture"]):
+        shown = "/".join(map(str, platform))
+        raise BadInput(f"OLD is {shown}, NEW {new['Os']}/{new['Architecture']}: no delta between them")
     try:
         index = old_index(registry, remote, path, progress)
     except BadIndex as exc:
@@ -194,6 +200,70 @@ def optimize(
             "delta_bytes": chain.delta_bytes,
             "superseded_bytes": chain.superseded_bytes,
             "layers": image["layers"],
+        },
+        **pushed,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def _in_registry(registry: Registry, ref: Reference) -> bool:
+    return registry.manifest(ref.repository, ref.digest or ref.tag or "latest", missing_ok=True) is not None
+
+
+def first_revision(
+    engine: Engine, registry, target, new: dict, path, output_dir: Path, push_to, progress
+) -> dict:
+    """No OLD yet: NEW as built is pushed by the engine, with its tree index and
+    the record of which of its layers change only ``path`` (read from the
+    engine once, names only), so the next revision needs neither OLD nor its layers."""
+    started = time.monotonic()
+    progress(f"{target.host} has no OLD: pushing NEW as built, the chain's first revision")
+    outside = outside_of(path)
+    layers = new["RootFS"]["Layers"]
+    found, read = engine.layer_names(new["Id"], layers, outside)
+    touched = [number for number, diff_id in enumerate(layers, start=1) if found[diff_id][1]]
+    image = {"layers": len(layers), "path_only_from": max(touched, default=0)}
+    pushed, subject = _push_as_built(engine, registry, target, new, push_to, progress)
+    progress("pushing NEW's tree index beside it")
+    dest = output_dir / NEW_INDEX_NAME
+    with engine.tree_archive(new["Id"], path) as source:
+        entries, tree_read = index_stream(source, path, dest)
+    data = treeindex.restamped(dest.read_bytes(), image)
+    attached = indexartifact.attach(registry, target.repository, subject, data, path)
+    naive = sum(content for content, _ in found.values())
+    chain = read_chain(new)
+    return {
+        "tag": push_to,
+        "method": Method.NEW_AS_BUILT.value,
+        "compared": "tree index",
+        "new": entries,
+        "changed": 0,
+        "removed": 0,
+        "delta_bytes": 0,
+        "layers_added": len(layers),
+        "bytes_added": naive,
+        "naive_bytes": naive,
+        "verified": True,
+        "equality": "NEW as built",
+        "equivalent_bytecode": 0,
+        "old_in_engine": False,
+        "old_index": {"built": False, "bytes": 0, "layer_bytes_read": 0, "pushed": None},
+        "new_index": {"bytes": len(data), "pushed": attached["digest"], "bytes_sent": attached["bytes_sent"]},
+        "shared_layers": 0,
+        "new_layer_bytes_read": read,
+        "old_layer_bytes_read": 0,
+        "new_bytes_read": tree_read,
+        "new_reads": 1,
+        "registry_bytes_downloaded": registry.received,
+        "by_cause": [],
+        "chain": {
+            "decision": DecisionKind.FIRST.value,
+            "reasons": [f"no {target.repository}:{target.tag or 'latest'} in {target.host} yet"],
+            "base": chain.base_id,
+            "depth": 0,
+            "delta_bytes": 0,
+            "superseded_bytes": 0,
+            "layers": len(layers),
         },
         **pushed,
         "seconds": round(time.monotonic() - started, 1),

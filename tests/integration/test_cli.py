@@ -522,7 +522,7 @@ def test_the_dockerfile_method_builds_with_either_builder(pair, builder, cleanup
     assert tree_differences(pair["new"], tag) == [] and config_differences(pair["new"], tag) == []
 
 
-def test_every_json_output_matches_its_schema(pair, cleanup_images):
+def test_every_json_output_matches_its_schema(pair, cleanup_images, tmp_path):
     """Each command's --json against docs/schemas/COMMAND.schema.json (version 1)."""
     import jsonschema
 
@@ -535,6 +535,15 @@ def test_every_json_output_matches_its_schema(pair, cleanup_images):
         "verify": ["verify", pair["new"], tag, "--json"],
         "report": ["report", tag, "--json"],
         "prune": ["prune", "--json"],
+        "index": [
+            "index",
+            pair["new"],
+            "--path",
+            "/srv/app",
+            "-o",
+            str(tmp_path / "index.jsonl.gz"),
+            "--json",
+        ],
     }
     outputs = {name: cli(*argv, check=True).stdout for name, argv in runs.items()}
     outputs["report --base"] = cli("report", tag, "--base", pair["old"], "--json", check=True).stdout

@@ -82,11 +82,15 @@ def test_the_recipes_push_a_first_revision_in_full_then_deltas(tmp_path, registr
             sh(["docker", "image", "rm", f"{image}:latest"], ".", check=False)  # a runner without OLD
             outputs = run_steps(steps, project, env)
             layers[revision] = manifest_layers(address, "recipes/app", "latest")
-            if revision > 1:
-                assert "verified equal to NEW" in outputs[-1], (recipe, outputs[-1])
+            if revision == 1:
+                assert "NEW pushed as built, the first revision" in outputs[-1], (recipe, outputs[-1])
+            else:
+                # OLD was never pulled: the previous revision's tree index served.
+                assert "OLD's tree index: found beside OLD" in outputs[-1], (recipe, outputs[-1])
+                assert "verified: the layer applied to OLD's tree index" in outputs[-1], (recipe, outputs[-1])
                 assert layers[revision][:-1] == layers[revision - 1], "OLD's layers, then the delta"
             # What the registry now serves as latest equals NEW as built.
-            sh(["docker", "image", "rm", f"{image}:latest"], ".")
+            sh(["docker", "image", "rm", f"{image}:latest"], ".", check=revision == 1)
             sh(["docker", "pull", f"{image}:latest"], ".")
             assert tree_differences(f"{image}:{sha}", f"{image}:latest") == []
             assert config_differences(f"{image}:{sha}", f"{image}:latest") == []
