@@ -199,8 +199,9 @@ def _peak_mib(pid: int) -> float:
     return 0.0
 
 
-def run_kit(old: str, new: str, tag: str) -> dict:
-    """``difflayers optimize`` as a child process: wall time, peak memory, summary."""
+def run_kit(old: str, new: str, *where: str) -> dict:
+    """``difflayers optimize OLD NEW --path /app WHERE...`` as a child process:
+    wall time, peak memory, summary."""
     argv = [
         sys.executable,
         "-m",
@@ -211,9 +212,7 @@ def run_kit(old: str, new: str, tag: str) -> dict:
         new,
         "--path",
         "/app",
-        "-t",
-        tag,
-        "--skip-verify",
+        *where,
         "--json",
     ]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -260,7 +259,7 @@ def run_scenario(scenario: Scenario, base: str, work: Path, registry) -> dict:
     sh("docker", "build", "-q", "-f", "Dockerfile.naive", "-t", tags["naive"], ".", cwd=contexts["new"])
     naive_build = time.monotonic() - started
     print(f"## {scenario.title}: the kit ...", file=sys.stderr, flush=True)
-    kit = run_kit(tags["old"], tags["new"], tags["processed"])
+    kit = run_kit(tags["old"], tags["new"], "-t", tags["processed"], "--skip-verify")
     started = time.monotonic()
     sh(sys.executable, "-m", "difflayers", "verify", tags["new"], tags["processed"], "--path", "/app")
     verify_seconds = time.monotonic() - started
@@ -269,6 +268,7 @@ def run_scenario(scenario: Scenario, base: str, work: Path, registry) -> dict:
         "title": scenario.title,
         "tree_bytes": tree_bytes,
         "floor_bytes": tree.floor,
+        "old_bytes": added_above(tags["old"], base)[1],
         "changed_entries": kit["new"] + kit["changed"] + kit["removed"],
         "naive": dict(zip(("layers", "bytes"), added_above(tags["naive"], tags["old"]))),
         "processed": dict(zip(("layers", "bytes"), added_above(tags["processed"], tags["old"]))),
@@ -294,10 +294,36 @@ def run_scenario(scenario: Scenario, base: str, work: Path, registry) -> dict:
             "naive": registry.push_growth(tags["naive"], f"{scenario.name}-naive"),
             "processed": registry.push_growth(tags["processed"], f"{scenario.name}-processed"),
         }
+        figures["registry_only"] = run_registry_only(scenario, tags, registry)
     figures["targets"] = targets(scenario, figures)
     sh("docker", "image", "rm", *tags.values())
     shutil.rmtree(work / scenario.name)
     return figures
+
+
+def run_registry_only(scenario: Scenario, tags: dict, registry) -> dict:
+    """The kit on a runner without OLD: OLD only in the registry (as pushed by
+    ``docker push``, so without a tree index: the first run builds it from OLD's
+    layers and attaches it, the second finds it). Downloads are the bytes the
+    registry answered the kit (its own count); pushed, the storage's growth."""
+    print(f"## {scenario.title}: the kit with OLD only in the registry ...", file=sys.stderr, flush=True)
+    old = f"{registry.address}/{TAG}:{scenario.name}-old"
+    target = f"{registry.address}/{TAG}:{scenario.name}-remote"
+    found = {}
+    for case in ("index_built", "index_found"):
+        before = registry.stored()
+        kit = run_kit(old, tags["new"], "--push", target)
+        found[case] = {
+            "wall_seconds": round(kit["wall_seconds"], 1),
+            "downloaded_bytes": kit["registry_bytes_downloaded"],
+            "old_layer_bytes_read": kit["old_index"]["layer_bytes_read"] + kit["old_layer_bytes_read"],
+            "new_tree_bytes_read": kit["new_bytes_read"],
+            "new_reads": kit["new_reads"],
+            "new_layer_bytes_read": kit["new_layer_bytes_read"],
+            "pushed_bytes": registry.stored() - before,
+            "peak_rss_mib": kit["peak_rss_mib"],
+        }
+    return found
 
 
 def targets(scenario: Scenario, f: dict) -> dict:
@@ -309,6 +335,14 @@ def targets(scenario: Scenario, f: dict) -> dict:
         share = scenario.targets["pushed_share"]
         out[f"pushed bytes <= {share:.1%} of naive"] = (
             f["pushed"]["processed"] <= share * f["pushed"]["naive"]
+        )
+    if "registry_only" in f and "old_bytes" in f:
+        found = f["registry_only"]["index_found"]
+        out["OLD only in the registry: downloads <= 1% of OLD (index found)"] = (
+            found["downloaded_bytes"] <= 0.01 * f["old_bytes"]
+        )
+        out["OLD only in the registry: time <= 0.1x naive build (index found)"] = (
+            found["wall_seconds"] <= 0.1 * f["seconds"]["naive_build"]
         )
     if "time_ratio" in scenario.targets:
         ratio = scenario.targets["time_ratio"]
@@ -398,6 +432,16 @@ def print_table(results: list) -> None:
                 ("kit peak memory (its own process)", "", f"{f['kit_peak_rss_mib']} MiB"),
                 ("kit temporary disk, computed (copies, delta)", "", _mb(f["kit_temp_disk_bytes_computed"])),
             ]
+            for case, r in f.get("registry_only", {}).items():
+                rows += [
+                    (f"OLD only in the registry, {case.replace('_', ' ')}:", "", ""),
+                    ("  wall time (kit, to pushed)", "", f"{r['wall_seconds']} s"),
+                    ("  downloaded from the registry", "", _mb(r["downloaded_bytes"])),
+                    ("  NEW's tree read (times)", "", f"{_mb(r['new_tree_bytes_read'])} ({r['new_reads']})"),
+                    ("  OLD's layers read", "", _mb(r["old_layer_bytes_read"])),
+                    ("  pushed (image + tree indexes)", "", _mb(r["pushed_bytes"])),
+                    ("  kit peak memory", "", f"{r['peak_rss_mib']} MiB"),
+                ]
             for label, naive, kit in rows:
                 print(f"  {label:42}{naive!s:>18}{kit!s:>18}")
         for target, met in f["targets"].items():

@@ -38,5 +38,9 @@ def test_smallest_scenario_and_parser(tmp_path):
     assert sample["floor_bytes"] <= sample["processed"]["bytes"]
     assert sample["pushed"]["processed"] < sample["pushed"]["naive"]
     assert all(isinstance(met, bool) for met in sample["targets"].values())
+    # OLD only in the registry: the first run builds OLD's index from its layers, the second finds it.
+    built, found = sample["registry_only"]["index_built"], sample["registry_only"]["index_found"]
+    assert built["old_layer_bytes_read"] > 16_000_000 and found["old_layer_bytes_read"] == 0
+    assert found["downloaded_bytes"] < 0.01 * sample["old_bytes"] < built["downloaded_bytes"]
     assert parser["lines"] == 20000
     assert chart.read_text().startswith("<svg")
