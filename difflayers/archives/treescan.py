@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from difflayers.archives.delta import relative_name
 from difflayers.core import bytecode
-from difflayers.core.names import is_under, safe_relative
+from difflayers.core.names import safe_relative, under_any
 from difflayers.core.treeindex import BLOCK, CHAR, DIRECTORY, FIFO, FILE, SYMLINK, Entry, Pyc, tree_key
 from difflayers.errors import BadInput
 
@@ -222,10 +222,10 @@ class Overlay:
             added.append(entry)
         if whole_tree:
             self._drop(lambda name: True)
-        for rel in opaque:
-            self._drop(lambda name, rel=rel: name != rel and is_under(name, rel))
+        if opaque:
+            self._drop(lambda name: name not in opaque and under_any(name, opaque))
         if hidden:
-            self._drop(lambda name: any(is_under(name, h) for h in hidden))
+            self._drop(lambda name: under_any(name, hidden))
         self._add(added)
 
     def _add(self, added: list) -> None:
@@ -234,7 +234,7 @@ class Overlay:
             n for n in replaced if self.entries.get(n, Entry("", FILE, 0, 0, 0)).kind == DIRECTORY
         }
         if replaced_dirs:
-            self._drop(lambda name: any(name != d and is_under(name, d) for d in replaced_dirs))
+            self._drop(lambda name: name not in replaced_dirs and under_any(name, replaced_dirs))
         for entry in added:
             self._inode.pop(entry.name, None)
             if entry.group:

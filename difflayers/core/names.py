@@ -84,6 +84,17 @@ def is_under(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + "/")
 
 
+def under_any(path: str, ancestors) -> bool:
+    """True when relative ``path`` is one of ``ancestors`` (a set) or lies below
+    one: a walk up its components, not a scan of the set."""
+    while True:
+        if path in ancestors:
+            return True
+        if "/" not in path:
+            return "." in ancestors and path != "."
+        path = path.rsplit("/", 1)[0]
+
+
 def check_tree_path(path: str, what: str = "RESTRICT_DIFF_TO_PATH", volume_target: bool = True) -> str:
     """Validate the compared path: an absolute, normalised directory below /.
 

@@ -18,6 +18,7 @@ OLD's, which the engine does not have): it is in the registry only.
 """
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from difflayers.adapters.credentials import credentials_for
@@ -30,7 +31,7 @@ from difflayers.core import breakdown, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
 from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.imageconfig import config_bytes, processed_config
-from difflayers.core.names import check_tree_path, escaped_text, is_under
+from difflayers.core.names import check_tree_path, escaped_text, under_any
 from difflayers.core.reference import Reference, parse_reference
 from difflayers.errors import BadIndex, BadInput, ImageNotFound, VerificationFailed
 from difflayers.methods import Method, indexartifact
@@ -68,6 +69,19 @@ def registry_for(target: Reference, old: Reference, plain_http: bool, certs_d) -
     )
 
 
+@dataclass
+class Made:
+    """What went to the registry: the push's figures, the manifest pushed (the
+    subject of NEW's index), its layers' record for the index header, the layer
+    written (None for NEW as built, or no change) and the chain it records."""
+
+    pushed: dict
+    subject: dict
+    image: dict
+    stats: object = None
+    chain: object = None
+
+
 def optimize(
     engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, options, progress
 ) -> dict:
@@ -79,26 +93,11 @@ def optimize(
     engine.require_directory(new_ref, path)
     registry = registry_for(target, old_name, options.plain_http, options.certs_d)
     if options.new_if_no_old and not _in_registry(registry, old_name):
-        return first_revision(engine, registry, target, new, path, output_dir, options.push_to, progress)
+        return first_revision(engine, registry, old_name, options.push_to, new, path, output_dir, progress)
     progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
-    remote = read_image(registry, old_name, (new["Os"], new["Architecture"]))
-    platform = (remote.config.get("os"), remote.config.get("architecture"))
-    if platform != (new["Os"], new["Architecture"]):
-        shown = "/".join(map(str, platform))
-        raise BadInput(f"OLD is {shown}, NEW {new['Os']}/{new['Architecture']}: no delta between them")
-    try:
-        index = old_index(registry, remote, path, progress)
-    except BadIndex as exc:
-        raise BadIndex(
-            f"{exc}; it is not used. To build OLD's index again from its layers: "
-            f"difflayers index {old_ref} --path {path} --push --rebuild"
-        ) from None
+    remote = _read_old(registry, old_name, new)
+    index = _old_index(registry, remote, path, old_ref, progress)
     scope = check_scope(engine, registry, new, remote, index, path)
-    old_like = {
-        "Id": remote.config_digest,
-        "Config": remote.config.get("config") or {},
-        "RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]},
-    }
     progress(f"streaming {path} of {new_ref} once against OLD's index")
     with engine.tree_archive(new_ref, path) as source:
         found = diff_stream(source, path, index.entries, output_dir, options.byte_exact)
@@ -106,42 +105,28 @@ def optimize(
     new_entries = treeindex.load(found.new_index.read_bytes(), path)
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
     superseded, tree_bytes = _superseded(index.entries, new_entries, plan)
+    old_like = {
+        "Id": remote.config_digest,
+        "Config": remote.config.get("config") or {},
+        "RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]},
+    }
     decision = _decision(options.policy, old_like, superseded, tree_bytes)
-    stats, chain = None, read_chain(new)
     if decision.kind is DecisionKind.REBASE_NEW:
         progress("the chain policy says rebase: " + "; ".join(decision.reasons))
         pushed, subject = _push_as_built(engine, registry, target, new, options.push_to, progress)
         image = {"layers": len(new["RootFS"]["Layers"]), "path_only_from": scope["shared_layers"]}
+        made = Made(pushed, subject, image, chain=read_chain(new))
     else:
         layer, stats = _layer(engine, new_ref, path, found, output_dir)
-        differences = layer_differences(index.entries, layer, new_entries, plan, path)
-        if differences:
-            shown = "".join(f"\n  {line}" for line in differences[:10])
-            raise VerificationFailed(
-                f"the layer applied to OLD's tree index does not give NEW's ({len(differences)} "
-                f"differences), so nothing was pushed:{shown}\nThe files are in {output_dir}"
-            )
-        content = stats.content_bytes if stats else 0
-        chain = next_chain(old_like, new["Id"], superseded, content, 1 if stats else 0)
-        new_config = {**new, "Config": with_labels(new.get("Config") or {}, chain.labels())}
-        created_by = f"difflayers: {path} of {new['Id'][:19]} on {remote.digest[:19]}"
-        config = config_bytes(
-            processed_config(
-                new_config,
-                remote.config["history"],
-                old_like["RootFS"]["Layers"],
-                stats.diff_id if stats else None,
-                created_by,
-            )
+        _check_layer(index.entries, layer, new_entries, plan, path, output_dir)
+        chain = next_chain(
+            old_like, new["Id"], superseded, stats.content_bytes if stats else 0, 1 if stats else 0
         )
-        progress(f"pushing {target}: OLD's layers mounted, the delta uploaded")
-        blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
-        pushed = push_image(registry, target, remote, config, blob, progress)
-        subject = pushed.pop("manifest")
-        image = {"layers": len(remote.layers) + (1 if stats else 0), "path_only_from": index.path_only_from}
+        made = _push_delta(registry, target, remote, new, layer, stats, chain, path, progress)
+        made.image["path_only_from"] = index.path_only_from
     progress("pushing NEW's tree index beside it")
-    new_data = treeindex.restamped(found.new_index.read_bytes(), image)
-    new_attached = indexartifact.attach(registry, target.repository, subject, new_data, path)
+    new_data = treeindex.restamped(found.new_index.read_bytes(), made.image)
+    new_attached = indexartifact.attach(registry, target.repository, made.subject, new_data, path)
     old_attached = None
     if index.built or scope["old_layer_bytes_read"]:
         progress("pushing OLD's tree index beside OLD, with what this run learnt of its layers")
@@ -149,7 +134,6 @@ def optimize(
             index.data, {"layers": len(remote.layers), "path_only_from": index.path_only_from}
         )
         old_attached = indexartifact.attach(registry, old_name.repository, remote.descriptor, old_data, path)
-    delta = decision.kind is DecisionKind.DELTA
     record = DiffRecord(
         path,
         ImageRef(old_ref, remote.digest),
@@ -160,6 +144,7 @@ def optimize(
             for pyc, (source, size) in found.bytecode_sources.items()
         },
     )
+    stats, delta = made.stats, decision.kind is DecisionKind.DELTA
     return {
         "tag": options.push_to,
         "method": Method.LAYER.value if delta else Method.NEW_AS_BUILT.value,
@@ -192,17 +177,69 @@ def optimize(
         "new_reads": 1 if found.spool_complete else 2,
         "registry_bytes_downloaded": registry.received,
         "by_cause": breakdown.as_json(breakdown.rows(record, plan)),
-        "chain": {
-            "decision": decision.kind.value,
-            "reasons": decision.reasons,
-            "base": chain.base_id,
-            "depth": chain.depth,
-            "delta_bytes": chain.delta_bytes,
-            "superseded_bytes": chain.superseded_bytes,
-            "layers": image["layers"],
-        },
-        **pushed,
+        "chain": _chain_json(decision, made.chain, made.image["layers"]),
+        **made.pushed,
         "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def _read_old(registry: Registry, old_name: Reference, new: dict):
+    """OLD's manifest (for NEW's platform) and config; refused when of another platform."""
+    remote = read_image(registry, old_name, (new["Os"], new["Architecture"]))
+    platform = (remote.config.get("os"), remote.config.get("architecture"))
+    if platform != (new["Os"], new["Architecture"]):
+        shown = "/".join(map(str, platform))
+        raise BadInput(f"OLD is {shown}, NEW {new['Os']}/{new['Architecture']}: no delta between them")
+    return remote
+
+
+def _old_index(registry: Registry, remote, path: str, old_ref: str, progress):
+    """OLD's index (``methods.oldtree``); a bad one is refused with the way to rebuild it."""
+    try:
+        return old_index(registry, remote, path, progress)
+    except BadIndex as exc:
+        raise BadIndex(
+            f"{exc}; it is not used. To build OLD's index again from its layers: "
+            f"difflayers index {old_ref} --path {path} --push --rebuild"
+        ) from None
+
+
+def _check_layer(old: dict, layer, new: dict, plan, path: str, output_dir: Path) -> None:
+    """Verification without OLD (``comparing.indexcheck``): nothing is pushed otherwise."""
+    differences = layer_differences(old, layer, new, plan, path)
+    if differences:
+        shown = "".join(f"\n  {line}" for line in differences[:10])
+        raise VerificationFailed(
+            f"the layer applied to OLD's tree index does not give NEW's ({len(differences)} "
+            f"differences), so nothing was pushed:{shown}\nThe files are in {output_dir}"
+        )
+
+
+def _push_delta(registry: Registry, target, remote, new: dict, layer, stats, chain, path, progress) -> Made:
+    """OLD's layers (mounted) + the layer, with NEW's config and the chain record."""
+    new_config = {**new, "Config": with_labels(new.get("Config") or {}, chain.labels())}
+    created_by = f"difflayers: {path} of {new['Id'][:19]} on {remote.digest[:19]}"
+    old_diff_ids = remote.config["rootfs"]["diff_ids"]
+    diff_id = stats.diff_id if stats else None
+    config = config_bytes(
+        processed_config(new_config, remote.config["history"], old_diff_ids, diff_id, created_by)
+    )
+    progress(f"pushing {target}: OLD's layers mounted, the delta uploaded")
+    blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
+    pushed = push_image(registry, target, remote, config, blob, progress)
+    image = {"layers": len(remote.layers) + (1 if stats else 0)}
+    return Made(pushed, pushed.pop("manifest"), image, stats, chain)
+
+
+def _chain_json(decision: Decision, chain, layers: int) -> dict:
+    return {
+        "decision": decision.kind.value,
+        "reasons": decision.reasons,
+        "base": chain.base_id,
+        "depth": chain.depth,
+        "delta_bytes": chain.delta_bytes,
+        "superseded_bytes": chain.superseded_bytes,
+        "layers": layers,
     }
 
 
@@ -211,13 +248,13 @@ def _in_registry(registry: Registry, ref: Reference) -> bool:
 
 
 def first_revision(
-    engine: Engine, registry, target, new: dict, path, output_dir: Path, push_to, progress
+    engine: Engine, registry, old: Reference, push_to: str, new: dict, path, output_dir: Path, progress
 ) -> dict:
     """No OLD yet: NEW as built is pushed by the engine, with its tree index and
     the record of which of its layers change only ``path`` (read from the
     engine once, names only), so the next revision needs neither OLD nor its layers."""
-    started = time.monotonic()
-    progress(f"{target.host} has no OLD: pushing NEW as built, the chain's first revision")
+    started, target = time.monotonic(), parse_reference(push_to)
+    progress(f"{target.host} has no {old}: pushing NEW as built, the chain's first revision")
     outside = outside_of(path)
     layers = new["RootFS"]["Layers"]
     found, read = engine.layer_names(new["Id"], layers, outside)
@@ -231,7 +268,6 @@ def first_revision(
     data = treeindex.restamped(dest.read_bytes(), image)
     attached = indexartifact.attach(registry, target.repository, subject, data, path)
     naive = sum(content for content, _ in found.values())
-    chain = read_chain(new)
     return {
         "tag": push_to,
         "method": Method.NEW_AS_BUILT.value,
@@ -256,15 +292,9 @@ def first_revision(
         "new_reads": 1,
         "registry_bytes_downloaded": registry.received,
         "by_cause": [],
-        "chain": {
-            "decision": DecisionKind.FIRST.value,
-            "reasons": [f"no {target.repository}:{target.tag or 'latest'} in {target.host} yet"],
-            "base": chain.base_id,
-            "depth": 0,
-            "delta_bytes": 0,
-            "superseded_bytes": 0,
-            "layers": len(layers),
-        },
+        "chain": _chain_json(
+            Decision(DecisionKind.FIRST, [f"no {old} in the registry yet"]), read_chain(new), len(layers)
+        ),
         **pushed,
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -299,10 +329,10 @@ def _layer(engine: Engine, new_ref: str, path: str, found, output_dir: Path) -> 
 def _superseded(old: dict, new: dict, plan) -> tuple:
     """Bytes of OLD's files the delta replaces or removes (a hardlink group once),
     and NEW's tree bytes: what the chain policy weighs."""
-    replaced = set(plan.additions) - plan.new_paths
+    replaced, removed = set(plan.additions) - plan.new_paths, set(plan.removals)
 
     def gone(name):
-        return name in replaced or any(is_under(name, r) for r in plan.removals)
+        return name in replaced or under_any(name, removed)
 
     def total(entries, wanted) -> int:
         seen, count = set(), 0

@@ -54,3 +54,11 @@ def test_colons_and_newlines_only_matter_for_volume_targets():
         assert check_tree_path(path, "--path", volume_target=False) == path
         with pytest.raises(PathProblem, match="volume target"):
             check_tree_path(path, "--path")
+
+
+def test_under_any_walks_up_the_components():
+    from difflayers.core.names import under_any
+
+    assert under_any("a/b/c", {"a/b"}) and under_any("a/b", {"a/b"})
+    assert not under_any("a/bc", {"a/b"}) and not under_any("a", {"a/b"})
+    assert under_any("x/y", {"."}) and under_any(".", {"."}) and not under_any("x", set())
