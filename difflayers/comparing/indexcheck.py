@@ -45,10 +45,14 @@ def layer_differences(old: dict, layer: Path | None, new: dict, plan: Plan, tree
     for name in sorted(set(made_groups) | set(new_groups), key=tree_key):
         if made_groups.get(name) != new_groups.get(name):
             lines.append(f"hardlinks differ: {escaped_text(name)}")
+
+    def fresh(pyc_entry, source) -> bool:
+        return pyc_entry.pyc is not None and pyc_entry.pyc.fresh_for(source)
+
     for name, entry in got.items():
         source = bytecode.source_of(name)
         if source and name in new and source in got and source in new:
-            if _fresh(entry, got[source]) != _fresh(new[name], new[source]):
+            if fresh(entry, got[source]) != fresh(new[name], new[source]):
                 lines.append(f"byte-code freshness differs: {escaped_text(name)}")
     return lines
 
@@ -56,12 +60,3 @@ def layer_differences(old: dict, layer: Path | None, new: dict, plan: Plan, tree
 def _equivalent(made, wanted) -> bool:
     same_rest = made._replace(digest="", mtime=0, pyc=None) == wanted._replace(digest="", mtime=0, pyc=None)
     return same_rest and made.pyc is not None and wanted.pyc is not None and made.pyc.code == wanted.pyc.code
-
-
-def _fresh(pyc_entry, source) -> bool:
-    pyc = pyc_entry.pyc
-    return (
-        pyc is not None
-        and pyc.source_mtime == source.mtime & 0xFFFFFFFF
-        and pyc.source_size == source.size & 0xFFFFFFFF
-    )

@@ -11,7 +11,6 @@ property tests check that both differs agree).
 
 import os
 import tarfile
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -232,14 +231,14 @@ def _bytecode(plan: Plan, old: dict, new_pyc: dict, new_files: dict, byte_exact:
         before, new_source, old_source = old.get(rel), new_files.get(source), old.get(source)
         if before is None or new_source is None or old_source is None or old_source.kind != FILE:
             continue
-        if not _fresh(entry.pyc, new_source) or _fresh(entry.pyc, old_source):
+        if not entry.pyc.fresh_for(new_source) or entry.pyc.fresh_for(old_source):
             continue
         sources[rel] = (source, new_source.size)
         if (
             before.pyc is not None
             and before.pyc.code == entry.pyc.code
             and before.size == entry.size
-            and _fresh(before.pyc, old_source)
+            and before.pyc.fresh_for(old_source)
             and (before.mode, before.uid, before.gid) == (entry.mode, entry.uid, entry.gid)
             and not before.group
             and not entry.group
@@ -247,14 +246,6 @@ def _bytecode(plan: Plan, old: dict, new_pyc: dict, new_files: dict, byte_exact:
             equivalent.append(rel)
     policy_sources = {pyc: source for pyc, (source, _) in sources.items()}
     return with_bytecode_policy(plan, equivalent, policy_sources, byte_exact), equivalent, sources
-
-
-def _fresh(pyc, source: Entry) -> bool:
-    return (
-        pyc is not None
-        and pyc.source_mtime == source.mtime & 0xFFFFFFFF
-        and pyc.source_size == source.size & 0xFFFFFFFF
-    )
 
 
 def _with_groups(partial: Path, dest: Path, tree_path: str, leaders: dict) -> None:
@@ -281,7 +272,3 @@ class _Counting:
         data = self._source.read(size)
         self.count += len(data)
         return data
-
-
-def temporary_dir(output_dir: Path) -> Path:
-    return Path(tempfile.mkdtemp(prefix=".indexdiff-", dir=output_dir))

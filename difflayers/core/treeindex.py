@@ -42,6 +42,10 @@ class Pyc(NamedTuple):
     source_mtime: int
     source_size: int
 
+    def fresh_for(self, source: "Entry") -> bool:
+        """Would Python use this byte-code beside ``source`` (``bytecode.Header.fresh_for``)?"""
+        return self.source_mtime == source.mtime & 0xFFFFFFFF and self.source_size == source.size & 0xFFFFFFFF
+
 
 class Entry(NamedTuple):
     """One entry. ``name`` is relative to the tree ('.' is its root); ``group``

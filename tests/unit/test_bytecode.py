@@ -150,3 +150,35 @@ def test_equality_accepts_equivalent_byte_code_and_finds_stale(tmp_path):
     stale = read_tree(tar_of_tree(new, {"m.py": T_OLD}))
     lines = tree_differences(a, stale)
     assert lines == [f"byte-code: {pyc} is fresh in A, stale in B (the mtime or size its .py has there)"]
+
+
+def _tree_tar(root: Path, name: str) -> io.BytesIO:
+    """A tree as the engine's archive streams it: members ``name/...`` in name order, mtimes kept."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(root, arcname=name, recursive=False)
+        for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).parts):
+            tar.add(path, arcname=f"{name}/{path.relative_to(root)}", recursive=False)
+    buffer.seek(0)
+    return buffer
+
+
+@pytest.mark.parametrize("byte_exact", [False, True])
+def test_the_index_differ_applies_the_same_byte_code_rule(trees, tmp_path, byte_exact):
+    """OLD only as an index (no content): the same equivalent byte-code, the same sources shipped."""
+    from difflayers.archives.treescan import Overlay
+    from difflayers.comparing.indexdiff import diff_stream
+
+    old, new, out = trees
+    record, plan = difflog.load(out, byte_exact)
+    overlay = Overlay("/app")
+    with tarfile.open(fileobj=_tree_tar(old, "app"), mode="r|") as tar:
+        overlay.apply(tar)
+    work = tmp_path / f"work-{byte_exact}"
+    work.mkdir()
+    found = diff_stream(_tree_tar(new, "app"), "/app", overlay.result(), work, byte_exact)
+    assert found.plan.additions == plan.additions and found.plan.removals == plan.removals
+    assert found.plan.kept_from_old == plan.kept_from_old
+    assert found.plan.sources_for_bytecode == plan.sources_for_bytecode
+    assert found.equivalent_bytecode == record.equivalent_bytecode
+    assert found.causes[breakdown.MTIME_ONLY] == record.causes[breakdown.MTIME_ONLY]
