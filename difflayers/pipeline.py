@@ -21,9 +21,9 @@ from difflayers.adapters.registry import Registry
 from difflayers.comparing import difflog, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
-from difflayers.comparing.indexdiff import NEW_INDEX_NAME, index_stream
 from difflayers.core import breakdown
 from difflayers.core.chain import Chain, Decision, DecisionKind, Policy, read_chain
+from difflayers.core.chain import summary as chain_summary
 from difflayers.core.configdelta import require_same_platform
 from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.names import check_tree_path
@@ -36,7 +36,6 @@ from difflayers.methods import remote as registry_old
 from difflayers.methods.assemble import LOAD_ARCHIVE, OldManifest, assemble
 from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from difflayers.methods.generate import generate
-from difflayers.methods.indexartifact import attach
 from difflayers.methods.push import compress, find_old, push_image
 
 
@@ -384,16 +383,7 @@ def _shortened(line: str, width: int = 120) -> str:
 
 
 def _chain_summary(processed: dict, decision: Decision) -> dict:
-    chain = read_chain(processed)
-    return {
-        "decision": decision.kind.value,
-        "reasons": decision.reasons,
-        "base": chain.base_id,
-        "depth": chain.depth,
-        "delta_bytes": chain.delta_bytes,
-        "superseded_bytes": chain.superseded_bytes,
-        "layers": len(processed["RootFS"]["Layers"]),
-    }
+    return chain_summary(decision, read_chain(processed), len(processed["RootFS"]["Layers"]))
 
 
 def _push(
@@ -402,16 +392,7 @@ def _push(
     if made.assembled is None:
         # A rebase on NEW as built: its layers are not OLD's, the engine sends them.
         progress(f"pushing {tag} with the engine (NEW as built: its layers are new to the chain)")
-        engine.push(tag)
-        media_type, body, digest = registry.manifest(target.repository, target.tag or "latest")
-        pushed = {
-            "pushed": tag,
-            "layers_mounted": 0,
-            "layers_copied": 0,
-            "bytes_copied": 0,
-            "bytes_uploaded": None,
-            "manifest": {"mediaType": media_type, "digest": digest, "size": len(body)},
-        }
+        pushed = registry_old.push_with_engine(engine, registry, target, tag)
     else:
         progress(
             f"pushing {target}: OLD's layers mounted from {remote.source.repository}, the delta uploaded"
@@ -419,21 +400,13 @@ def _push(
         layer = made.assembled.layer_path
         blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
         pushed = push_image(registry, target, remote, made.assembled.config, blob, progress)
-    return {
-        **pushed,
-        "new_index": _push_new_index(engine, registry, target, new_ref, path, pushed, output_dir),
-    }
-
-
-def _push_new_index(engine: Engine, registry, target, new_ref, path, pushed, output_dir) -> dict:
-    """Every image the kit pushes gets its tree index, so the next revision's
-    optimize needs no OLD in its engine (``methods.remote``)."""
-    dest = output_dir / NEW_INDEX_NAME
-    with engine.tree_archive(new_ref, path) as source:
-        index_stream(source, path, dest)
-    data = dest.read_bytes()
-    attached = attach(registry, target.repository, pushed["manifest"], data, path)
-    return {"bytes": len(data), "pushed": attached["digest"], "bytes_sent": attached["bytes_sent"]}
+    # Every image the kit pushes gets its tree index, so the next revision's
+    # optimize needs no OLD in its engine (``methods.remote``).
+    progress("pushing NEW's tree index beside it")
+    new_index, _, _ = registry_old.attach_tree_index(
+        engine, registry, target.repository, new_ref, path, pushed["manifest"], output_dir
+    )
+    return {**pushed, "new_index": new_index}
 
 
 def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote, progress) -> Made:

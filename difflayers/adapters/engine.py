@@ -28,7 +28,7 @@ import docker.errors
 from requests.exceptions import RequestException
 
 from difflayers.adapters import process
-from difflayers.adapters.streams import ChunkReader, layer_identity
+from difflayers.adapters.streams import ChunkReader, Counting, layer_identity
 from difflayers.core.mediatypes import ATTESTATION_KEY, INDEXES
 from difflayers.errors import CommandFailed, EngineError, ImageNotFound, PathProblem
 from difflayers.ownership import (
@@ -313,7 +313,7 @@ class Engine:
         if not wanted:
             return found, read
         with self._raw_stream(f"reading the layers of {image!r}", "/images/{0}/get", image) as stream:
-            counted = _Counted(stream)
+            counted = Counting(stream)
             with tarfile.open(fileobj=counted, mode="r|") as tar:
                 for member in tar:
                     if not member.isreg():
@@ -399,6 +399,14 @@ class Engine:
             ) from None
         except docker.errors.APIError as exc:
             raise EngineError(f"inspecting image {ref!r}: {exc.explanation or exc}") from None
+
+    def has_image(self, ref: str) -> bool:
+        """Is ``ref`` in the local engine? (No pull is attempted.)"""
+        try:
+            self.inspect_image(ref)
+            return True
+        except ImageNotFound:
+            return False
 
     def _remove_container(self):
         return lambda cid: self.client.api.remove_container(cid, force=True, v=True)
@@ -812,15 +820,3 @@ class Engine:
                 remove_folder(folder)
                 swept.folders += 1
         return swept
-
-
-class _Counted:
-    """A read()-able view counting the bytes read (what a check cost)."""
-
-    def __init__(self, source):
-        self._source, self.count = source, 0
-
-    def read(self, size=-1):
-        data = self._source.read(size)
-        self.count += len(data)
-        return data

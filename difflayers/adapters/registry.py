@@ -349,14 +349,10 @@ class Registry:
     def copy_blob(self, location: str, source: str, digest: str, size: int, repository: str, progress) -> int:
         """Upload ``digest`` of ``source`` into the upload at ``location`` (from ``mount``),
         streamed through this machine; returns the bytes sent."""
-        response = self._request(
-            "GET", f"/v2/{source}/blobs/{digest}", stream=True, what=f"{source}@{digest}"
-        )
-        with response:
+        with self.blob_stream(source, digest) as chunks:
             if size > CHUNK:
-                chunks = _Chunks(response.raw, digest)
                 return self._upload_to(location, chunks, size, digest, repository, progress)
-            data = response.raw.read(decode_content=False)
+            data = chunks.read()
         if sha256_digest(data) != digest:
             raise RegistryError(f"the blob {digest} read from {source} does not match its digest")
         return self._upload_to(location, data, size, digest, repository, progress)
@@ -424,17 +420,17 @@ class Registry:
 
 
 class _Chunks:
-    """A blob's stream from the source repository, checked against its digest as read."""
+    """A blob's stream from a repository, checked against its digest as read,
+    its bytes counted in the registry's ``received``."""
 
-    def __init__(self, raw, digest: str, counter=None):
+    def __init__(self, raw, digest: str, registry: "Registry"):
         self.raw, self.digest, self.hash = raw, digest, hashlib.sha256()
-        self._counter = counter
+        self._registry = registry
 
     def read(self, size: int = -1) -> bytes:
         block = self.raw.read(None if size < 0 else size, decode_content=False)
         self.hash.update(block)
-        if self._counter is not None:
-            self._counter.received += len(block)
+        self._registry.received += len(block)
         if not block and "sha256:" + self.hash.hexdigest() != self.digest:
             raise RegistryError(f"the blob {self.digest} read back does not match its digest")
         return block

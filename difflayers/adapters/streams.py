@@ -37,6 +37,19 @@ class ChunkReader:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+class Counting:
+    """A read()-able view that counts the bytes read: what a stream cost, measured."""
+
+    def __init__(self, source):
+        self._source = source
+        self.count = 0
+
+    def read(self, size=-1):
+        data = self._source.read(size)
+        self.count += len(data)
+        return data
+
+
 class Hashing:
     """A read()-able view that hashes what passes, for a layer read once."""
 

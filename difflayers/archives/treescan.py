@@ -108,27 +108,43 @@ class Content:
         self.file.close()
 
 
+class _Files:
+    """The regular files of one stream, by name, for the hardlinks that follow
+    them (a tar names a hardlink's target before the link)."""
+
+    def __init__(self, spool_dir=None):
+        self._seen: dict = {}  # name -> (size, digest, pyc)
+        self._spool_dir = spool_dir
+
+    def read(self, tar: tarfile.TarFile, member: tarfile.TarInfo, entry: Entry, target) -> tuple:
+        """(``entry`` with its content's size, digest and byte-code record, the
+        ``Content`` or None); ``target``: a hardlink's target, relative to the tree."""
+        if member.islnk():
+            if target not in self._seen:
+                raise BadInput(
+                    f"the hardlink {entry.name!r} points to {member.linkname!r}, not to a file before it"
+                )
+            size, digest, pyc = self._seen[target]
+            return entry._replace(size=size, digest=digest, pyc=pyc, group=target), None
+        if not member.isreg():
+            return entry, None
+        content = Content(tar.extractfile(member), member.size, entry.name, self._spool_dir)
+        self._seen[entry.name] = (content.size, content.digest, content.pyc)
+        return entry._replace(size=content.size, digest=content.digest, pyc=content.pyc), content
+
+
 def scan(tar: tarfile.TarFile, base: str, spool_dir=None) -> Iterator[tuple]:
     """(member, entry, content) for each member of NEW's tree stream (members
     ``base/...``, as the engine's archive endpoint names them); ``content`` is
     a ``Content`` for regular files, else None, and is closed after the caller's
-    turn. A hardlink's entry has its target's digest and size; groups are
-    filled in by ``with_groups`` once the stream has ended."""
-    files: dict = {}  # name -> (size, digest, pyc): what a later hardlink points to
+    turn. A hardlink's entry has its target's digest and size, and its target
+    as ``group``; the groups' leaders are known once the stream has ended
+    (``group_leaders``)."""
+    files = _Files(spool_dir)
     for member in tar:
         rel = relative_name(member.name.rstrip("/") or member.name, base)
-        entry = _metadata(member, rel)
-        content = None
-        if member.islnk():
-            target = relative_name(member.linkname, base)
-            if target not in files:
-                raise BadInput(f"the archive's hardlink {rel!r} points to {target!r}, which it has not held")
-            size, digest, pyc = files[target]
-            entry = entry._replace(size=size, digest=digest, pyc=pyc, group=target)
-        elif member.isreg():
-            content = Content(tar.extractfile(member), member.size, rel, spool_dir)
-            entry = entry._replace(size=content.size, digest=content.digest, pyc=content.pyc)
-            files[rel] = (content.size, content.digest, content.pyc)
+        target = relative_name(member.linkname, base) if member.islnk() else None
+        entry, content = files.read(tar, member, _metadata(member, rel), target)
         try:
             yield member, entry, content
         finally:
@@ -150,6 +166,19 @@ def group_leaders(links: dict) -> dict:
     return leaders
 
 
+def tree_relative(name: str, root: str):
+    """A layer member's name relative to the tree at ``root`` (no slashes around):
+    '.' for the tree itself, '' for a directory above it, None outside it."""
+    name = name.removeprefix("./").strip("/")
+    if name == root:
+        return "."
+    if name.startswith(root + "/"):
+        return safe_relative(name[len(root) + 1 :])
+    if root.startswith(name + "/") or name == "":
+        return ""
+    return None
+
+
 class Overlay:
     """A tree under ``tree_path`` built from image layers, bottom first, as an
     engine unpacks them (OCI image spec, "Applying Changesets"): each layer's
@@ -165,24 +194,16 @@ class Overlay:
         self.last_outside = 0
 
     def _rel(self, name: str):
-        """The member's name relative to the tree, '' when it is above it, None outside."""
-        name = name.removeprefix("./").strip("/")
-        if name == self.root:
-            return "."
-        if name.startswith(self.root + "/"):
-            return safe_relative(name[len(self.root) + 1 :])
-        if self.root.startswith(name + "/") or name == "":
-            return ""
-        return None
+        return tree_relative(name, self.root)
 
-    def apply(self, tar: tarfile.TarInfo) -> None:
+    def apply(self, tar: tarfile.TarFile) -> None:
         """Apply one layer's tar (opened in stream mode)."""
         self._layers += 1
         hidden: set = set()  # names (relative) hidden with everything below
         opaque: set = set()  # directories whose lower entries are all hidden
         whole_tree = False
         added = []
-        files: dict = {}
+        files = _Files()
         for member in tar:
             parent, leaf = posixpath.split(member.name.removeprefix("./").rstrip("/"))
             if leaf == OPAQUE_MARKER or leaf.startswith(WHITEOUT_PREFIX):
@@ -205,20 +226,10 @@ class Overlay:
                 whole_tree = True  # a directory above the tree replaced
             if not rel:
                 continue
-            entry = _metadata(member, rel)
-            if member.islnk():
-                target = self._rel(member.linkname)
-                if not target or target not in files:
-                    raise BadInput(
-                        f"a layer's hardlink {rel!r} points to {member.linkname!r}, not to a file before it"
-                    )
-                size, digest, pyc = files[target]
-                entry = entry._replace(size=size, digest=digest, pyc=pyc, group=target)
-            elif member.isreg():
-                content = Content(tar.extractfile(member), member.size, rel)
+            target = self._rel(member.linkname) if member.islnk() else None
+            entry, content = files.read(tar, member, _metadata(member, rel), target)
+            if content is not None:
                 content.close()
-                entry = entry._replace(size=content.size, digest=content.digest, pyc=content.pyc)
-                files[rel] = (content.size, content.digest, content.pyc)
             added.append(entry)
         if whole_tree:
             self._drop(lambda name: True)

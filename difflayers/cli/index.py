@@ -14,7 +14,7 @@ from difflayers.comparing.indexdiff import index_stream
 from difflayers.core.names import check_tree_path
 from difflayers.core.outputs import atomic_file
 from difflayers.core.reference import parse_reference
-from difflayers.errors import ExitCode, ImageNotFound
+from difflayers.errors import ExitCode
 from difflayers.methods import indexartifact
 from difflayers.methods.oldtree import old_index
 from difflayers.methods.push import find_old, read_image
@@ -47,7 +47,7 @@ def check(parser, args) -> None:
 
 def run(args, engine, progress) -> int:
     check_tree_path(args.path, "--path", volume_target=False)
-    local = _local(engine, args.image)
+    local = engine.has_image(args.image)
     if local:
         engine.require_directory(args.image, args.path)
     ref = parse_reference(args.image) if args.push or not local else None
@@ -87,11 +87,3 @@ def run(args, engine, progress) -> int:
             + "; ".join(filter(None, [where, pushed]))
         )
     return ExitCode.OK
-
-
-def _local(engine, image: str) -> bool:
-    try:
-        engine.inspect_image(image)
-        return True
-    except ImageNotFound:
-        return False

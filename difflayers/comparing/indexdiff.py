@@ -14,6 +14,7 @@ import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from difflayers.adapters.streams import Counting
 from difflayers.archives.treescan import group_leaders, scan
 from difflayers.core import bytecode
 from difflayers.core.breakdown import BYTECODE_MTIME, CONTENT, MTIME_ONLY
@@ -104,63 +105,56 @@ def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: b
     """Compare NEW's tree (``source``: a tar stream from the archive endpoint)
     with OLD's index (``old``: name -> Entry); write the spool and NEW's index
     into ``work_dir``."""
-    base = os.path.basename(tree_path)
-    counted = _Counting(source)
+    new_tree = _NewTree(source, tree_path, work_dir / NEW_INDEX_NAME)
     spool = _Spool(work_dir / SPOOL_NAME)
     remaining = set(old)
     items: list = []
-    links: dict = {}
     keeps_old: set = set()
     new_pyc: dict = {}  # NEW's `.pyc` -> its entry, for the byte-code rule
     new_files: dict = {}  # NEW's sources of those, filled as they pass
     sizes: dict = {}  # changed files -> NEW's size, for the breakdown by cause
     mtime_only = [0, 0]  # unchanged files with a new mtime: entries, bytes
-    unsorted = work_dir / (NEW_INDEX_NAME + ".partial")
-    entries = 0
-    with open(unsorted, "wb") as partial:
-        writer = Writer(partial, tree_path)
-        with tarfile.open(fileobj=counted, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
-            for member, entry, content in scan(tar, base, spool_dir=work_dir):
-                rel = entry.name
-                entries += 1
-                if entry.group:
-                    links[rel] = entry.group
-                remaining.discard(rel)
-                before = old.get(rel)
-                if before is not None and rel != ".":
-                    keeps_old.add(os.path.dirname(rel) or ".")
-                changes = items_for(before, entry)
-                items += changes
-                if entry.kind == FILE:
-                    if changes:
-                        sizes[rel] = entry.size
-                    elif before.mtime != entry.mtime:
-                        mtime_only[0] += 1
-                        mtime_only[1] += entry.size
-                if changes or member.isdir() or (member.islnk() and entry.group in spool.files):
-                    spool.add(member, content, rel, entry.group)
-                if entry.pyc is not None and bytecode.source_of(rel):
-                    new_pyc[rel] = entry
-                if entry.kind == FILE and rel.endswith(".py"):
-                    new_files[rel] = entry
-                writer.add(entry._replace(group=""))
-        writer.close()
+    for member, entry, content in new_tree:
+        rel = entry.name
+        remaining.discard(rel)
+        before = old.get(rel)
+        if before is not None and rel != ".":
+            keeps_old.add(os.path.dirname(rel) or ".")
+        changes = items_for(before, entry)
+        items += changes
+        if entry.kind == FILE:
+            if changes:
+                sizes[rel] = entry.size
+            elif before.mtime != entry.mtime:
+                mtime_only[0] += 1
+                mtime_only[1] += entry.size
+        if changes or member.isdir() or (member.islnk() and entry.group in spool.files):
+            spool.add(member, content, rel, entry.group)
+        if entry.pyc is not None and bytecode.source_of(rel):
+            new_pyc[rel] = entry
+        if entry.kind == FILE and rel.endswith(".py"):
+            new_files[rel] = entry
     spool.close()
     items += [Item("*", "d" if old[name].kind == DIRECTORY else "?", "", name) for name in remaining]
-    leaders = group_leaders(links)
-    relink = _relinked(old, leaders, remaining)
+    relink = _relinked(old, new_tree.leaders, remaining)
     found = make_plan(sorted(items, key=lambda i: tree_key(i.path)), relink)
     plan, equivalent, sources = _bytecode(found, old, new_pyc, new_files, byte_exact)
     sizes.update((name, old[name].size) for name in relink if name not in sizes)
     causes = _causes(found, sizes, set(equivalent), mtime_only)
-    new_index = work_dir / NEW_INDEX_NAME
-    _with_groups(unsorted, new_index, tree_path, leaders)
     complete = set(plan.additions) <= spool.names and not spool.missing_targets
     # The spool lacks the unchanged entries from which the layer writer would
     # learn which directories keep OLD's entries (no opaque whiteout there).
     plan = replace(plan, keeps_old=frozenset(keeps_old))
     return IndexDiff(
-        plan, spool.path, new_index, complete, counted.count, entries, equivalent, sources, causes
+        plan,
+        spool.path,
+        new_tree.dest,
+        complete,
+        new_tree.counted.count,
+        new_tree.entries,
+        equivalent,
+        sources,
+        causes,
     )
 
 
@@ -178,24 +172,43 @@ def _causes(plan: Plan, sizes: dict, equivalent: set, mtime_only: list) -> dict:
     return causes
 
 
+class _NewTree:
+    """NEW's tree read once from the engine's archive stream: each (member,
+    entry, content) goes to the caller, and NEW's index is written as they pass
+    (``dest``); the hardlink groups' leaders, known once the stream has ended,
+    are filled in then (``leaders``)."""
+
+    def __init__(self, source, tree_path: str, dest: Path):
+        self.counted = Counting(source)
+        self.tree_path, self.dest = tree_path, dest
+        self.entries = 0
+        self.leaders: dict = {}
+
+    def __iter__(self):
+        links: dict = {}
+        partial = self.dest.with_name(self.dest.name + ".partial")
+        with open(partial, "wb") as handle:
+            writer = Writer(handle, self.tree_path)
+            with tarfile.open(
+                fileobj=self.counted, mode="r|", encoding="utf-8", errors="surrogateescape"
+            ) as tar:
+                for member, entry, content in scan(tar, os.path.basename(self.tree_path), self.dest.parent):
+                    self.entries += 1
+                    if entry.group:
+                        links[entry.name] = entry.group
+                    writer.add(entry._replace(group=""))
+                    yield member, entry, content
+            writer.close()
+        self.leaders = group_leaders(links)
+        _with_groups(partial, self.dest, self.tree_path, self.leaders)
+
+
 def index_stream(source, tree_path: str, dest: Path) -> tuple:
     """Only NEW's index (no OLD to compare with): (entries, bytes read)."""
-    base = os.path.basename(tree_path)
-    counted = _Counting(source)
-    links: dict = {}
-    partial = dest.with_name(dest.name + ".partial")
-    entries = 0
-    with open(partial, "wb") as handle:
-        writer = Writer(handle, tree_path)
-        with tarfile.open(fileobj=counted, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
-            for _, entry, _ in scan(tar, base, spool_dir=dest.parent):
-                entries += 1
-                if entry.group:
-                    links[entry.name] = entry.group
-                writer.add(entry._replace(group=""))
-        writer.close()
-    _with_groups(partial, dest, tree_path, group_leaders(links))
-    return entries, counted.count
+    new_tree = _NewTree(source, tree_path, dest)
+    for _ in new_tree:
+        pass
+    return new_tree.entries, new_tree.counted.count
 
 
 def _relinked(old: dict, leaders: dict, removed: set) -> list:
@@ -259,16 +272,3 @@ def _with_groups(partial: Path, dest: Path, tree_path: str, leaders: dict) -> No
             raise BadIndex(f"NEW's tree was not streamed in tree order ({exc})") from None
         writer.close()
     partial.unlink()
-
-
-class _Counting:
-    """A read()-able view that counts the bytes read: NEW's tree read once, measured."""
-
-    def __init__(self, source):
-        self._source = source
-        self.count = 0
-
-    def read(self, size=-1):
-        data = self._source.read(size)
-        self.count += len(data)
-        return data

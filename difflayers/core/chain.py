@@ -149,6 +149,20 @@ class Decision:
     reasons: list = field(default_factory=list)
 
 
+def summary(decision: Decision, chain: Chain, layers: int) -> dict:
+    """The chain part of ``optimize``'s summary: what was decided, and the chain
+    the pushed or tagged image records (``layers``: how many it has)."""
+    return {
+        "decision": decision.kind.value,
+        "reasons": decision.reasons,
+        "base": chain.base_id,
+        "depth": chain.depth,
+        "delta_bytes": chain.delta_bytes,
+        "superseded_bytes": chain.superseded_bytes,
+        "layers": layers,
+    }
+
+
 def with_labels(config: dict, labels: dict) -> dict:
     """NEW's runtime config, its own chain record dropped, ``labels`` added."""
     base = without_chain_labels(config)

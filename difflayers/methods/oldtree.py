@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from difflayers.adapters.engine import Engine
 from difflayers.adapters.registry import Registry
 from difflayers.adapters.streams import Prefixed
-from difflayers.archives.treescan import Overlay
+from difflayers.archives.treescan import Overlay, tree_relative
 from difflayers.core import treeindex
 from difflayers.errors import BadInput
+from difflayers.figures import shared_layers
 from difflayers.methods import indexartifact
 from difflayers.methods.push import RemoteImage
 
@@ -77,13 +78,7 @@ def outside_of(path: str):
     """A test for layer member names that change something outside ``path``
     (the directories above it are taken from NEW by the layer writer)."""
     root = path.strip("/")
-
-    def outside(name: str) -> bool:
-        name = name.removeprefix("./").strip("/")
-        inside = not name or name == root or name.startswith(root + "/") or root.startswith(name + "/")
-        return not inside
-
-    return outside
+    return lambda name: tree_relative(name, root) is None
 
 
 def check_scope(engine: Engine, registry: Registry, new: dict, remote: RemoteImage, index: OldIndex, path):
@@ -93,10 +88,8 @@ def check_scope(engine: Engine, registry: Registry, new: dict, remote: RemoteIma
     images compared with OLD in the engine could tell). NEW's are read from the
     engine (names only); OLD's are known from its index's header, or else read
     from the registry once (names only) and recorded in the index."""
-    old_layers, new_layers = remote.config["rootfs"]["diff_ids"], new["RootFS"]["Layers"]
-    shared = 0
-    while shared < min(len(old_layers), len(new_layers)) and old_layers[shared] == new_layers[shared]:
-        shared += 1
+    new_layers = new["RootFS"]["Layers"]
+    shared = shared_layers(new, {"RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]}})
     outside = outside_of(path)
     found, new_read = engine.layer_names(new["Id"], new_layers[shared:], outside)
     for diff_id in new_layers[shared:]:

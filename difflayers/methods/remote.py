@@ -29,11 +29,12 @@ from difflayers.comparing.indexcheck import layer_differences
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream, index_stream
 from difflayers.core import breakdown, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
+from difflayers.core.chain import summary as chain_summary
 from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.imageconfig import config_bytes, processed_config
 from difflayers.core.names import check_tree_path, escaped_text, under_any
 from difflayers.core.reference import Reference, parse_reference
-from difflayers.errors import BadIndex, BadInput, ImageNotFound, VerificationFailed
+from difflayers.errors import BadIndex, BadInput, VerificationFailed
 from difflayers.methods import Method, indexartifact
 from difflayers.methods.assemble import LAYER_NAME, ancestor_headers
 from difflayers.methods.oldtree import check_scope, old_index, outside_of
@@ -44,11 +45,8 @@ def wants_registry_old(engine: Engine, old_ref: str, push_to: str | None) -> boo
     """True when OLD is not in the engine but named in the registry pushed to."""
     if not push_to:
         return False
-    try:
-        engine.inspect_image(old_ref)
+    if engine.has_image(old_ref):
         return False
-    except ImageNotFound:
-        pass
     host = parse_reference(push_to).host
     if parse_reference(old_ref).host != host:
         raise BadInput(
@@ -102,7 +100,8 @@ def optimize(
     with engine.tree_archive(new_ref, path) as source:
         found = diff_stream(source, path, index.entries, output_dir, options.byte_exact)
     plan = found.plan
-    new_entries = treeindex.load(found.new_index.read_bytes(), path)
+    new_index = found.new_index.read_bytes()
+    new_entries = treeindex.load(new_index, path)
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
     superseded, tree_bytes = _superseded(index.entries, new_entries, plan)
     old_like = {
@@ -125,7 +124,7 @@ def optimize(
         made = _push_delta(registry, target, remote, new, layer, stats, chain, path, progress)
         made.image["path_only_from"] = index.path_only_from
     progress("pushing NEW's tree index beside it")
-    new_data = treeindex.restamped(found.new_index.read_bytes(), made.image)
+    new_data = treeindex.restamped(new_index, made.image)
     new_attached = indexartifact.attach(registry, target.repository, made.subject, new_data, path)
     old_attached = None
     if index.built or scope["old_layer_bytes_read"]:
@@ -177,7 +176,7 @@ def optimize(
         "new_reads": 1 if found.spool_complete else 2,
         "registry_bytes_downloaded": registry.received,
         "by_cause": breakdown.as_json(breakdown.rows(record, plan)),
-        "chain": _chain_json(decision, made.chain, made.image["layers"]),
+        "chain": chain_summary(decision, made.chain, made.image["layers"]),
         **made.pushed,
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -231,18 +230,6 @@ def _push_delta(registry: Registry, target, remote, new: dict, layer, stats, cha
     return Made(pushed, pushed.pop("manifest"), image, stats, chain)
 
 
-def _chain_json(decision: Decision, chain, layers: int) -> dict:
-    return {
-        "decision": decision.kind.value,
-        "reasons": decision.reasons,
-        "base": chain.base_id,
-        "depth": chain.depth,
-        "delta_bytes": chain.delta_bytes,
-        "superseded_bytes": chain.superseded_bytes,
-        "layers": layers,
-    }
-
-
 def _in_registry(registry: Registry, ref: Reference) -> bool:
     return registry.manifest(ref.repository, ref.digest or ref.tag or "latest", missing_ok=True) is not None
 
@@ -262,11 +249,9 @@ def first_revision(
     image = {"layers": len(layers), "path_only_from": max(touched, default=0)}
     pushed, subject = _push_as_built(engine, registry, target, new, push_to, progress)
     progress("pushing NEW's tree index beside it")
-    dest = output_dir / NEW_INDEX_NAME
-    with engine.tree_archive(new["Id"], path) as source:
-        entries, tree_read = index_stream(source, path, dest)
-    data = treeindex.restamped(dest.read_bytes(), image)
-    attached = indexartifact.attach(registry, target.repository, subject, data, path)
+    new_index, entries, tree_read = attach_tree_index(
+        engine, registry, target.repository, new["Id"], path, subject, output_dir, image
+    )
     naive = sum(content for content, _ in found.values())
     return {
         "tag": push_to,
@@ -284,7 +269,7 @@ def first_revision(
         "equivalent_bytecode": 0,
         "old_in_engine": False,
         "old_index": {"built": False, "bytes": 0, "layer_bytes_read": 0, "pushed": None},
-        "new_index": {"bytes": len(data), "pushed": attached["digest"], "bytes_sent": attached["bytes_sent"]},
+        "new_index": new_index,
         "shared_layers": 0,
         "new_layer_bytes_read": read,
         "old_layer_bytes_read": 0,
@@ -292,7 +277,7 @@ def first_revision(
         "new_reads": 1,
         "registry_bytes_downloaded": registry.received,
         "by_cause": [],
-        "chain": _chain_json(
+        "chain": chain_summary(
             Decision(DecisionKind.FIRST, [f"no {old} in the registry yet"]), read_chain(new), len(layers)
         ),
         **pushed,
@@ -301,13 +286,43 @@ def first_revision(
 
 
 def _push_as_built(engine: Engine, registry: Registry, target: Reference, new: dict, push_to: str, progress):
-    """A rebase: NEW as built, pushed by the engine (its layers are new to the chain)."""
+    """NEW as built, tagged and pushed by the engine (its layers are new to the
+    chain): the push's figures, and the manifest pushed."""
     progress(f"pushing NEW as built to {push_to} with the engine")
     engine.publish(new["Id"], push_to)
-    engine.push(push_to)
+    pushed = push_with_engine(engine, registry, target, push_to)
+    return pushed, pushed.pop("manifest")
+
+
+def push_with_engine(engine: Engine, registry: Registry, target: Reference, tag: str) -> dict:
+    """``docker push`` of ``tag``, and the manifest the registry then holds (the
+    subject of the image's tree index), in the figures a direct push reports."""
+    engine.push(tag)
     media_type, body, digest = registry.manifest(target.repository, target.tag or "latest")
-    pushed = {"pushed": f"{target.host}/{target.repository}@{digest}", "bytes_uploaded": None}
-    return pushed, {"mediaType": media_type, "digest": digest, "size": len(body)}
+    return {
+        "pushed": tag,
+        "layers_mounted": 0,
+        "layers_copied": 0,
+        "bytes_copied": 0,
+        "bytes_uploaded": None,
+        "manifest": {"mediaType": media_type, "digest": digest, "size": len(body)},
+    }
+
+
+def attach_tree_index(engine: Engine, registry, repository, image_ref, path, subject, output_dir, image=None):
+    """Index ``path`` of a local image (streamed once) and attach the index to
+    ``subject`` (a manifest descriptor) in the registry, with ``image``, the
+    layers' record, in its header when known: (the summary's figures, entries,
+    bytes read)."""
+    dest = output_dir / NEW_INDEX_NAME
+    with engine.tree_archive(image_ref, path) as source:
+        entries, read = index_stream(source, path, dest)
+    data = dest.read_bytes()
+    if image is not None:
+        data = treeindex.restamped(data, image)
+    attached = indexartifact.attach(registry, repository, subject, data, path)
+    figures = {"bytes": len(data), "pushed": attached["digest"], "bytes_sent": attached["bytes_sent"]}
+    return figures, entries, read
 
 
 def _layer(engine: Engine, new_ref: str, path: str, found, output_dir: Path) -> tuple:

@@ -16,7 +16,7 @@ from difflayers.comparing import difflog
 from difflayers.comparing.record import compare_and_record
 from difflayers.core.diffrecord import ImageRef
 
-from .treemodel import materialize, snapshot, trees, unpack
+from .treemodel import HARD_CASES, materialize, snapshot, trees, unpack
 
 pytestmark = pytest.mark.skipif(
     shutil.which("rsync") is None or os.geteuid() != 0,
@@ -85,26 +85,7 @@ def test_result_equals_new(old_spec, new_spec):
         }
 
 
-@pytest.mark.parametrize(
-    "old_spec,new_spec",
-    [
-        # rsync's dry run is silent when NEW breaks a hardlink pair apart.
-        (
-            {"a": ("file", b"x", 0o644, (0, 0)), "b": ("hardlink", "a")},
-            {"a": ("file", b"x", 0o644, (0, 0)), "b": ("file", b"x", 0o644, (0, 0))},
-        ),
-        # A new name linked to an unchanged file stays linked to it.
-        ({"b": ("file", b"x", 0o644, (0, 0))}, {"b": ("file", b"x", 0o644, (0, 0)), "a": ("hardlink", "b")}),
-        # A file replaced by a directory, and a directory by a symlink.
-        (
-            {
-                "f": ("file", b"x", 0o644, (0, 0)),
-                "d": ("dir", 0o755, (0, 0), {"c": ("file", b"", 0o600, (1000, 1000))}),
-            },
-            {"f": ("dir", 0o700, (0, 0), {"g": ("fifo", 0o600, (0, 0))}), "d": ("symlink", "f", (0, 0))},
-        ),
-    ],
-)
+@pytest.mark.parametrize("old_spec,new_spec", HARD_CASES)
 def test_known_hard_cases(old_spec, new_spec, tmp_path):
     old, new = tmp_path / "old", tmp_path / "new"
     old.mkdir()

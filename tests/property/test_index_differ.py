@@ -22,7 +22,7 @@ from difflayers.core import treeindex
 from difflayers.core.diffrecord import ImageRef
 
 from .test_exact_trees import EXAMPLES, engine_like_stream, pytestmark  # noqa: F401 (rsync and root)
-from .treemodel import _remove, materialize, snapshot, trees, unpack
+from .treemodel import HARD_CASES, materialize, remove, snapshot, trees, unpack
 
 
 def tree_index(archive: Path, tree_path: str) -> dict:
@@ -48,9 +48,9 @@ def apply_layer(layer: Path, prefix: str, dest: Path, work: Path) -> None:
             here = dest / parent[len(prefix) + 1 :] if parent != prefix else dest
             if leaf == ".wh..wh..opq":
                 for child in list(here.iterdir()):
-                    _remove(child)
+                    remove(child)
             elif leaf.startswith(".wh."):
-                _remove(here / leaf[4:])
+                remove(here / leaf[4:])
             else:
                 out.addfile(member, tar.extractfile(member) if member.isreg() else None)
     unpack(plain, prefix, dest)
@@ -107,43 +107,24 @@ def test_index_differ_agrees_with_rsync(old_spec, new_spec):
         check(old_spec, new_spec, Path(tmp))
 
 
+# A directory of two files, for the layer writer's opaque and per-name whiteouts.
+OLD_XY = {
+    "d": ("dir", 0o755, (0, 0), {"x": ("file", b"x", 0o644, (0, 0)), "y": ("file", b"", 0o644, (0, 0))})
+}
+
+
 @pytest.mark.parametrize(
     "old_spec,new_spec",
     [
-        (
-            {"a": ("file", b"x", 0o644, (0, 0)), "b": ("hardlink", "a")},
-            {"a": ("file", b"x", 0o644, (0, 0)), "b": ("file", b"x", 0o644, (0, 0))},
-        ),
-        ({"b": ("file", b"x", 0o644, (0, 0))}, {"b": ("file", b"x", 0o644, (0, 0)), "a": ("hardlink", "b")}),
-        (
-            {
-                "f": ("file", b"x", 0o644, (0, 0)),
-                "d": ("dir", 0o755, (0, 0), {"c": ("file", b"", 0o600, (1000, 1000))}),
-            },
-            {"f": ("dir", 0o700, (0, 0), {"g": ("fifo", 0o600, (0, 0))}), "d": ("symlink", "f", (0, 0))},
-        ),
+        *HARD_CASES,
         # A directory none of whose entries survive: one opaque whiteout.
         (
-            {
-                "d": (
-                    "dir",
-                    0o755,
-                    (0, 0),
-                    {"x": ("file", b"x", 0o644, (0, 0)), "y": ("file", b"", 0o644, (0, 0))},
-                )
-            },
+            OLD_XY,
             {"d": ("dir", 0o755, (0, 0), {"z": ("file", b"z", 0o644, (0, 0))})},
         ),
         # A directory keeping an unchanged entry: a whiteout per name, never opaque.
         (
-            {
-                "d": (
-                    "dir",
-                    0o755,
-                    (0, 0),
-                    {"x": ("file", b"x", 0o644, (0, 0)), "y": ("file", b"", 0o644, (0, 0))},
-                )
-            },
+            OLD_XY,
             {"d": ("dir", 0o755, (0, 0), {"x": ("file", b"x", 0o644, (0, 0))})},
         ),
     ],

@@ -52,6 +52,26 @@ fifos = st.tuples(st.just("fifo"), st.sampled_from([0o644, 0o600]), owners)
 hardlinks = st.tuples(st.just("hardlink"), st.sampled_from(ODD_NAMES))
 
 
+# Pairs (OLD, NEW) that broke the kit or a differ before, run on every test run.
+HARD_CASES = [
+    # rsync's dry run is silent when NEW breaks a hardlink pair apart.
+    (
+        {"a": ("file", b"x", 0o644, (0, 0)), "b": ("hardlink", "a")},
+        {"a": ("file", b"x", 0o644, (0, 0)), "b": ("file", b"x", 0o644, (0, 0))},
+    ),
+    # A new name linked to an unchanged file stays linked to it.
+    ({"b": ("file", b"x", 0o644, (0, 0))}, {"b": ("file", b"x", 0o644, (0, 0)), "a": ("hardlink", "b")}),
+    # A file replaced by a directory, and a directory by a symlink.
+    (
+        {
+            "f": ("file", b"x", 0o644, (0, 0)),
+            "d": ("dir", 0o755, (0, 0), {"c": ("file", b"", 0o600, (1000, 1000))}),
+        },
+        {"f": ("dir", 0o700, (0, 0), {"g": ("fifo", 0o600, (0, 0))}), "d": ("symlink", "f", (0, 0))},
+    ),
+]
+
+
 def trees(depth=2):
     leaf = st.one_of(files, files, links, fifos, hardlinks)
     if depth == 0:
@@ -127,7 +147,7 @@ def snapshot(root: Path) -> dict:
     return {rel: entry + (groups.get(rel, ()),) for rel, entry in entries.items()}
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif os.path.lexists(path):
@@ -141,7 +161,7 @@ def unpack(archive: Path, prefix: str, dest: Path) -> None:
             rel = "." if member.name == prefix else member.name[len(prefix) + 1 :]
             path = dest / rel if rel != "." else dest
             if os.path.lexists(path) and not (member.isdir() and path.is_dir() and not path.is_symlink()):
-                _remove(path)
+                remove(path)
             if member.isdir():
                 path.mkdir(exist_ok=True)
             elif member.isreg():
