@@ -634,8 +634,9 @@ class Engine:
     def _build_with_buildkit(self, cli: str, files: dict, tag: str, progress, labels, network, target) -> str:
         """``docker build`` with BuildKit: the image goes to the engine's store.
 
-        An interrupt ends the CLI and BuildKit cancels the build; it leaves no
-        container behind.
+        Ctrl-C waits for the build to end, as with the classic builder: a CLI
+        killed half-way leaves BuildKit to name the image after the run has
+        removed its temporary tag, and an unverified image would stay behind.
         """
         if progress:
             progress(f"with BuildKit ({cli})")
@@ -655,7 +656,8 @@ class Engine:
             argv += [f"--label={key}={value}" for key, value in sorted((labels or {}).items())]
             argv += ["--target", target] if target else []
             try:
-                process.run([*argv, folder], env={**os.environ, "DOCKER_BUILDKIT": "1"})
+                with uninterrupted():
+                    process.run([*argv, folder], env={**os.environ, "DOCKER_BUILDKIT": "1"}, own_session=True)
             except CommandFailed as exc:
                 tail = "\n".join(exc.stderr.strip().splitlines()[-10:])
                 raise EngineError(f"building {tag} with BuildKit failed:\n{tail}") from None

@@ -5,11 +5,12 @@ import subprocess
 from difflayers.errors import CommandFailed
 
 
-def run(argv, *, stdout=None, env=None) -> None:
+def run(argv, *, stdout=None, env=None, own_session=False) -> None:
     """Run ``argv``; raise ``CommandFailed`` with its stderr when it fails.
 
     ``stdout`` may be an open binary file, so large outputs (rsync logs)
-    stream to disk instead of memory.
+    stream to disk instead of memory. ``own_session`` keeps a terminal's
+    Ctrl-C from reaching the command, for a caller that lets it finish.
     """
     completed = subprocess.run(
         list(argv),
@@ -17,6 +18,7 @@ def run(argv, *, stdout=None, env=None) -> None:
         stderr=subprocess.PIPE,
         env=env,
         check=False,
+        start_new_session=own_session,
     )
     if completed.returncode != 0:
         raise CommandFailed(argv, completed.returncode, completed.stderr.decode("utf-8", "replace"))
