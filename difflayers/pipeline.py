@@ -31,7 +31,7 @@ from difflayers.core.plan import Plan
 from difflayers.core.reference import check_tag_reference, parse_reference
 from difflayers.errors import BadInput, DiffLayersError, NotExpressible, VerificationFailed
 from difflayers.figures import naive_bytes, shared_layers
-from difflayers.methods import Method
+from difflayers.methods import Method, multiplatform
 from difflayers.methods import remote as registry_old
 from difflayers.methods.assemble import LOAD_ARCHIVE, OldManifest, assemble
 from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
@@ -143,6 +143,7 @@ class Options:
     byte_exact: bool = False
     certs_d: str | None = None  # registry CAs, as /etc/docker/certs.d (settings.Environment)
     new_if_no_old: bool = False  # no OLD anywhere: push NEW as built (methods.remote.first_revision)
+    platforms: list = field(default_factory=list)  # of a multi-platform NEW (methods.multiplatform)
 
 
 @dataclass
@@ -187,16 +188,16 @@ def optimize(
         clock = now
 
     check_tag_reference(tag, "-t")
+    if multiplatform.wants_registry_new(engine, new_ref, options.push_to):
+        _check_registry_only(tag, options, "NEW")
+        return multiplatform.optimize(old_ref, new_ref, path, output_dir, options, progress)
+    if options.platforms:
+        raise BadInput(
+            "--platform picks platforms of a NEW in the registry (a multi-platform image); "
+            f"{new_ref} is in this engine, one platform"
+        )
     if registry_old.wants_registry_old(engine, old_ref, options.push_to):
-        if tag != options.push_to:
-            raise BadInput(
-                f"OLD is not in this engine, so the processed image cannot be loaded here: it is pushed to "
-                f"{options.push_to} only; leave out -t {tag}"
-            )
-        if options.method is Method.DOCKERFILE:
-            raise BadInput(
-                "OLD is not in this engine: the Dockerfile method needs it; use --method layer (or auto)"
-            )
+        _check_registry_only(tag, options, "OLD")
         return registry_old.optimize(engine, old_ref, new_ref, path, output_dir, options, progress)
     method, remote, registry, target = options.method, None, None, None
     if options.push_to:
@@ -285,6 +286,19 @@ def optimize(
         "step_seconds": seconds,
         "seconds": round(sum(seconds.values()), 1),
     }
+
+
+def _check_registry_only(tag: str, options: Options, role: str) -> None:
+    """Flags that cannot apply when ``role`` is not in the engine."""
+    if tag != options.push_to:
+        raise BadInput(
+            f"{role} is not in this engine, so the processed image cannot be loaded here: it is pushed to "
+            f"{options.push_to} only; leave out -t {tag}"
+        )
+    if options.method is Method.DOCKERFILE:
+        raise BadInput(
+            f"{role} is not in this engine: the Dockerfile method needs it; use --method layer (or auto)"
+        )
 
 
 def _moved_tags(engine: Engine, tag: str, images: dict) -> list:

@@ -15,7 +15,7 @@ from difflayers.core.names import join_under, safe_relative
 from difflayers.core.plan import Plan
 from difflayers.errors import StaleOutput, UnsafePath, XattrNotCarried
 
-_KEPT_PAX_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+KEPT_PAX_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
 
 
 @dataclass
@@ -42,7 +42,7 @@ def clean_member(member: tarfile.TarInfo, root: str, rel: str, target) -> None:
     member.uname = member.gname = ""
     # PAX path/linkpath/size records of the source would override the
     # renamed fields on extraction; only xattrs are carried over.
-    member.pax_headers = {k: v for k, v in member.pax_headers.items() if k.startswith(_KEPT_PAX_PREFIXES)}
+    member.pax_headers = {k: v for k, v in member.pax_headers.items() if k.startswith(KEPT_PAX_PREFIXES)}
 
 
 def check_xattrs_carried(member: tarfile.TarInfo, rel: str, plan: Plan) -> None:
@@ -58,7 +58,7 @@ def check_xattrs_carried(member: tarfile.TarInfo, rel: str, plan: Plan) -> None:
     carried = {
         key[len(prefix) :]
         for key in member.pax_headers
-        for prefix in _KEPT_PAX_PREFIXES
+        for prefix in KEPT_PAX_PREFIXES
         if key.startswith(prefix)
     }
     missing = [name for name in wanted if name not in carried]

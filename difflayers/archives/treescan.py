@@ -170,6 +170,8 @@ def tree_relative(name: str, root: str):
     """A layer member's name relative to the tree at ``root`` (no slashes around):
     '.' for the tree itself, '' for a directory above it, None outside it."""
     name = name.removeprefix("./").strip("/")
+    if not root:  # the whole filesystem
+        return safe_relative(name) if name not in ("", ".") else "."
     if name == root:
         return "."
     if name.startswith(root + "/"):
@@ -183,11 +185,16 @@ class Overlay:
     """A tree under ``tree_path`` built from image layers, bottom first, as an
     engine unpacks them (OCI image spec, "Applying Changesets"): each layer's
     whiteouts hide what the layers below hold, then its entries are added.
-    Only entries under ``tree_path`` are kept (``entries``: name -> Entry)."""
+    Only entries under ``tree_path`` are kept (``entries``: name -> Entry), and
+    the directories above it (``above``). ``keep(member, entry, content)``, if
+    given, sees each entry of the tree while it passes, with a regular file's
+    content (``methods.registrytree`` keeps what a delta needs)."""
 
-    def __init__(self, tree_path: str):
+    def __init__(self, tree_path: str, keep=None):
         self.root = tree_path.strip("/")
+        self.keep = keep
         self.entries: dict = {}
+        self.above: dict = {}  # the directories above the tree, by name
         self._inode: dict = {}  # hardlinked names -> (layer number, first name)
         self._layers = 0
         # The last layer (counted from 1) that changed anything outside the tree.
@@ -224,10 +231,15 @@ class Overlay:
                 self.last_outside = self._layers
             if rel == "" and not member.isdir():
                 whole_tree = True  # a directory above the tree replaced
+            if rel == "" and member.isdir():
+                name = member.name.removeprefix("./").strip("/")
+                self.above[name] = _metadata(member, name)
             if not rel:
                 continue
             target = self._rel(member.linkname) if member.islnk() else None
             entry, content = files.read(tar, member, _metadata(member, rel), target)
+            if self.keep is not None:
+                self.keep(member, entry, content)
             if content is not None:
                 content.close()
             added.append(entry)

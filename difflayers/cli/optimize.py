@@ -19,7 +19,11 @@ def add_arguments(p) -> None:
     p.add_argument(
         "old", metavar="OLD", help="the image already pushed (local; or, with --push, only in that registry)"
     )
-    p.add_argument("new", metavar="NEW", help="the image just built (local)")
+    p.add_argument(
+        "new",
+        metavar="NEW",
+        help="the image just built (local; or, with --push, in that registry: one or many platforms)",
+    )
     p.add_argument("--path", help="directory compared in both images, e.g. /app")
     p.add_argument("-t", "--tag", help="tag of the processed image (default: the --push reference)")
     p.add_argument("--output", help="keep the log, Dockerfile or layer, and the archives in this folder")
@@ -43,6 +47,14 @@ def add_arguments(p) -> None:
         action="store_true",
         help="with --push: when OLD is neither in this engine nor in the registry, push NEW as built "
         "(a chain's first revision), with its tree index; one command for every CI run",
+    )
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT]",
+        help="of a multi-platform NEW in the registry: make deltas for these only (repeat, or comma "
+        "separated); NEW's other platforms are published as built",
     )
     p.add_argument("--plain-http", action="store_true", help="talk HTTP to a registry not on loopback")
     defaults = Policy()
@@ -153,7 +165,41 @@ def print_registry_summary(s: dict) -> None:
     print(f"pushed {s['pushed']}{uploaded}; NEW's tree index beside it ({s['new_index']['bytes']:,} bytes)")
 
 
+def print_platforms_summary(s: dict) -> None:
+    """The summary of a multi-platform run (``methods.multiplatform``): a line per platform."""
+    for f in s["platforms"]:
+        if f["method"] == Method.NEW_AS_BUILT.value and f["chain"]["decision"] == DecisionKind.FIRST.value:
+            what = (
+                f"NEW as built ({f['chain']['reasons'][0]}): its layers ({f['naive_upload_bytes']:,} "
+                "bytes) as NEW's own push sent them"
+            )
+        elif f["method"] == Method.NEW_AS_BUILT.value:
+            what = "NEW as built, REBASED: " + "; ".join(f["chain"]["reasons"])
+        else:
+            what = (
+                f"{f['new']} new, {f['changed']} changed, {f['removed']} removed; "
+                f"{f['bytes_added']:,} bytes added, {f['bytes_uploaded']:,} uploaded instead of "
+                f"{f['naive_upload_bytes']:,}; verified: the layer applied to OLD's tree index equals NEW's"
+            )
+        print(f"{f['platform']}: {what}")
+    for platform in s["dropped"]:
+        print(f"{platform}: only in OLD, dropped (NEW has no such image)")
+    if s["attestations_left_out"]:
+        print(
+            f"{s['attestations_left_out']} attestations of NEW as built left out "
+            "(they describe NEW's manifests)"
+        )
+    print(
+        f"pushed {s['pushed']}: for the deltas {s['bytes_uploaded']:,} bytes uploaded instead of "
+        f"{s['naive_upload_bytes']:,}; downloaded from the registry: {s['registry_bytes_downloaded']:,} "
+        "bytes; a tree index beside each platform"
+    )
+
+
 def print_summary(s: dict) -> None:
+    if s.get("multi_platform"):
+        print_platforms_summary(s)
+        return
     if s.get("compared") == "tree index":
         print_registry_summary(s)
         return
@@ -205,6 +251,7 @@ def run(args, engine, progress) -> int:
         skip_verify=args.skip_verify,
         push_to=args.push,
         new_if_no_old=args.new_if_no_old,
+        platforms=[text for arg in args.platform for text in arg.split(",") if text],
         plain_http=args.plain_http,
         byte_exact=args.byte_exact,
         certs_d=args.environment.certs_d,

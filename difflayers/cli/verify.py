@@ -4,22 +4,40 @@ Independent of rsync and of the plan: it reads both images through the engine
 (export, or the archive of P) and compares what it finds.
 """
 
+import tempfile
+from pathlib import Path
+
+from difflayers.adapters.credentials import credentials_for
+from difflayers.adapters.registry import Registry
 from difflayers.cli.common import print_json
 from difflayers.comparing.equality import SCOPE_NOTE, Comparison, compare_images, equality_checked
-from difflayers.errors import ExitCode
+from difflayers.comparing.registrycompare import compare_platforms
+from difflayers.core.reference import parse_reference
+from difflayers.errors import BadInput, ExitCode
 
 HELP = "are two images equal, file for file and in config? (exit 1 if not)"
 EXAMPLE = "difflayers verify app:2 app:2-processed --path /app"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("image_a", metavar="IMAGE_A", help="an image in the local engine")
+    parser.add_argument(
+        "image_a",
+        metavar="IMAGE_A",
+        help="an image in the local engine, or HOST/REPO:TAG in a registry (one or many platforms)",
+    )
     parser.add_argument("image_b", metavar="IMAGE_B", help="the image to compare it with")
     parser.add_argument("--path", help="compare only this directory (default: the whole filesystem)")
     parser.add_argument(
         "--byte-exact",
         action="store_true",
         help="count byte-code that differs only in its embedded source mtime as a difference",
+    )
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT]",
+        help="of images in a registry: compare these platforms only (repeat, or comma separated)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -56,6 +74,44 @@ def print_result(result: Comparison) -> None:
 
 
 def run(args, engine, progress) -> int:
+    platforms = [text for arg in args.platform for text in arg.split(",") if text]
+    missing = [ref for ref in (args.image_a, args.image_b) if not engine.has_image(ref)]
+    if platforms or (missing and all(parse_reference(ref).host != "docker.io" for ref in missing)):
+        return _run_in_registry(args, platforms, progress)
     result = compare_images(engine, args.image_a, args.image_b, args.path, args.byte_exact)
     print_json(as_json(result)) if args.json else print_result(result)
     return ExitCode.OK if result.equal else ExitCode.DIFFERENT
+
+
+def _run_in_registry(args, platforms: list, progress) -> int:
+    """Images in a registry (one not in the engine, or ``--platform``): per platform."""
+    a, b = parse_reference(args.image_a), parse_reference(args.image_b)
+    if a.host != b.host:
+        raise BadInput(
+            f"{args.image_a} and {args.image_b} are not both in this engine, nor in one registry: "
+            "pull them, or name both as they are in the registry"
+        )
+    registry = Registry(
+        a.api_host,
+        False,
+        credentials_for(a.host),
+        certs_d=args.environment.certs_d,
+        scopes={f"repository:{a.repository}:pull", f"repository:{b.repository}:pull"},
+    )
+    progress(f"reading both images' layers from {a.host}, platform by platform (nothing is pulled)")
+    with tempfile.TemporaryDirectory(prefix="difflayers-verify-") as work:
+        found = compare_platforms(
+            registry, args.image_a, args.image_b, args.path, platforms, args.byte_exact, Path(work)
+        )
+    if args.json:
+        print_json(
+            {
+                "equal": all(result.equal for _, result in found),
+                "platforms": [{"platform": str(p), **as_json(result)} for p, result in found],
+            }
+        )
+    else:
+        for platform, result in found:
+            print(f"{platform}:")
+            print_result(result)
+    return ExitCode.OK if all(result.equal for _, result in found) else ExitCode.DIFFERENT

@@ -27,16 +27,22 @@ def layer_differences(old: dict, layer: Path | None, new: dict, plan: Plan, tree
     if layer is not None:
         with tarfile.open(layer, "r|", encoding="utf-8", errors="surrogateescape") as tar:
             overlay.apply(tar)
-    got = overlay.result()
-    kept = set(plan.kept_from_old)
+    return tree_differences(overlay.result(), new, set(plan.kept_from_old))
+
+
+def tree_differences(got: dict, new: dict, kept=frozenset(), only=("missing", "not in NEW")) -> list:
+    """Two trees' entries (name -> Entry) compared as the kit compares trees:
+    every field but mtime, hardlink groups, byte-code freshness; ``kept``:
+    byte-code that may be OLD's equivalent of NEW's; ``only``: how a name in
+    one tree only is said (in ``new`` only, in ``got`` only)."""
     lines = []
     for name in sorted(set(got) | set(new), key=tree_key):
         made, wanted = got.get(name), new.get(name)
         shown = escaped_text(name)
         if made is None:
-            lines.append(f"missing: {shown}")
+            lines.append(f"{only[0]}: {shown}")
         elif wanted is None:
-            lines.append(f"not in NEW: {shown}")
+            lines.append(f"{only[1]}: {shown}")
         elif not made.same_as(wanted) and not (name in kept and _equivalent(made, wanted)):
             fields = [f for f, a, b in zip(FIELDS, made, wanted) if a != b and f not in ("mtime", "group")]
             lines.append(f"differs in {', '.join(fields)}: {shown}")

@@ -105,7 +105,13 @@ def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: b
     """Compare NEW's tree (``source``: a tar stream from the archive endpoint)
     with OLD's index (``old``: name -> Entry); write the spool and NEW's index
     into ``work_dir``."""
-    new_tree = _NewTree(source, tree_path, work_dir / NEW_INDEX_NAME)
+    return diff_tree(_NewTree(source, tree_path, work_dir / NEW_INDEX_NAME), old, work_dir, byte_exact)
+
+
+def diff_tree(new_tree, old: dict, work_dir: Path, byte_exact: bool = False) -> IndexDiff:
+    """As ``diff_stream``, for any NEW tree that yields (member, entry, content)
+    in tree order and then knows its index (``dest``), hardlink ``leaders``,
+    ``entries`` and ``bytes_read`` (``_NewTree``; ``methods.registrytree``)."""
     spool = _Spool(work_dir / SPOOL_NAME)
     remaining = set(old)
     items: list = []
@@ -150,7 +156,7 @@ def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: b
         spool.path,
         new_tree.dest,
         complete,
-        new_tree.counted.count,
+        new_tree.bytes_read,
         new_tree.entries,
         equivalent,
         sources,
@@ -184,6 +190,10 @@ class _NewTree:
         self.entries = 0
         self.leaders: dict = {}
 
+    @property
+    def bytes_read(self) -> int:
+        return self.counted.count
+
     def __iter__(self):
         links: dict = {}
         partial = self.dest.with_name(self.dest.name + ".partial")
@@ -208,7 +218,7 @@ def index_stream(source, tree_path: str, dest: Path) -> tuple:
     new_tree = _NewTree(source, tree_path, dest)
     for _ in new_tree:
         pass
-    return new_tree.entries, new_tree.counted.count
+    return new_tree.entries, new_tree.bytes_read
 
 
 def _relinked(old: dict, leaders: dict, removed: set) -> list:

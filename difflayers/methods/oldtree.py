@@ -100,23 +100,30 @@ def check_scope(engine: Engine, registry: Registry, new: dict, remote: RemoteIma
                 f"{names[0]!r}, outside {path}: a delta of {path} cannot make NEW. Pull OLD into "
                 "this engine (then whole images are compared), or ship NEW as built"
             )
-    old_read = 0
-    if index.path_only_from is None or index.path_only_from > shared:
-        before = registry.received
-        for number, descriptor in enumerate(remote.layers[shared:], start=shared + 1):
-            with layer_tar(registry, remote.source.repository, descriptor["digest"]) as tar:
-                changed = next((m.name for m in tar if outside(m.name)), None)
-            if changed is not None:
-                raise BadInput(
-                    f"OLD's layer {number} (above the {shared} it shares with NEW) changes {changed!r}, "
-                    f"outside {path}: a delta of {path} on OLD cannot make NEW; ship NEW as built"
-                )
-        old_read = registry.received - before
-        index.path_only_from = shared
     return {
         "shared_layers": shared,
         "new_layer_bytes_read": new_read,
-        "old_layer_bytes_read": old_read,
+        "old_layer_bytes_read": old_scope(registry, remote, index, shared, path),
         # What NEW as built adds once OLD is in the registry (as ``figures.naive_bytes``).
         "naive_bytes": sum(content for content, _ in found.values()),
     }
+
+
+def old_scope(registry: Registry, remote: RemoteImage, index: OldIndex, shared: int, path: str) -> int:
+    """Prove OLD's layers above the ``shared`` ones change nothing outside
+    ``path``: known from its index's header, else read from the registry once
+    (names only) and recorded in ``index``. Returns the bytes read."""
+    if index.path_only_from is not None and index.path_only_from <= shared:
+        return 0
+    outside = outside_of(path)
+    before = registry.received
+    for number, descriptor in enumerate(remote.layers[shared:], start=shared + 1):
+        with layer_tar(registry, remote.source.repository, descriptor["digest"]) as tar:
+            changed = next((m.name for m in tar if outside(m.name)), None)
+        if changed is not None:
+            raise BadInput(
+                f"OLD's layer {number} (above the {shared} it shares with NEW) changes {changed!r}, "
+                f"outside {path}: a delta of {path} on OLD cannot make NEW; ship NEW as built"
+            )
+    index.path_only_from = shared
+    return registry.received - before

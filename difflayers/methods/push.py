@@ -112,10 +112,17 @@ def compress(layer: Path, dest: Path) -> Blob:
 
 
 def push_image(
-    registry: Registry, target: Reference, old: RemoteImage, config: bytes, layer, progress=None
+    registry: Registry,
+    target: Reference,
+    old: RemoteImage,
+    config: bytes,
+    layer,
+    progress=None,
+    untagged: bool = False,
 ) -> dict:
     """Put OLD's layers (mounted) + ``layer`` (a ``Blob``, or None) + ``config``
-    under ``target``; return the manifest digest and the bytes uploaded.
+    under ``target`` (by digest only when ``untagged``: one platform of an
+    index); return the manifest digest and the bytes uploaded.
 
     A registry that answers a mount with an upload (202) gets the blob copied
     from OLD's repository through this machine instead, counted apart. The
@@ -123,21 +130,10 @@ def push_image(
     and running it again completes it (blobs already there are skipped).
     """
     repository = target.repository
-    mounted = uploaded = copied = copied_layers = 0
-    for descriptor in old.layers:
-        digest = descriptor["digest"]
-        if registry.has_blob(repository, digest):
-            continue
-        upload = registry.mount(repository, digest, old.source.repository)
-        if upload is None:
-            mounted += 1
-            continue
-        if progress:
-            progress(f"{registry.host} did not mount {digest[:19]}: copying it from {old.source.repository}")
-        copied += registry.copy_blob(
-            upload, old.source.repository, digest, descriptor["size"], repository, progress
-        )
-        copied_layers += 1
+    mounted, copied_layers, copied = carry_blobs(
+        registry, repository, old.source.repository, old.layers, progress
+    )
+    uploaded = 0
     layers = list(old.layers)
     if layer is not None:
         if not registry.has_blob(repository, layer.digest):
@@ -158,7 +154,8 @@ def push_image(
         "layers": layers,
     }
     body = json.dumps(manifest, indent=3).encode()
-    digest = registry.put_manifest(repository, target.tag or "latest", old.manifest_type, body)
+    reference = "sha256:" + hashlib.sha256(body).hexdigest() if untagged else target.tag or "latest"
+    digest = registry.put_manifest(repository, reference, old.manifest_type, body)
     return {
         "pushed": f"{target.host}/{repository}@{digest}",
         "manifest": {"mediaType": old.manifest_type, "digest": digest, "size": len(body)},
@@ -167,3 +164,22 @@ def push_image(
         "bytes_copied": copied,
         "bytes_uploaded": uploaded + len(body),
     }
+
+
+def carry_blobs(registry: Registry, repository: str, source: str, descriptors: list, progress=None) -> tuple:
+    """Make the blobs of ``source`` part of ``repository``: mounted, or where
+    the registry will not, copied through this machine. (mounted, copied, bytes copied)."""
+    mounted = copied = copied_bytes = 0
+    for descriptor in descriptors:
+        digest = descriptor["digest"]
+        if registry.has_blob(repository, digest):
+            continue
+        upload = registry.mount(repository, digest, source)
+        if upload is None:
+            mounted += 1
+            continue
+        if progress:
+            progress(f"{registry.host} did not mount {digest[:19]}: copying it from {source}")
+        copied_bytes += registry.copy_blob(upload, source, digest, descriptor["size"], repository, progress)
+        copied += 1
+    return mounted, copied, copied_bytes

@@ -94,7 +94,7 @@ def optimize(
         return first_revision(engine, registry, old_name, options.push_to, new, path, output_dir, progress)
     progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
     remote = _read_old(registry, old_name, new)
-    index = _old_index(registry, remote, path, old_ref, progress)
+    index = usable_old_index(registry, remote, path, old_ref, progress)
     scope = check_scope(engine, registry, new, remote, index, path)
     progress(f"streaming {path} of {new_ref} once against OLD's index")
     with engine.tree_archive(new_ref, path) as source:
@@ -103,13 +103,13 @@ def optimize(
     new_index = found.new_index.read_bytes()
     new_entries = treeindex.load(new_index, path)
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
-    superseded, tree_bytes = _superseded(index.entries, new_entries, plan)
+    superseded, tree_bytes = superseded_bytes(index.entries, new_entries, plan)
     old_like = {
         "Id": remote.config_digest,
         "Config": remote.config.get("config") or {},
         "RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]},
     }
-    decision = _decision(options.policy, old_like, superseded, tree_bytes)
+    decision = chain_decision(options.policy, old_like, superseded, tree_bytes)
     if decision.kind is DecisionKind.REBASE_NEW:
         progress("the chain policy says rebase: " + "; ".join(decision.reasons))
         pushed, subject = _push_as_built(engine, registry, target, new, options.push_to, progress)
@@ -117,11 +117,11 @@ def optimize(
         made = Made(pushed, subject, image, chain=read_chain(new))
     else:
         layer, stats = _layer(engine, new_ref, path, found, output_dir)
-        _check_layer(index.entries, layer, new_entries, plan, path, output_dir)
+        check_layer(index.entries, layer, new_entries, plan, path, output_dir)
         chain = next_chain(
             old_like, new["Id"], superseded, stats.content_bytes if stats else 0, 1 if stats else 0
         )
-        made = _push_delta(registry, target, remote, new, layer, stats, chain, path, progress)
+        made = push_delta(registry, target, remote, new, layer, stats, chain, path, progress)
         made.image["path_only_from"] = index.path_only_from
     progress("pushing NEW's tree index beside it")
     new_data = treeindex.restamped(new_index, made.image)
@@ -192,7 +192,7 @@ def _read_old(registry: Registry, old_name: Reference, new: dict):
     return remote
 
 
-def _old_index(registry: Registry, remote, path: str, old_ref: str, progress):
+def usable_old_index(registry: Registry, remote, path: str, old_ref: str, progress):
     """OLD's index (``methods.oldtree``); a bad one is refused with the way to rebuild it."""
     try:
         return old_index(registry, remote, path, progress)
@@ -203,7 +203,7 @@ def _old_index(registry: Registry, remote, path: str, old_ref: str, progress):
         ) from None
 
 
-def _check_layer(old: dict, layer, new: dict, plan, path: str, output_dir: Path) -> None:
+def check_layer(old: dict, layer, new: dict, plan, path: str, output_dir: Path) -> None:
     """Verification without OLD (``comparing.indexcheck``): nothing is pushed otherwise."""
     differences = layer_differences(old, layer, new, plan, path)
     if differences:
@@ -214,7 +214,9 @@ def _check_layer(old: dict, layer, new: dict, plan, path: str, output_dir: Path)
         )
 
 
-def _push_delta(registry: Registry, target, remote, new: dict, layer, stats, chain, path, progress) -> Made:
+def push_delta(
+    registry: Registry, target, remote, new: dict, layer, stats, chain, path, progress, untagged=False
+) -> Made:
     """OLD's layers (mounted) + the layer, with NEW's config and the chain record."""
     new_config = {**new, "Config": with_labels(new.get("Config") or {}, chain.labels())}
     created_by = f"difflayers: {path} of {new['Id'][:19]} on {remote.digest[:19]}"
@@ -223,9 +225,10 @@ def _push_delta(registry: Registry, target, remote, new: dict, layer, stats, cha
     config = config_bytes(
         processed_config(new_config, remote.config["history"], old_diff_ids, diff_id, created_by)
     )
-    progress(f"pushing {target}: OLD's layers mounted, the delta uploaded")
+    where = f"{target.host}/{target.repository}" if untagged else str(target)
+    progress(f"pushing {where}: OLD's layers mounted, the delta uploaded")
     blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
-    pushed = push_image(registry, target, remote, config, blob, progress)
+    pushed = push_image(registry, target, remote, config, blob, progress, untagged)
     image = {"layers": len(remote.layers) + (1 if stats else 0)}
     return Made(pushed, pushed.pop("manifest"), image, stats, chain)
 
@@ -341,7 +344,7 @@ def _layer(engine: Engine, new_ref: str, path: str, found, output_dir: Path) -> 
     return layer, stats
 
 
-def _superseded(old: dict, new: dict, plan) -> tuple:
+def superseded_bytes(old: dict, new: dict, plan) -> tuple:
     """Bytes of OLD's files the delta replaces or removes (a hardlink group once),
     and NEW's tree bytes: what the chain policy weighs."""
     replaced, removed = set(plan.additions) - plan.new_paths, set(plan.removals)
@@ -360,7 +363,7 @@ def _superseded(old: dict, new: dict, plan) -> tuple:
     return total(old, gone), total(new, lambda name: True)
 
 
-def _decision(policy: Policy, old_like: dict, superseded: int, tree_bytes: int) -> Decision:
+def chain_decision(policy: Policy, old_like: dict, superseded: int, tree_bytes: int) -> Decision:
     """The chain policy (``core.chain``), on what the registry says of OLD."""
     chain = read_chain(old_like)
     layers_after = len(old_like["RootFS"]["Layers"]) + 1

@@ -137,6 +137,12 @@ def unique():
     return f"difflayers-test-{uuid.uuid4().hex[:10]}"
 
 
+@pytest.fixture(scope="module")
+def unique_module():
+    """A unique part of the names of one module's images."""
+    return uuid.uuid4().hex[:8]
+
+
 @pytest.fixture
 def cleanup_images():
     tags = []

@@ -45,7 +45,7 @@ def _content_digest(data: bytes, name: str, mask_pyc_mtime: bool) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def exported_tree(image: str, mask_pyc_mtime: bool = False) -> dict:
+def exported_tree(image: str, mask_pyc_mtime: bool = False, platform: str = "") -> dict:
     """Map each path to (type, mode, uid, gid, content digest or link target, xattrs).
 
     xattrs are those the export carries (SCHILY.xattr.* records); see
@@ -54,7 +54,8 @@ def exported_tree(image: str, mask_pyc_mtime: bool = False) -> dict:
     Hardlinks are recorded as groups: every name of one file maps to the same
     entry plus the sorted set of its names, so pairs must match too.
     """
-    cid = docker("create", image, "/difflayers-test-never-runs").decode().strip()
+    chosen = ["--platform", platform] if platform else []  # a multi-platform image's, never run
+    cid = docker("create", *chosen, image, "/difflayers-test-never-runs").decode().strip()
     entries, links = {}, {}
     try:
         proc = subprocess.Popen(["docker", "export", cid], stdout=subprocess.PIPE)
@@ -108,10 +109,13 @@ def container_xattrs(image: str, under: str) -> list:
     return sorted(out.decode().splitlines())
 
 
-def tree_differences(image_a: str, image_b: str, under: str = "", mask_pyc_mtime: bool = False) -> list:
+def tree_differences(
+    image_a: str, image_b: str, under: str = "", mask_pyc_mtime: bool = False, platform: str = ""
+) -> list:
     """Readable differences between two images' trees (empty when equal)."""
     prefix = under.strip("/")
-    a, b = exported_tree(image_a, mask_pyc_mtime), exported_tree(image_b, mask_pyc_mtime)
+    a = exported_tree(image_a, mask_pyc_mtime, platform)
+    b = exported_tree(image_b, mask_pyc_mtime, platform)
     if prefix:
         a = {k: v for k, v in a.items() if k == prefix or k.startswith(prefix + "/")}
         b = {k: v for k, v in b.items() if k == prefix or k.startswith(prefix + "/")}

@@ -70,13 +70,6 @@ def revisions(tmp_path_factory, unique_module):
     sh(["docker", "image", "rm", "-f", *tags.values(), f"{prefix}:base"], ".", check=False)
 
 
-@pytest.fixture(scope="module")
-def unique_module():
-    import uuid
-
-    return uuid.uuid4().hex[:8]
-
-
 def kit(*args, env, check=True):
     return sh([*CLI, *args], ".", env=env, check=check)
 
