@@ -184,6 +184,8 @@ def test_two_platforms_get_deltas_one_is_new_one_is_dropped(platforms_built, reg
     schemas = Path(__file__).resolve().parents[2] / "docs" / "schemas"
     jsonschema.validate(summary, json.loads((schemas / "optimize.schema.json").read_text()))
     by_platform = {f["platform"]: f for f in summary["platforms"]}
+    for f in summary["platforms"]:  # shown with -s: the README's figures come from such a run
+        print(f["platform"], f["method"], f["bytes_added"], f["bytes_uploaded"], f["naive_upload_bytes"])
     assert set(by_platform) == {"linux/amd64", "linux/arm64", f"linux/{NEW_ONLY}"}
     assert summary["dropped"] == [f"linux/{OLD_ONLY}"]
     for arch in BOTH:
