@@ -62,3 +62,33 @@ def output_dir(asked, replace: bool = False):
     finally:
         if not keep:
             remove_folder(folder)
+
+
+def in_registry(engine, refs: list, platforms: list) -> bool:
+    """Whether a command reads images in a registry rather than the engine:
+    with ``--platform``, or when an image not in the engine names its registry."""
+    from difflayers.core.reference import parse_reference
+
+    missing = [ref for ref in refs if not engine.has_image(ref)]
+    return bool(platforms) or bool(missing) and all(parse_reference(r).host != "docker.io" for r in missing)
+
+
+def registry_for_reading(refs: list, certs_d):
+    """A registry client with pull access to ``refs``, which must share a registry."""
+    from difflayers.adapters.credentials import credentials_for
+    from difflayers.adapters.registry import Registry
+    from difflayers.core.reference import parse_reference
+
+    names = [parse_reference(ref) for ref in refs]
+    if len({name.host for name in names}) != 1:
+        raise BadInput(
+            f"{', '.join(refs)} are not all in this engine, nor in one registry: "
+            "pull them, or name each as it is in the registry"
+        )
+    return Registry(
+        names[0].api_host,
+        False,
+        credentials_for(names[0].host),
+        certs_d=certs_d,
+        scopes={f"repository:{name.repository}:pull" for name in names},
+    )

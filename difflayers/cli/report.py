@@ -1,8 +1,9 @@
 """difflayers report IMAGE [--base OLD] [--new NEW]: the layers and bytes an image adds."""
 
-from difflayers.cli.common import print_json
+from difflayers.cli.common import in_registry, print_json, registry_for_reading
 from difflayers.errors import ExitCode
 from difflayers.figures import chain_figures, report_figures
+from difflayers.methods.platformreport import report_platforms
 
 HELP = "layers and bytes IMAGE adds on top of --base; without --base, the chain IMAGE records"
 EXAMPLE = "difflayers report app:2-processed --base app:1 --new app:2"
@@ -12,6 +13,13 @@ def add_arguments(p) -> None:
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--base", help="the image IMAGE was made on (OLD)")
     p.add_argument("--new", help="NEW as built, to show what pushing it would have cost")
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT]",
+        help="of an image in a registry: report these platforms only (repeat, or comma separated)",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -47,7 +55,29 @@ def print_chain(f: dict) -> None:
     )
 
 
+def print_platforms(figures: dict) -> None:
+    base = f" on top of {figures['base']}" if figures["base"] else ""
+    print(f"{figures['image']}{base} ({figures['measure']}):")
+    for row in figures["platforms"]:
+        chain = f", chain depth {row['depth']}" if row["depth"] else ""
+        print(f"{row['platform']}: {len(row['layers'])} layers, {row['bytes_added']:,} bytes{chain}")
+        if "naive_bytes" in row:
+            print(
+                f"  {row['naive_bytes']:,} pushing {figures['new']} as built would send; "
+                f"{row['bytes_saved']:,} saved"
+            )
+        if "note" in row:
+            print(f"  {row['note']}")
+
+
 def run(args, engine, progress) -> int:
+    platforms = [text for arg in args.platform for text in arg.split(",") if text]
+    refs = [ref for ref in (args.image, args.base, args.new) if ref]
+    if in_registry(engine, refs, platforms):
+        registry = registry_for_reading(refs, args.environment.certs_d)
+        figures = report_platforms(registry, args.image, args.base, args.new, platforms)
+        print_json(figures) if args.json else print_platforms(figures)
+        return ExitCode.OK
     if args.base:
         figures = report_figures(engine, args.image, args.base, args.new)
         print_json(figures) if args.json else print_report(figures)

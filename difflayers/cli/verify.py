@@ -7,13 +7,10 @@ Independent of rsync and of the plan: it reads both images through the engine
 import tempfile
 from pathlib import Path
 
-from difflayers.adapters.credentials import credentials_for
-from difflayers.adapters.registry import Registry
-from difflayers.cli.common import print_json
+from difflayers.cli.common import in_registry, print_json, registry_for_reading
 from difflayers.comparing.equality import SCOPE_NOTE, Comparison, compare_images, equality_checked
 from difflayers.comparing.registrycompare import compare_platforms
-from difflayers.core.reference import parse_reference
-from difflayers.errors import BadInput, ExitCode
+from difflayers.errors import ExitCode
 
 HELP = "are two images equal, file for file and in config? (exit 1 if not)"
 EXAMPLE = "difflayers verify app:2 app:2-processed --path /app"
@@ -75,8 +72,7 @@ def print_result(result: Comparison) -> None:
 
 def run(args, engine, progress) -> int:
     platforms = [text for arg in args.platform for text in arg.split(",") if text]
-    missing = [ref for ref in (args.image_a, args.image_b) if not engine.has_image(ref)]
-    if platforms or (missing and all(parse_reference(ref).host != "docker.io" for ref in missing)):
+    if in_registry(engine, [args.image_a, args.image_b], platforms):
         return _run_in_registry(args, platforms, progress)
     result = compare_images(engine, args.image_a, args.image_b, args.path, args.byte_exact)
     print_json(as_json(result)) if args.json else print_result(result)
@@ -85,20 +81,8 @@ def run(args, engine, progress) -> int:
 
 def _run_in_registry(args, platforms: list, progress) -> int:
     """Images in a registry (one not in the engine, or ``--platform``): per platform."""
-    a, b = parse_reference(args.image_a), parse_reference(args.image_b)
-    if a.host != b.host:
-        raise BadInput(
-            f"{args.image_a} and {args.image_b} are not both in this engine, nor in one registry: "
-            "pull them, or name both as they are in the registry"
-        )
-    registry = Registry(
-        a.api_host,
-        False,
-        credentials_for(a.host),
-        certs_d=args.environment.certs_d,
-        scopes={f"repository:{a.repository}:pull", f"repository:{b.repository}:pull"},
-    )
-    progress(f"reading both images' layers from {a.host}, platform by platform (nothing is pulled)")
+    registry = registry_for_reading([args.image_a, args.image_b], args.environment.certs_d)
+    progress(f"reading both images' layers from {registry.host}, platform by platform (nothing is pulled)")
     with tempfile.TemporaryDirectory(prefix="difflayers-verify-") as work:
         found = compare_platforms(
             registry, args.image_a, args.image_b, args.path, platforms, args.byte_exact, Path(work)

@@ -272,6 +272,31 @@ def test_two_platforms_get_deltas_one_is_new_one_is_dropped(platforms_built, reg
     one = run("verify", f"{address}/{repository}:1", f"{address}/{repository}:2", "--platform", "linux/amd64")
     assert one.returncode == 1 and "linux/arm64" not in one.stdout and "linux/amd64:" in one.stdout
 
+    # report answers per platform from manifests: the delta's compressed bytes against NEW's.
+    reported = run(
+        "report",
+        f"{address}/{repository}:2",
+        "--base",
+        f"{address}/{repository}:1",
+        "--new",
+        f"{address}/{repository}:2-staging",
+        "--json",
+    )
+    assert reported.returncode == 0, reported.stderr
+    figures = json.loads(reported.stdout)
+    jsonschema.validate(figures, json.loads((schemas / "report.schema.json").read_text()))
+    rows = {row["platform"]: row for row in figures["platforms"]}
+    for arch in BOTH:
+        row = rows[f"linux/{arch}"]
+        assert len(row["layers"]) == 1 and row["depth"] == 1
+        assert (
+            row["bytes_added"]
+            < 60_000
+            < row["naive_bytes"]
+            == by_platform[f"linux/{arch}"]["naive_upload_bytes"]
+        )
+    assert "has no" in rows[f"linux/{NEW_ONLY}"]["note"] and len(rows[f"linux/{NEW_ONLY}"]["layers"]) == 2
+
     # Pulled back per platform, each equals NEW's by the independent comparison.
     for arch in (*BOTH, NEW_ONLY):
         assert pulled_tree_differences(address, repository, "2-staging", "2", arch) == [], arch
