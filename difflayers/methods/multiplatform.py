@@ -99,6 +99,12 @@ class Image:
             descriptor = {"mediaType": self.media_type, "digest": self.digest, "size": len(self.body)}
             self.listing = Listing({Platform.of(config).normalized(): descriptor})
 
+    @staticmethod
+    def exists(registry: Registry, ref: Reference) -> bool:
+        return (
+            registry.manifest(ref.repository, ref.digest or ref.tag or "latest", missing_ok=True) is not None
+        )
+
     def remote(self, registry: Registry, platform: Platform) -> RemoteImage:
         """One platform's manifest and config."""
         digest = self.listing.manifests[platform]["digest"]
@@ -134,15 +140,20 @@ def optimize(old_ref: str, new_ref: str, path: str, output_dir: Path, options, p
     target, old_name, new_name = map(parse_reference, (options.push_to, old_ref, new_ref))
     registry = registry_for(target, old_name, new_name, options)
     progress(f"reading the platforms of OLD and NEW in {target.host}")
-    old, new = Image(registry, old_name, "OLD"), Image(registry, new_name, "NEW")
+    new = Image(registry, new_name, "NEW")
     selected = [Platform.parse(text) for text in options.platforms] if options.platforms else None
-    pairing = platforms.pair(old.listing, new.listing, selected, old.name, new.name)
+    # --new-if-no-old: no OLD yet, every platform as built (the chain's first revision).
+    first = options.new_if_no_old and not Image.exists(registry, old_name)
+    old = None if first else Image(registry, old_name, "OLD")
+    old_listing, old_label = (Listing(), f"OLD ({old_name})") if first else (old.listing, old.name)
+    pairing = platforms.pair(old_listing, new.listing, selected, old_label, new.name)
     results = {}
     for platform in pairing.both:
         progress(f"{platform}: OLD + a delta")
         results[platform] = _delta(registry, target, old, new, platform, path, output_dir, options, progress)
     for platform in pairing.new_only + pairing.not_selected:
-        why = "only in NEW" if platform in pairing.new_only else "not selected"
+        why = "not selected" if platform in pairing.not_selected else "only in NEW"
+        why = f"no {old_name} in the registry yet" if first else why
         progress(f"{platform}: {why}, NEW's manifest as built")
         results[platform] = _as_built(registry, target, new, platform, path, output_dir, why)
     for platform in pairing.old_only:

@@ -297,6 +297,25 @@ def test_two_platforms_get_deltas_one_is_new_one_is_dropped(platforms_built, reg
         )
     assert "has no" in rows[f"linux/{NEW_ONLY}"]["note"] and len(rows[f"linux/{NEW_ONLY}"]["layers"]) == 2
 
+    # --new-if-no-old, no OLD yet: every platform as built, into another repository (blobs mounted).
+    first = run(
+        "optimize",
+        f"{address}/mp/first:1",
+        f"{address}/{repository}:2-staging",
+        "--path",
+        "/app",
+        "--push",
+        f"{address}/mp/first:1",
+        "--new-if-no-old",
+        "--json",
+    )
+    assert first.returncode == 0, first.stderr
+    assert {f["chain"]["decision"] for f in json.loads(first.stdout)["platforms"]} == {"first"}
+    first_index = registries.manifest(address, "mp/first", "1")
+    assert [e["digest"] for e in first_index["manifests"]] == [e["digest"] for e in staging["manifests"]]
+    for entry in first_index["manifests"]:
+        assert registries.manifest(address, "mp/first", entry["digest"].replace(":", "-")) is not None
+
     # Pulled back per platform, each equals NEW's by the independent comparison.
     for arch in (*BOTH, NEW_ONLY):
         assert pulled_tree_differences(address, repository, "2-staging", "2", arch) == [], arch
