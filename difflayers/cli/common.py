@@ -64,7 +64,7 @@ def output_dir(asked, replace: bool = False):
             remove_folder(folder)
 
 
-def in_registry(engine, refs: list, platforms: list) -> bool:
+def reads_registry(engine, refs: list, platforms: list) -> bool:
     """Whether a command reads images in a registry rather than the engine:
     with ``--platform``, or when an image not in the engine names its registry."""
     from difflayers.core.reference import parse_reference
@@ -92,3 +92,8 @@ def registry_for_reading(refs: list, certs_d):
         certs_d=certs_d,
         scopes={f"repository:{name.repository}:pull" for name in names},
     )
+
+
+def platform_args(args) -> list:
+    """``--platform`` as given, repeated or comma separated: one platform each."""
+    return [text for arg in args.platform for text in arg.split(",") if text]

@@ -1,7 +1,7 @@
 """difflayers optimize OLD NEW --path P -t TAG: OLD + one small layer, equal to NEW."""
 
 from difflayers import pipeline
-from difflayers.cli.common import output_dir, print_json
+from difflayers.cli.common import output_dir, platform_args, print_json
 from difflayers.core import breakdown
 from difflayers.core.chain import MAX_LAYERS, DecisionKind, Policy
 from difflayers.core.reference import check_tag_reference
@@ -251,7 +251,7 @@ def run(args, engine, progress) -> int:
         skip_verify=args.skip_verify,
         push_to=args.push,
         new_if_no_old=args.new_if_no_old,
-        platforms=[text for arg in args.platform for text in arg.split(",") if text],
+        platforms=platform_args(args),
         plain_http=args.plain_http,
         byte_exact=args.byte_exact,
         certs_d=args.environment.certs_d,

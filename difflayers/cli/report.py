@@ -1,6 +1,6 @@
 """difflayers report IMAGE [--base OLD] [--new NEW]: the layers and bytes an image adds."""
 
-from difflayers.cli.common import in_registry, print_json, registry_for_reading
+from difflayers.cli.common import platform_args, print_json, reads_registry, registry_for_reading
 from difflayers.errors import ExitCode
 from difflayers.figures import chain_figures, report_figures
 from difflayers.methods.platformreport import report_platforms
@@ -71,9 +71,9 @@ def print_platforms(figures: dict) -> None:
 
 
 def run(args, engine, progress) -> int:
-    platforms = [text for arg in args.platform for text in arg.split(",") if text]
+    platforms = platform_args(args)
     refs = [ref for ref in (args.image, args.base, args.new) if ref]
-    if in_registry(engine, refs, platforms):
+    if reads_registry(engine, refs, platforms):
         registry = registry_for_reading(refs, args.environment.certs_d)
         figures = report_platforms(registry, args.image, args.base, args.new, platforms)
         print_json(figures) if args.json else print_platforms(figures)

@@ -7,7 +7,7 @@ Independent of rsync and of the plan: it reads both images through the engine
 import tempfile
 from pathlib import Path
 
-from difflayers.cli.common import in_registry, print_json, registry_for_reading
+from difflayers.cli.common import platform_args, print_json, reads_registry, registry_for_reading
 from difflayers.comparing.equality import SCOPE_NOTE, Comparison, compare_images, equality_checked
 from difflayers.comparing.registrycompare import compare_platforms
 from difflayers.errors import ExitCode
@@ -71,8 +71,8 @@ def print_result(result: Comparison) -> None:
 
 
 def run(args, engine, progress) -> int:
-    platforms = [text for arg in args.platform for text in arg.split(",") if text]
-    if in_registry(engine, [args.image_a, args.image_b], platforms):
+    platforms = platform_args(args)
+    if reads_registry(engine, [args.image_a, args.image_b], platforms):
         return _run_in_registry(args, platforms, progress)
     result = compare_images(engine, args.image_a, args.image_b, args.path, args.byte_exact)
     print_json(as_json(result)) if args.json else print_result(result)

@@ -45,6 +45,8 @@ from difflayers.methods.registrytree import RegistryTree
 from difflayers.methods.remote import (
     chain_decision,
     check_layer,
+    in_registry,
+    only_in_registry,
     push_delta,
     superseded_bytes,
     usable_old_index,
@@ -53,15 +55,8 @@ from difflayers.methods.remote import (
 
 def wants_registry_new(engine, new_ref: str, push_to: str | None) -> bool:
     """True when NEW is not in the engine but named in the registry pushed to."""
-    if not push_to or engine.has_image(new_ref):
-        return False
-    host = parse_reference(push_to).host
-    if parse_reference(new_ref).host != host:
-        raise BadInput(
-            f"NEW ({new_ref}) is not in this engine, and not in {host}, the registry pushed to: "
-            "build it, or name it as it is there (HOST/REPO:TAG, e.g. the staging tag buildx pushed)"
-        )
-    return True
+    advice = "build it, or name it as it is there (HOST/REPO:TAG, e.g. the staging tag buildx pushed)"
+    return only_in_registry(engine, new_ref, push_to, "NEW", advice)
 
 
 def registry_for(target: Reference, old: Reference, new: Reference, options) -> Registry:
@@ -98,12 +93,6 @@ class Image:
             config = json.loads(registry.blob(ref.repository, self.top["config"]["digest"]))
             descriptor = {"mediaType": self.media_type, "digest": self.digest, "size": len(self.body)}
             self.listing = Listing({Platform.of(config).normalized(): descriptor})
-
-    @staticmethod
-    def exists(registry: Registry, ref: Reference) -> bool:
-        return (
-            registry.manifest(ref.repository, ref.digest or ref.tag or "latest", missing_ok=True) is not None
-        )
 
     def remote(self, registry: Registry, platform: Platform) -> RemoteImage:
         """One platform's manifest and config."""
@@ -143,7 +132,7 @@ def optimize(old_ref: str, new_ref: str, path: str, output_dir: Path, options, p
     new = Image(registry, new_name, "NEW")
     selected = [Platform.parse(text) for text in options.platforms] if options.platforms else None
     # --new-if-no-old: no OLD yet, every platform as built (the chain's first revision).
-    first = options.new_if_no_old and not Image.exists(registry, old_name)
+    first = options.new_if_no_old and not in_registry(registry, old_name)
     old = None if first else Image(registry, old_name, "OLD")
     old_listing, old_label = (Listing(), f"OLD ({old_name})") if first else (old.listing, old.name)
     pairing = platforms.pair(old_listing, new.listing, selected, old_label, new.name)

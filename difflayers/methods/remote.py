@@ -43,15 +43,20 @@ from difflayers.methods.push import compress, push_image, read_image
 
 def wants_registry_old(engine: Engine, old_ref: str, push_to: str | None) -> bool:
     """True when OLD is not in the engine but named in the registry pushed to."""
-    if not push_to:
-        return False
-    if engine.has_image(old_ref):
+    return only_in_registry(
+        engine, old_ref, push_to, "OLD", "name OLD as it is there (HOST/REPO:TAG), or pull it first"
+    )
+
+
+def only_in_registry(engine: Engine, ref: str, push_to: str | None, role: str, advice: str) -> bool:
+    """True when ``ref`` (``role``: OLD or NEW) is not in the engine but named in
+    the registry pushed to; refused when it is in neither."""
+    if not push_to or engine.has_image(ref):
         return False
     host = parse_reference(push_to).host
-    if parse_reference(old_ref).host != host:
+    if parse_reference(ref).host != host:
         raise BadInput(
-            f"OLD ({old_ref}) is not in this engine, and not in {host}, the registry pushed to: "
-            "name OLD as it is there (HOST/REPO:TAG), or pull it first"
+            f"{role} ({ref}) is not in this engine, and not in {host}, the registry pushed to: {advice}"
         )
     return True
 
@@ -90,7 +95,7 @@ def optimize(
     new = engine.inspect_image(new_ref)
     engine.require_directory(new_ref, path)
     registry = registry_for(target, old_name, options.plain_http, options.certs_d)
-    if options.new_if_no_old and not _in_registry(registry, old_name):
+    if options.new_if_no_old and not in_registry(registry, old_name):
         return first_revision(engine, registry, old_name, options.push_to, new, path, output_dir, progress)
     progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
     remote = _read_old(registry, old_name, new)
@@ -233,7 +238,7 @@ def push_delta(
     return Made(pushed, pushed.pop("manifest"), image, stats, chain)
 
 
-def _in_registry(registry: Registry, ref: Reference) -> bool:
+def in_registry(registry: Registry, ref: Reference) -> bool:
     return registry.manifest(ref.repository, ref.digest or ref.tag or "latest", missing_ok=True) is not None
 
 

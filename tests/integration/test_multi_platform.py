@@ -136,6 +136,20 @@ def run(*args, env=None):
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, check=False)
 
 
+def optimize(address: str, repository: str, old: str, new: str, target: str, *extra):
+    """``optimize`` of OLD and NEW at those tags of ``repository``, pushed to ``target``."""
+    return run(
+        "optimize",
+        f"{address}/{repository}:{old}",
+        f"{address}/{repository}:{new}",
+        "--path",
+        "/app",
+        "--push",
+        f"{address}/{repository}:{target}",
+        *extra,
+    )
+
+
 def pulled_tree_differences(address: str, repository: str, staging: str, pushed: str, arch: str) -> list:
     """Both references pulled for ``arch`` and compared by the independent comparison."""
     platform = f"linux/{arch}"
@@ -169,16 +183,7 @@ def test_two_platforms_get_deltas_one_is_new_one_is_dropped(platforms_built, reg
     put_index(address, repository, "2-staging", new_entries, {"org.opencontainers.image.revision": "2"})
     before = blob_sizes(storage)
 
-    result = run(
-        "optimize",
-        f"{address}/{repository}:1",
-        f"{address}/{repository}:2-staging",
-        "--path",
-        "/app",
-        "--push",
-        f"{address}/{repository}:2",
-        "--json",
-    )
+    result = optimize(address, repository, "1", "2-staging", "2", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     schemas = Path(__file__).resolve().parents[2] / "docs" / "schemas"
@@ -237,17 +242,7 @@ def test_two_platforms_get_deltas_one_is_new_one_is_dropped(platforms_built, reg
         assert registries.manifest(address, repository, digest.replace(":", "-")) is not None, arch
 
     # --platform limits the deltas: the others are NEW's manifests as built.
-    result = run(
-        "optimize",
-        f"{address}/{repository}:1",
-        f"{address}/{repository}:2-staging",
-        "--path",
-        "/app",
-        "--push",
-        f"{address}/{repository}:2-arm",
-        "--platform",
-        "linux/arm64/v8",
-    )
+    result = optimize(address, repository, "1", "2-staging", "2-arm", "--platform", "linux/arm64/v8")
     assert result.returncode == 0, result.stderr
     print(result.stdout)
     assert "linux/arm64: 2 new, 2 changed, 1 removed" in result.stdout
@@ -349,17 +344,7 @@ def test_bad_platform_input_exits_2_and_pushes_nothing(platforms_built, registry
         ("2-nested", "1", [], "index inside its index"),
     ]
     for new, old, extra, message in cases:
-        target = f"{address}/{repository}:3"
-        result = run(
-            "optimize",
-            f"{address}/{repository}:{old}",
-            f"{address}/{repository}:{new}",
-            "--path",
-            "/app",
-            "--push",
-            target,
-            *extra,
-        )
+        result = optimize(address, repository, old, new, "3", *extra)
         assert result.returncode == 2, (new, result.stderr)
         assert message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
