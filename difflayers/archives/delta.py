@@ -11,6 +11,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from difflayers.archives.fstree import tar_reader
 from difflayers.core.names import join_under, safe_relative
 from difflayers.core.plan import Plan
 from difflayers.errors import StaleOutput, UnsafePath, XattrNotCarried
@@ -74,7 +75,8 @@ def copy_member(out: tarfile.TarFile, src: tarfile.TarFile, member: tarfile.TarI
     """Write ``member`` of the stream ``src`` to ``out``, its content with it,
     and count it in ``stats`` (``entries``, ``content_bytes``)."""
     if member.isreg():
-        out.addfile(member, src.extractfile(member))
+        with src.extractfile(member) as content:
+            out.addfile(member, content)
         stats.content_bytes += member.size
     else:
         out.addfile(member)
@@ -82,7 +84,8 @@ def copy_member(out: tarfile.TarFile, src: tarfile.TarFile, member: tarfile.TarI
 
 
 def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan) -> DeltaStats:
-    """Copy the plan's additions from ``source`` (a tar stream) to ``dest``.
+    """Copy the plan's additions from ``source`` (a tar stream, or a tar-like
+    reader such as ``fstree.FsTree``) to ``dest``.
 
     Member names become absolute-from-root (``app/x`` for ``/app/x``) so the
     archive is added at ``/``. Hardlinks whose first name is unchanged stay
@@ -98,7 +101,7 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
     shipped_files: set = set()
     stats = DeltaStats()
     with (
-        tarfile.open(fileobj=source, mode="r|", encoding="utf-8", errors="surrogateescape") as src,
+        tar_reader(source) as src,
         tarfile.open(
             fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
         ) as out,

@@ -10,8 +10,9 @@ engine into an empty directory that overlays OLD, so it must stand on its own:
 - hardlinks point inside the layer: a changed name linked to an unchanged file
   ships that file and all its names (a second pass over NEW, only then).
 
-The source is NEW's tree as the engine's archive endpoint streams it, read in
-order; directory headers wait on a stack until something below needs them.
+The source is NEW's tree as the engine's archive endpoint streams it, or as
+the differ's mount shows it (``fstree``), read in order; directory headers
+wait on a stack until something below needs them.
 (OCI image spec, "Changesets" and "Whiteouts".)
 """
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from difflayers.archives.delta import check_xattrs_carried, clean_member, copy_member, relative_name
+from difflayers.archives.fstree import tar_reader
 from difflayers.core.names import is_under
 from difflayers.core.outputs import atomic_file
 from difflayers.core.plan import Plan
@@ -91,8 +93,9 @@ def write_layer(
     """Write the layer tar to ``dest_path`` (atomically); return its stats.
 
     ``open_source()`` is a context manager yielding a fresh tar stream of
-    NEW's ``tree_path``; ``ancestors`` are NEW's headers (``tarfile.TarInfo``)
-    of the directories above ``tree_path``, outermost first.
+    NEW's ``tree_path``, or a tar-like reader of it (``fstree.FsTree``);
+    ``ancestors`` are NEW's headers (``tarfile.TarInfo``) of the directories
+    above ``tree_path``, outermost first.
     """
     extra: set = set()
     while True:
@@ -152,7 +155,7 @@ def _write_once(source, dest, tree_path, plan, ancestors, extra) -> LayerStats:
         for header in ancestors:
             out.addfile(header)
             stats.entries += 1
-        with tarfile.open(fileobj=source, mode="r|", encoding="utf-8", errors="surrogateescape") as src:
+        with tar_reader(source) as src:
             for member in src:
                 rel = relative_name(member.name.rstrip("/") or member.name, base)
                 while stack and not is_under(rel, stack[-1][0]):

@@ -72,18 +72,22 @@ class Content:
     """A regular file's bytes, hashed as read and kept (in memory, or on disk
     when large) for the caller to copy while the stream is on this member."""
 
-    def __init__(self, source: BinaryIO, size: int, rel: str, spool_dir=None):
-        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=spool_dir)
+    def __init__(self, source: BinaryIO, size: int, rel: str, spool_dir=None, keep=True):
+        # ``keep=False``: hashed only (an index of a tree that can be read again).
+        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=spool_dir) if keep else None
         digest = hashlib.sha256()
         masked = hashlib.sha256() if bytecode.source_of(rel) else None
         head = b""
         first = True
+        read = 0
         while True:
             block = source.read(BLOCK_SIZE)
             if not block:
                 break
+            read += len(block)
             digest.update(block)
-            self.file.write(block)
+            if self.file is not None:
+                self.file.write(block)
             if masked is not None:
                 if first and len(block) >= bytecode.HEADER_SIZE:
                     head = block[: bytecode.HEADER_SIZE]
@@ -93,7 +97,7 @@ class Content:
                 masked.update(block)
             first = False
         self.digest = "sha256:" + digest.hexdigest()
-        self.size = self.file.tell()
+        self.size = self.file.tell() if self.file is not None else read
         if self.size != size:
             raise BadInput(f"the archive's {rel!r} holds {self.size} bytes, its header says {size}")
         found = bytecode.header(head) if masked is not None else None
@@ -102,19 +106,22 @@ class Content:
             if found is not None and found.timestamp_based
             else None
         )
-        self.file.seek(0)
+        if self.file is not None:
+            self.file.seek(0)
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
 
 class _Files:
     """The regular files of one stream, by name, for the hardlinks that follow
     them (a tar names a hardlink's target before the link)."""
 
-    def __init__(self, spool_dir=None):
+    def __init__(self, spool_dir=None, keep=True):
         self._seen: dict = {}  # name -> (size, digest, pyc)
         self._spool_dir = spool_dir
+        self._keep = keep
 
     def read(self, tar: tarfile.TarFile, member: tarfile.TarInfo, entry: Entry, target) -> tuple:
         """(``entry`` with its content's size, digest and byte-code record, the
@@ -128,19 +135,20 @@ class _Files:
             return entry._replace(size=size, digest=digest, pyc=pyc, group=target), None
         if not member.isreg():
             return entry, None
-        content = Content(tar.extractfile(member), member.size, entry.name, self._spool_dir)
+        with tar.extractfile(member) as source:
+            content = Content(source, member.size, entry.name, self._spool_dir, self._keep)
         self._seen[entry.name] = (content.size, content.digest, content.pyc)
         return entry._replace(size=content.size, digest=content.digest, pyc=content.pyc), content
 
 
-def scan(tar: tarfile.TarFile, base: str, spool_dir=None) -> Iterator[tuple]:
+def scan(tar: tarfile.TarFile, base: str, spool_dir=None, keep=True) -> Iterator[tuple]:
     """(member, entry, content) for each member of NEW's tree stream (members
     ``base/...``, as the engine's archive endpoint names them); ``content`` is
     a ``Content`` for regular files, else None, and is closed after the caller's
     turn. A hardlink's entry has its target's digest and size, and its target
     as ``group``; the groups' leaders are known once the stream has ended
     (``group_leaders``)."""
-    files = _Files(spool_dir)
+    files = _Files(spool_dir, keep)
     for member in tar:
         rel = relative_name(member.name.rstrip("/") or member.name, base)
         target = relative_name(member.linkname, base) if member.islnk() else None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from difflayers.adapters.streams import Counting
+from difflayers.archives.fstree import tar_reader
 from difflayers.archives.treescan import group_leaders, scan
 from difflayers.core import bytecode
 from difflayers.core.breakdown import BYTECODE_MTIME, CONTENT, MTIME_ONLY
@@ -184,25 +185,26 @@ class _NewTree:
     (``dest``); the hardlink groups' leaders, known once the stream has ended,
     are filled in then (``leaders``)."""
 
-    def __init__(self, source, tree_path: str, dest: Path):
-        self.counted = Counting(source)
+    def __init__(self, source, tree_path: str, dest: Path, keep=True):
+        # A byte stream is counted as it passes; a tar-like reader (``FsTree``) counts itself.
+        self.source = source if hasattr(source, "extractfile") else Counting(source)
         self.tree_path, self.dest = tree_path, dest
+        self.keep = keep  # False: NEW's index only, no content for a caller
         self.entries = 0
         self.leaders: dict = {}
 
     @property
     def bytes_read(self) -> int:
-        return self.counted.count
+        return self.source.count if isinstance(self.source, Counting) else self.source.bytes_read
 
     def __iter__(self):
         links: dict = {}
         partial = self.dest.with_name(self.dest.name + ".partial")
         with open(partial, "wb") as handle:
             writer = Writer(handle, self.tree_path)
-            with tarfile.open(
-                fileobj=self.counted, mode="r|", encoding="utf-8", errors="surrogateescape"
-            ) as tar:
-                for member, entry, content in scan(tar, os.path.basename(self.tree_path), self.dest.parent):
+            with tar_reader(self.source) as tar:
+                base = os.path.basename(self.tree_path)
+                for member, entry, content in scan(tar, base, self.dest.parent, self.keep):
                     self.entries += 1
                     if entry.group:
                         links[entry.name] = entry.group
@@ -214,8 +216,9 @@ class _NewTree:
 
 
 def index_stream(source, tree_path: str, dest: Path) -> tuple:
-    """Only NEW's index (no OLD to compare with): (entries, bytes read)."""
-    new_tree = _NewTree(source, tree_path, dest)
+    """Only the index of a tree (no OLD to compare with): (entries, bytes read).
+    ``source``: a tar stream of the tree, or a tar-like reader (``fstree.FsTree``)."""
+    new_tree = _NewTree(source, tree_path, dest, keep=False)
     for _ in new_tree:
         pass
     return new_tree.entries, new_tree.bytes_read

@@ -7,16 +7,18 @@ OLD's index gives NEW's index (the check ``optimize`` makes without OLD)."""
 import os
 import tarfile
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from difflayers.archives.fstree import FsTree
 from difflayers.archives.layer import write_layer
 from difflayers.archives.treescan import Overlay
 from difflayers.comparing import difflog
 from difflayers.comparing.indexcheck import layer_differences
-from difflayers.comparing.indexdiff import diff_stream
+from difflayers.comparing.indexdiff import diff_stream, index_stream
 from difflayers.comparing.record import compare_and_record
 from difflayers.core import treeindex
 from difflayers.core.diffrecord import ImageRef
@@ -98,6 +100,35 @@ def check(old_spec, new_spec, work: Path):
     assert snapshot(result) == snapshot(new)
     # On the index, as optimize checks it without OLD.
     assert layer_differences(old_index, layer, new_index, plan, "/app") == []
+    check_in_place(new, old_index, new_index, plan, work)
+
+
+def check_in_place(new: Path, old_index: dict, new_index: dict, plan, work: Path) -> None:
+    """NEW read where it is (``FsTree``, as in the differ's BuildKit step) gives
+    the same members, index and layer as NEW's archive stream."""
+    with tarfile.open(engine_like_stream(new, work), encoding="utf-8", errors="surrogateescape") as tar:
+        streamed = [member_fields(member) for member in tar]
+    assert [member_fields(member) for member in FsTree(str(new), "app")] == streamed
+    index_stream(FsTree(str(new), "app"), "/app", work / "in-place-index.jsonl.gz")
+    assert treeindex.load((work / "in-place-index.jsonl.gz").read_bytes(), "/app") == new_index
+    layer = work / "in-place-layer.tar"
+    tree = lambda: nullcontext(FsTree(str(new), "app"))  # noqa: E731
+    write_layer(tree, layer, tree_path="/app", plan=plan, ancestors=[])
+    assert layer_differences(old_index, layer, new_index, plan, "/app") == []
+
+
+def member_fields(member: tarfile.TarInfo) -> tuple:
+    return (
+        member.name.rstrip("/"),
+        member.type,
+        member.mode,
+        member.uid,
+        member.gid,
+        member.size if member.isreg() else 0,
+        member.linkname,
+        int(member.mtime),
+        (member.devmajor, member.devminor) if member.ischr() or member.isblk() else None,
+    )
 
 
 @settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
