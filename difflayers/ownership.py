@@ -19,6 +19,8 @@ from pathlib import Path
 
 OWNER_LABEL = "io.github.difflayers.owner"
 MARKER = ".difflayers-owner"
+# A folder kept for the user (after a failed verification): swept by no run, removed by the user.
+KEPT_MARKER = ".difflayers-kept"
 TEMP_PREFIX = "difflayers-"
 UNVERIFIED_REPOSITORY = "difflayers-unverified"
 
@@ -77,6 +79,13 @@ def make_temp_dir(owner: Owner) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{owner.pid}-"))
     (folder / MARKER).write_text(owner.text + "\n")
     return folder
+
+
+def keep_folder(folder: Path, why: str) -> None:
+    """Hand a temporary folder over to the user: its owner's marker goes (so no
+    later run or ``prune`` sweeps it), a note of ``why`` it was kept stays."""
+    (folder / KEPT_MARKER).write_text(why + "\nNo difflayers run removes this folder: remove it yourself.\n")
+    (folder / MARKER).unlink(missing_ok=True)
 
 
 def dead_temp_dirs(root: str | None = None) -> list:

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from difflayers.errors import BadInput, VerificationFailed
-from difflayers.ownership import Owner, make_temp_dir, remove_folder
+from difflayers.ownership import Owner, keep_folder, make_temp_dir, remove_folder
 
 # The version of every command's --json document; docs/schemas/COMMAND.schema.json
 # describes each, and the tests check the outputs against them.
@@ -58,6 +58,7 @@ def output_dir(asked, replace: bool = False):
         yield folder
     except VerificationFailed:
         keep = True
+        keep_folder(folder, "kept after a failed verification: the files the image was made from")
         raise
     finally:
         if not keep:

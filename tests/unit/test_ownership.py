@@ -1,0 +1,24 @@
+"""Temporary folders: a dead owner's are swept, a folder kept for the user never is."""
+
+from difflayers.ownership import KEPT_MARKER, MARKER, Owner, dead_temp_dirs, keep_folder, make_temp_dir
+
+
+def gone_owner() -> Owner:
+    me = Owner.me()
+    # The same machine, a process that does not run (its start time cannot match).
+    return Owner(me.host, me.pid, "not-a-start-time")
+
+
+def test_a_dead_owners_folder_is_swept(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    folder = make_temp_dir(gone_owner())
+    assert dead_temp_dirs(str(tmp_path)) == [folder]
+
+
+def test_a_kept_folder_is_left_to_the_user(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    folder = make_temp_dir(gone_owner())
+    keep_folder(folder, "kept after a failed verification")
+    assert dead_temp_dirs(str(tmp_path)) == []
+    assert not (folder / MARKER).exists()
+    assert "remove it yourself" in (folder / KEPT_MARKER).read_text()
