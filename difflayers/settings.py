@@ -17,7 +17,9 @@ from difflayers.errors import ConfigFileError
 PROJECT_FILE = "difflayers.yaml"
 
 VARIABLES = {
-    "DIFFLAYERS_DEBUG": "1: errors end with a traceback instead of one line",
+    "DIFFLAYERS_DEBUG": "1: errors print a traceback before their line (the exit status stays the same)",
+    "DIFFLAYERS_ENGINE_TIMEOUT": "seconds an engine call may go without an answer before the run stops "
+    "with exit 2 (default 60, the docker SDK's; a push through the engine waits on the registry too)",
     "DIFFLAYERS_COMPARE": "auto (default), mounts or volumes: how the CLI exposes the two trees to rsync",
     "DIFFLAYERS_DOCKER_CLI": "the docker CLI that builds with BuildKit (default: docker, /usr/bin/docker)",
     "DIFFLAYERS_BUILDER": "auto (default: BuildKit where a docker CLI has it), buildkit or classic: "
@@ -40,6 +42,7 @@ VARIABLES = {
 CERTS_D = "/etc/docker/certs.d"  # where the engine reads registry CAs; DIFFLAYERS_CERTS_D names another
 COMPARE_CHOICES = ("auto", "mounts", "volumes")
 BUILDER_CHOICES = ("auto", "buildkit", "classic")
+ENGINE_TIMEOUT = 60  # seconds: the docker SDK's default read timeout
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Environment:
     allow_config_drift: bool = False
     byte_exact: bool = False
     certs_d: str = CERTS_D
+    engine_timeout: int = ENGINE_TIMEOUT
 
     @classmethod
     def read(cls, environ=None) -> "Environment":
@@ -67,8 +71,12 @@ class Environment:
         builder = env.get("DIFFLAYERS_BUILDER") or "auto"
         if builder not in BUILDER_CHOICES:
             raise ConfigFileError(f"DIFFLAYERS_BUILDER={builder!r}: use one of {', '.join(BUILDER_CHOICES)}")
+        timeout = env.get("DIFFLAYERS_ENGINE_TIMEOUT") or str(ENGINE_TIMEOUT)
+        if not timeout.isdigit() or int(timeout) < 1:
+            raise ConfigFileError(f"DIFFLAYERS_ENGINE_TIMEOUT={timeout!r}: give whole seconds, 1 or more")
         return cls(
             debug=env.get("DIFFLAYERS_DEBUG") == "1",
+            engine_timeout=int(timeout),
             builder=builder,
             compare=compare,
             docker_cli=env.get("DIFFLAYERS_DOCKER_CLI") or None,

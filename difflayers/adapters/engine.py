@@ -25,7 +25,8 @@ from pathlib import Path
 
 import docker
 import docker.errors
-from requests.exceptions import RequestException
+import urllib3.exceptions
+from requests.exceptions import RequestException, Timeout
 
 from difflayers.adapters import process
 from difflayers.adapters.streams import ChunkReader, Counting, layer_identity
@@ -40,6 +41,7 @@ from difflayers.ownership import (
     owner_gone,
     remove_folder,
 )
+from difflayers.settings import ENGINE_TIMEOUT
 
 # Label put on every throwaway container, so a leak can be found and removed.
 LABEL = "io.github.difflayers.role"
@@ -51,7 +53,8 @@ def uninterrupted():
 
     Interrupted half-way, the engine would still finish making a container
     whose ID we never got, and could not remove. The signal is acted on as
-    soon as the call returns and what it made is known to the caller.
+    soon as the call returns and what it made is known to the caller. A
+    signal the process was started ignoring is left ignored, here as everywhere.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -64,7 +67,13 @@ def uninterrupted():
             print("difflayers: stopping once the engine finishes this step ...", file=sys.stderr, flush=True)
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A signal this process ignores (SIGINT, for a background job of a shell
+    # script) stays ignored: holding it here would turn it into a stop.
+    previous = {
+        sig: signal.signal(sig, hold)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
@@ -75,8 +84,22 @@ def uninterrupted():
 
 
 def is_engine_error(exc: BaseException) -> bool:
-    """True for the SDK's own errors, which callers outside this module do not import."""
-    return isinstance(exc, docker.errors.DockerException)
+    """True for the SDK's own errors, which callers outside this module do not
+    import, and for its HTTP client's: an engine that stops answering (or a
+    registry it waits on, as during a push) times out in requests or urllib3."""
+    return isinstance(exc, (docker.errors.DockerException, RequestException, urllib3.exceptions.HTTPError))
+
+
+def engine_error_text(exc: BaseException) -> str:
+    """One line for an engine error no step expected (see ``is_engine_error``)."""
+    if isinstance(exc, (Timeout, urllib3.exceptions.TimeoutError)):
+        return (
+            "the Docker engine did not answer in time (DIFFLAYERS_ENGINE_TIMEOUT, default 60 s); "
+            f"during a push it waits on the registry: is the registry answering? ({exc})"
+        )
+    if isinstance(exc, (RequestException, urllib3.exceptions.HTTPError)):
+        return f"the connection to the Docker engine failed: {exc}"
+    return f"the Docker engine: {exc}"
 
 
 @contextlib.contextmanager
@@ -361,12 +384,20 @@ class Engine:
         return failures or ["no docker CLI on PATH"]
 
     @classmethod
-    def connect(cls, client=None, docker_cli: str | None = None, builder="auto", compare="auto") -> "Engine":
+    def connect(
+        cls,
+        client=None,
+        docker_cli: str | None = None,
+        builder="auto",
+        compare="auto",
+        timeout=ENGINE_TIMEOUT,
+    ) -> "Engine":
         """An engine on ``client``, or on the one Docker's environment names
-        (DOCKER_HOST, the current context); say clearly why it is unreachable."""
+        (DOCKER_HOST, the current context); say clearly why it is unreachable.
+        ``timeout``: seconds a call may go without an answer (``is_engine_error``)."""
         if client is None:
             try:
-                client = docker.from_env()
+                client = docker.from_env(timeout=timeout)
                 client.ping()
             except docker.errors.DockerException as exc:
                 raise EngineError(

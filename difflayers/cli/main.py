@@ -1,13 +1,15 @@
 """The ``difflayers`` command's entry point: parse, run one command, exit with its code.
 
 Errors are one line on stderr and the exit code their class carries (see
-``errors.ExitCode``); set DIFFLAYERS_DEBUG=1 for a traceback.
+``errors.ExitCode``); set DIFFLAYERS_DEBUG=1 for a traceback too (the
+exit status stays the error's own).
 """
 
 import logging
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from difflayers.cli import internal
@@ -71,7 +73,9 @@ def _run(args, env: Environment) -> int:
         _log_for_a_bug_report()
     if not getattr(COMMANDS[args.command], "NEEDS_ENGINE", True):
         return COMMANDS[args.command].run(args, None, None)
-    engine = Engine.connect(docker_cli=env.docker_cli, builder=env.builder, compare=env.compare)
+    engine = Engine.connect(
+        docker_cli=env.docker_cli, builder=env.builder, compare=env.compare, timeout=env.engine_timeout
+    )
     log.debug("engine: %s", engine.describe())
     progress = Progress(quiet=getattr(args, "quiet", False))
     if args.command != "prune":
@@ -82,7 +86,11 @@ def _run(args, env: Environment) -> int:
 
 
 def main(argv=None) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
+    # One rule for signals: SIGINT and SIGTERM stop the run and remove what it
+    # made, unless this process was started ignoring them (a shell's background
+    # job ignores SIGINT): then they stay ignored throughout.
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _terminate)
     debug = False
     try:
         env = Environment.read()
@@ -90,8 +98,9 @@ def main(argv=None) -> int:
         args = parse(argv, env)
         return int(_run(args, env))
     except DiffLayersError as exc:
+        # DIFFLAYERS_DEBUG adds the traceback; the status is the error's own either way.
         if debug:
-            raise
+            traceback.print_exc()
         print(f"difflayers: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
@@ -104,9 +113,11 @@ def main(argv=None) -> int:
         return int(ExitCode.OUTPUT_CLOSED)
     except Exception as exc:
         # An engine error no step expected still ends as one line and exit 2.
-        from difflayers.adapters.engine import is_engine_error
+        from difflayers.adapters.engine import engine_error_text, is_engine_error
 
-        if not is_engine_error(exc) or debug:
+        if not is_engine_error(exc):
             raise
-        print(f"difflayers: error: the Docker engine: {exc}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"difflayers: error: {engine_error_text(exc)}", file=sys.stderr)
         return int(ExitCode.BAD_INPUT)
