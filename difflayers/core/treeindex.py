@@ -173,7 +173,9 @@ def to_bytes(path: str, entries: Iterable[Entry], image: dict | None = None) -> 
 
 
 def image_of(data: bytes) -> dict:
-    """What the header says of the image's layers (``header``); {} when nothing."""
+    """What the header says of the image's layers (``header``); {} when nothing.
+    ``layer_digests``, where present, are the digests of the layers of the
+    manifest the index was attached to (``bound``): what binds it to its image."""
     with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as lines:
         found = json.loads(lines.readline())
     image = found.get("image") if isinstance(found, dict) else None
@@ -183,7 +185,28 @@ def image_of(data: bytes) -> dict:
     valid_start = start is None or (isinstance(start, int) and 0 <= start <= layers)
     if not isinstance(layers, int) or not valid_start:
         raise BadIndex("the tree index's image record is not valid")
-    return {"layers": layers, "path_only_from": start}
+    record = {"layers": layers, "path_only_from": start}
+    digests = image.get("layer_digests")
+    if digests is not None:
+        if (
+            not isinstance(digests, list)
+            or len(digests) != layers
+            or not all(isinstance(d, str) for d in digests)
+        ):
+            raise BadIndex("the tree index's layer digests are not valid")
+        record["layer_digests"] = digests
+    return record
+
+
+def bound(data: bytes, layer_digests: list) -> bytes:
+    """The index with the digests of its image's layers in its header, so that
+    an index found beside another image (or copied to one) is told apart: an
+    index is trusted only for the layers it names. The layers' count is the
+    manifest's; a record of other layers (an older kit's guess) is dropped."""
+    image = image_of(data)
+    if image.get("layers") != len(layer_digests):
+        image = {"layers": len(layer_digests), "path_only_from": None}
+    return restamped(data, {**image, "layer_digests": list(layer_digests)})
 
 
 def read(handle: BinaryIO, path: str | None = None) -> Iterator[Entry]:

@@ -53,9 +53,20 @@ def manifest_for(index: bytes, subject: dict, path: str) -> bytes:
     return json.dumps(manifest, indent=3, sort_keys=True).encode()
 
 
+def layer_digests(registry: Registry, repository: str, digest: str) -> list:
+    """The digests of the layers of the manifest ``digest``: what an index of it is bound to."""
+    _, body, _ = registry.manifest(repository, digest)
+    try:
+        return [layer["digest"] for layer in json.loads(body)["layers"]]
+    except (ValueError, KeyError, TypeError):
+        raise BadIndex(f"{registry.host}/{repository}@{digest[:19]} is not an image manifest") from None
+
+
 def attach(registry: Registry, repository: str, subject: dict, index: bytes, path: str) -> dict:
     """Push ``index`` (bytes of a tree index of ``path``) as an artifact referring
-    to ``subject`` (a manifest descriptor); return its descriptor and the bytes sent."""
+    to ``subject`` (a manifest descriptor), bound to the subject's layers
+    (``treeindex.bound``); return its digest, its size and the bytes sent."""
+    index = treeindex.bound(index, layer_digests(registry, repository, subject["digest"]))
     sent = 0
     for blob in (EMPTY, index):
         digest = _digest(blob)
@@ -73,7 +84,7 @@ def attach(registry: Registry, repository: str, subject: dict, index: bytes, pat
     }
     if registry.referrers(repository, subject["digest"], treeindex.ARTIFACT_TYPE) is None:
         sent += _add_to_referrers_tag(registry, repository, subject["digest"], descriptor, path)
-    return {"digest": digest, "bytes_sent": sent}
+    return {"digest": digest, "bytes": len(index), "bytes_sent": sent}
 
 
 def _add_to_referrers_tag(
@@ -99,10 +110,11 @@ def _add_to_referrers_tag(
     return len(body)
 
 
-def find(registry: Registry, repository: str, subject: str, path: str) -> bytes | None:
+def find(registry: Registry, repository: str, subject: str, path: str, layers=None) -> bytes | None:
     """The tree index of ``path`` referring to ``subject`` (a manifest digest), or
     None when it has none. An index listed but not valid is refused (``BadIndex``):
-    never trusted half-way."""
+    never trusted half-way; so is one bound to other layers than ``layers``
+    (the subject's layer digests), made for another image."""
     listed = registry.referrers(repository, subject, treeindex.ARTIFACT_TYPE)
     if listed is None:
         found = registry.manifest(repository, referrers_tag(subject), missing_ok=True)
@@ -133,4 +145,11 @@ def find(registry: Registry, repository: str, subject: str, path: str) -> bytes 
         data = registry.blob(repository, layer["digest"])
     except RegistryError as exc:
         raise BadIndex(f"the tree index {where}: {exc}") from None
+    named = treeindex.image_of(data).get("layer_digests")
+    if layers is not None and named is not None and named != list(layers):
+        raise BadIndex(
+            f"the tree index {where} was made for other layers than OLD's ({len(named)} named, "
+            f"{sum(a != b for a, b in zip(named, layers)) + abs(len(named) - len(layers))} not OLD's): "
+            "it describes another image"
+        )
     return data

@@ -54,7 +54,12 @@ def layer_tar(registry: Registry, repository: str, digest: str):
 def old_index(registry: Registry, remote: RemoteImage, path: str, progress, rebuild=False) -> OldIndex:
     """OLD's index from the registry, or built from OLD's layers when it has
     none (or when asked to ``rebuild`` it: one found is then not even read)."""
-    data = None if rebuild else indexartifact.find(registry, remote.source.repository, remote.digest, path)
+    digests = [layer["digest"] for layer in remote.layers]
+    data = (
+        None
+        if rebuild
+        else indexartifact.find(registry, remote.source.repository, remote.digest, path, digests)
+    )
     if data is not None:
         progress(f"OLD's tree index found ({len(data):,} bytes)")
         image = treeindex.image_of(data)

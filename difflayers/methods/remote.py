@@ -25,7 +25,7 @@ from difflayers.adapters.credentials import credentials_for
 from difflayers.adapters.engine import Engine
 from difflayers.adapters.registry import Registry
 from difflayers.archives.layer import write_layer
-from difflayers.comparing.indexcheck import layer_differences
+from difflayers.comparing.indexcheck import layer_differences, tree_differences
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream, index_stream
 from difflayers.core import breakdown, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
@@ -100,6 +100,8 @@ def optimize(
     progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
     remote = _read_old(registry, old_name, new)
     index = usable_old_index(registry, remote, path, old_ref, progress)
+    if options.verify_full and not index.built:
+        index = index_checked_against_layers(registry, remote, index, path, old_ref, progress)
     scope = check_scope(engine, registry, new, remote, index, path)
     progress(f"streaming {path} of {new_ref} once against OLD's index")
     with engine.tree_archive(new_ref, path) as source:
@@ -161,7 +163,12 @@ def optimize(
         "bytes_added": stats.content_bytes if stats else 0,
         "new_tree_bytes": tree_bytes,
         "verified": delta,
-        "equality": "the layer applied to OLD's tree index equals NEW's tree index",
+        "check": "construction" if delta else None,
+        "equality": "the layer applied to OLD's tree index equals NEW's tree index"
+        + ("" if index.built else f"; {TRUSTED_INDEX}"),
+        # Where OLD's tree came from: its layers (read this run), or its index
+        # found in the registry, which the result then rests on.
+        "old_tree": "layers" if index.built else "registry index",
         "equivalent_bytecode": len(plan.kept_from_old),
         "old_in_engine": False,
         "old_index": {
@@ -172,7 +179,7 @@ def optimize(
             "bytes_sent": old_attached["bytes_sent"] if old_attached else 0,
         },
         "new_index": {
-            "bytes": len(new_data),
+            "bytes": new_attached["bytes"],
             "pushed": new_attached["digest"],
             "bytes_sent": new_attached["bytes_sent"],
         },
@@ -206,6 +213,28 @@ def usable_old_index(registry: Registry, remote, path: str, old_ref: str, progre
             f"{exc}; it is not used. To build OLD's index again from its layers: "
             f"difflayers index {old_ref} --path {path} --push --rebuild"
         ) from None
+
+
+TRUSTED_INDEX = (
+    "OLD's tree is its index found in the registry (bound to OLD's layers, not read from them): "
+    "whoever can write it can move OLD's tag too; --verify full reads OLD's layers"
+)
+
+
+def index_checked_against_layers(registry: Registry, remote, index, path: str, old_ref: str, progress):
+    """``--verify full``: OLD's index built anew from OLD's layers, and the one
+    found compared with it: an index that lies stops the run, nothing pushed."""
+    progress("--verify full: reading OLD's layers to check the tree index found beside it")
+    rebuilt = old_index(registry, remote, path, progress, rebuild=True)
+    lies = tree_differences(index.entries, rebuilt.entries, only=("not in the index", "not in OLD"))
+    if lies:
+        shown = "".join(f"\n  {line}" for line in lies[:10])
+        raise VerificationFailed(
+            f"the tree index found beside {old_ref} does not describe OLD's layers ({len(lies)} "
+            f"differences), so nothing was pushed:{shown}\nReplace it: "
+            f"difflayers index {old_ref} --path {path} --push --rebuild"
+        )
+    return rebuilt
 
 
 def check_layer(old: dict, layer, new: dict, plan, path: str, output_dir: Path) -> None:
@@ -317,19 +346,23 @@ def push_with_engine(engine: Engine, registry: Registry, target: Reference, tag:
     }
 
 
-def attach_tree_index(engine: Engine, registry, repository, image_ref, path, subject, output_dir, image=None):
+def attach_tree_index(
+    engine: Engine, registry, repository, image_ref, path, subject, output_dir, image=None, data=None
+):
     """Index ``path`` of a local image (streamed once) and attach the index to
     ``subject`` (a manifest descriptor) in the registry, with ``image``, the
     layers' record, in its header when known: (the summary's figures, entries,
-    bytes read)."""
-    dest = output_dir / NEW_INDEX_NAME
-    with engine.tree_archive(image_ref, path) as source:
-        entries, read = index_stream(source, path, dest)
-    data = dest.read_bytes()
+    bytes read). ``data``: the index already made (in the differ's pass), not read again."""
+    entries = read = 0
+    if data is None:
+        dest = output_dir / NEW_INDEX_NAME
+        with engine.tree_archive(image_ref, path) as source:
+            entries, read = index_stream(source, path, dest)
+        data = dest.read_bytes()
     if image is not None:
         data = treeindex.restamped(data, image)
     attached = indexartifact.attach(registry, repository, subject, data, path)
-    figures = {"bytes": len(data), "pushed": attached["digest"], "bytes_sent": attached["bytes_sent"]}
+    figures = {"bytes": attached["bytes"], "pushed": attached["digest"], "bytes_sent": attached["bytes_sent"]}
     return figures, entries, read
 
 

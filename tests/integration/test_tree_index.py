@@ -11,10 +11,12 @@ comparison. A corrupted index is refused (exit 2), then rebuilt on request.
 """
 
 import gzip
+import hashlib
 import json
 import os
 import sys
 from pathlib import Path
+from unittest import mock
 
 import jsonschema
 import pytest
@@ -57,6 +59,8 @@ def revisions(tmp_path_factory, unique_module):
         sh(["docker", "build", "-q", "-t", tags[n], "."], app)
 
     build(1)
+    tags["1-kept"] = f"{prefix}:1-kept"  # revision 1 for a later test; the first removes tag 1
+    sh(["docker", "tag", tags[1], tags["1-kept"]], ".")
     (app / "app" / "main.txt").write_text("revision 2\n")
     (app / "app" / "gone.txt").unlink()
     (app / "app" / "new line\nname.txt").write_text("odd names are data\n")
@@ -212,3 +216,81 @@ def test_a_delta_of_the_path_cannot_hide_a_change_outside_it(revisions, proxied,
         assert manifest("team/other", "2", env) is None
     finally:
         sh(["docker", "image", "rm", "-f", new], ".", check=False)
+
+
+def attach_forged(registry, repository: str, subject: dict, data: bytes, bind: bool) -> None:
+    """What someone who can write to the repository can do: attach any index to
+    OLD. ``bind``: stamped with OLD's layers by the kit's own attach (a forger can
+    copy them); else attached as it is (another image's index, bound to its layers)."""
+    if bind:
+        indexartifact.attach(registry, repository, subject, data, "/app")
+        return
+    with mock.patch.object(indexartifact.treeindex, "bound", lambda index, digests: index):
+        indexartifact.attach(registry, repository, subject, data, "/app")
+
+
+def test_an_index_that_lies_is_refused_or_said_and_caught(revisions, proxied, tmp_path):
+    """OLD's index replaced by one that lies, three ways. Another image's index
+    is refused (bound to other layers). One that claims a file OLD lacks, or
+    gives a changed file NEW's digest, cannot be told from OLD's own without
+    reading OLD's layers: the run says its result rests on the index, `verify`
+    finds the image differs from NEW, and `--verify full` refuses to push it."""
+    server, proxy = proxied
+    env = proxy.env
+    repo = f"{proxy.address}/team/lies"
+    old = f"{repo}:1"
+    sh(["docker", "tag", revisions["1-kept"], old], ".")
+    sh(["docker", "push", "-q", old], ".", env=env)
+    sh(["docker", "image", "rm", old], ".")
+    registry = Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"])
+    old_manifest = manifest("team/lies", "1", env, raw=True)
+    digest = "sha256:" + hashlib.sha256(old_manifest).hexdigest()
+    subject = {
+        "mediaType": json.loads(old_manifest)["mediaType"],
+        "digest": digest,
+        "size": len(old_manifest),
+    }
+    kit("index", old, "--path", "/app", "--push", env=env)
+    true = treeindex.load(indexartifact.find(registry, "team/lies", digest, "/app"), "/app")
+    new_file = tmp_path / "new.jsonl.gz"
+    kit("index", revisions[2], "--path", "/app", "-o", str(new_file), env=env)
+    new = treeindex.load(new_file.read_bytes(), "/app")
+    odd = "new line\nname.txt"
+    lies = {
+        "claims a file OLD lacks": {**true, odd: new[odd]},
+        "gives a changed file NEW's digest": {**true, "main.txt": new["main.txt"]},
+    }
+    for number, (lie, entries) in enumerate(lies.items(), start=2):
+        attach_forged(registry, "team/lies", subject, treeindex.to_bytes("/app", entries.values()), bind=True)
+        target = f"{repo}:{number}"
+        full = kit(
+            "optimize", old, revisions[2], "--path", "/app", "--push", target, "--verify", "full", env=env,
+            check=False,
+        )  # fmt: skip
+        assert full.returncode == 1, (lie, full.stderr)
+        assert "does not describe OLD's layers" in full.stderr and "Traceback" not in full.stderr
+        assert manifest("team/lies", str(number), env) is None, lie
+        trusted = optimize(old, revisions[2], target, env)
+        assert trusted["old_tree"] == "registry index" and "not read from them" in trusted["equality"], lie
+        # The image pushed is not NEW: `verify` and the independent comparison say so.
+        sh(["docker", "pull", "-q", target], ".", env=env)
+        try:
+            caught = kit("verify", revisions[2], target, env=env, check=False)
+            assert caught.returncode == 1, (lie, caught.stdout)
+            assert tree_differences(revisions[2], target) != [], lie
+        finally:
+            sh(["docker", "image", "rm", target], ".")
+    # Revision 3's own index, attached to OLD: bound to revision 3's layers, refused.
+    sh(["docker", "tag", revisions[3], f"{repo}:other"], ".")
+    sh(["docker", "push", "-q", f"{repo}:other"], ".", env=env)
+    sh(["docker", "image", "rm", f"{repo}:other"], ".")
+    kit("index", f"{repo}:other", "--path", "/app", "--push", env=env)
+    other = manifest("team/lies", "other", env, raw=True)
+    other_digest = "sha256:" + hashlib.sha256(other).hexdigest()
+    theirs = indexartifact.find(registry, "team/lies", other_digest, "/app")
+    attach_forged(registry, "team/lies", subject, theirs, bind=False)
+    refused = kit(
+        "optimize", old, revisions[2], "--path", "/app", "--push", f"{repo}:9", env=env, check=False
+    )
+    assert refused.returncode == 2 and "made for other layers" in refused.stderr, refused.stderr
+    assert manifest("team/lies", "9", env) is None
