@@ -8,4 +8,9 @@ the one place that runs subprocesses; ``methods`` makes the processed image;
 ``pipeline`` is the CLI's flow; ``cli`` and ``compose`` are the two entry points.
 """
 
+import time as _time
+
 __version__ = "0.2.0"
+# When the kit was loaded: the command's summary reports seconds from here,
+# so they are the wall time a user waits (imports, the engine, the sweep).
+STARTED = _time.monotonic()

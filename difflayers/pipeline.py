@@ -18,9 +18,10 @@ from pathlib import Path
 from difflayers.adapters.credentials import credentials_for
 from difflayers.adapters.engine import TOOL_IMAGE, Engine
 from difflayers.adapters.registry import Registry
-from difflayers.comparing import difflog, mounts
+from difflayers.comparing import construction, difflog, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
+from difflayers.comparing.inpass import InPass
 from difflayers.core import breakdown
 from difflayers.core.chain import Chain, Decision, DecisionKind, Policy, read_chain
 from difflayers.core.chain import summary as chain_summary
@@ -75,12 +76,23 @@ class Diff:
     output_dir: Path
     # Ship byte-code that is only equivalent to OLD's (see core/bytecode.py).
     byte_exact: bool = False
+    # The layer and the check's files, made in the differ's pass (mounts only).
+    in_pass: InPass | None = None
 
 
 def diff(
-    engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, progress, byte_exact=False
+    engine: Engine,
+    old_ref: str,
+    new_ref: str,
+    path: str,
+    output_dir: Path,
+    progress,
+    byte_exact=False,
+    in_pass: str | None = None,
 ) -> Diff:
-    """Compare ``path`` of OLD and NEW; write the log and record to ``output_dir``."""
+    """Compare ``path`` of OLD and NEW; write the log and record to ``output_dir``.
+    ``in_pass`` ("delta", "layer"): where the trees are compared in place, the
+    same pass writes what that method needs (``comparing.inpass``)."""
     images = validate(engine, old_ref, new_ref, path)
     _writable(output_dir)
     engine.ensure_tool_image(progress)
@@ -88,8 +100,10 @@ def diff(
     if engine.compare != "volumes" and mounts.usable(old_ref, new_ref, path):
         progress("comparing the trees with rsync, mounted from the images (BuildKit, no copy)")
         try:
-            mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir)
-            return Diff(*difflog.load(output_dir, byte_exact), "mounts", output_dir, byte_exact)
+            InPass.clear(output_dir)
+            mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir, in_pass, byte_exact)
+            made = InPass.found_in(output_dir) if in_pass else None
+            return Diff(*difflog.load(output_dir, byte_exact), "mounts", output_dir, byte_exact, made)
         except mounts.Unavailable as exc:
             if engine.compare == "mounts":
                 raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
@@ -143,6 +157,7 @@ class Options:
     byte_exact: bool = False
     certs_d: str | None = None  # registry CAs, as /etc/docker/certs.d (settings.Environment)
     new_if_no_old: bool = False  # no OLD anywhere: push NEW as built (methods.remote.first_revision)
+    verify_full: bool = False  # compare both images whole even where the check by construction applies
     platforms: list = field(default_factory=list)  # of a multi-platform NEW (methods.multiplatform)
 
 
@@ -155,6 +170,7 @@ class Made:
     content_bytes: int  # the file content in it: what the image's new layers hold
     assembled: object = None
     warnings: list = field(default_factory=list)
+    in_pass: InPass | None = None  # NEW's index from the differ's pass, for the push
 
 
 @dataclass
@@ -179,7 +195,7 @@ def optimize(
     options = options or Options()
     progress = progress or Progress()
     seconds = {}
-    clock = time.monotonic()
+    started = clock = time.monotonic()
 
     def lap(step):
         nonlocal clock
@@ -218,7 +234,8 @@ def optimize(
     if registry is not None:
         progress(f"finding OLD in {target.host}")
         remote = find_old(registry, old, target)
-    found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact)
+    in_pass = "layer" if method is Method.LAYER else "delta"
+    found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact, in_pass)
     lap("diff")
     plan = found.plan
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
@@ -232,7 +249,7 @@ def optimize(
     if start.decision.kind is DecisionKind.REBASE_NEW:
         progress(f"tagging {new_ref} as {tag}: NEW as built starts a new chain")
         engine.publish(new_id, tag)
-        made = Made(Method.NEW_AS_BUILT, 0, 0)
+        made = Made(Method.NEW_AS_BUILT, 0, 0, in_pass=found.in_pass)
     else:
         if registry is not None and start.ref != old_ref:
             progress(f"finding the chain's base in {target.host}")
@@ -241,8 +258,7 @@ def optimize(
             made = _make(engine, method, start, unverified, options.allow_drift, remote, progress)
             lap("make")
             if not options.skip_verify:
-                progress(f"verifying {tag} against {new_ref}")
-                compared = compare_images(engine, new_id, unverified, byte_exact=options.byte_exact)
+                compared = _verify(engine, start.diff, made, new_ref, new_id, unverified, options, progress)
                 if not compared.equal:
                     raise VerificationFailed(
                         _verification_failure(made.method, compared, new_ref, tag, start)
@@ -254,7 +270,10 @@ def optimize(
         pushed = _push(engine, registry, target, tag, remote, made, progress, new_ref, path, output_dir)
         lap("push")
     processed = engine.inspect_image(tag)
-    naive = naive_bytes(engine, new_id, old["Id"])
+    # What NEW as built adds: read from its layers, unless the differ's pass
+    # already knows NEW's files under the path (reading the layers would
+    # take as long as a push of NEW).
+    naive = found.record.new_tree_bytes if found.in_pass else naive_bytes(engine, new_id, old["Id"])
     if start.decision.kind is DecisionKind.REBASE_NEW:
         # NEW as built, measured like every result: against OLD, which it does not extend.
         layers_added, bytes_added = len(processed["RootFS"]["Layers"]) - shared_layers(processed, old), naive
@@ -276,7 +295,9 @@ def optimize(
         "bytes_added": bytes_added,
         "naive_bytes": naive,
         "verified": not options.skip_verify or start.decision.kind is DecisionKind.REBASE_NEW,
-        "equality": equality_checked(options.byte_exact),
+        "check": compared.check if compared else None,
+        "equality": equality_checked(options.byte_exact)
+        + (f"; {construction.describe(path)}" if compared and compared.check == construction.CHECK else ""),
         "equivalent_bytecode": len(compared.equivalent) if compared else 0,
         "by_cause": breakdown.as_json(breakdown.rows(start.diff.record, start.diff.plan)),
         "warnings": made.warnings,
@@ -284,8 +305,19 @@ def optimize(
         "chain": _chain_summary(processed, start.decision),
         **pushed,
         "step_seconds": seconds,
-        "seconds": round(sum(seconds.values()), 1),
+        "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _verify(engine: Engine, diff: Diff, made: Made, new_ref, new_id, unverified, options, progress):
+    """By construction where the layer was made in the differ's pass, else
+    (or with ``--verify full``) both images compared whole."""
+    by_construction = diff.in_pass is not None and diff.in_pass.mode == "layer"
+    if made.method is Method.LAYER and by_construction and not options.verify_full:
+        progress(f"checking the image by construction against {new_ref} (--verify full reads both images)")
+        return construction.check(engine, diff, new_id, unverified)
+    progress(f"verifying the image against {new_ref}, both read whole")
+    return compare_images(engine, new_id, unverified, byte_exact=options.byte_exact)
 
 
 def _check_registry_only(tag: str, options: Options, role: str) -> None:
@@ -361,7 +393,14 @@ def _start(engine: Engine, policy: Policy, method: Method, old: dict, start: Sta
     if base_ref is not None:
         base_dir = found.output_dir / "rebase"
         base = diff(
-            engine, base_ref, found.record.new.ref, found.record.path, base_dir, progress, found.byte_exact
+            engine,
+            base_ref,
+            found.record.new.ref,
+            found.record.path,
+            base_dir,
+            progress,
+            found.byte_exact,
+            found.in_pass.mode if found.in_pass else None,
         )
         fresh = Chain(chain.base_id, chain.base_layers)
         # Half the limit for the fresh start: a base delta near the limit
@@ -417,8 +456,16 @@ def _push(
     # Every image the kit pushes gets its tree index, so the next revision's
     # optimize needs no OLD in its engine (``methods.remote``).
     progress("pushing NEW's tree index beside it")
+    in_pass = made.in_pass
     new_index, _, _ = registry_old.attach_tree_index(
-        engine, registry, target.repository, new_ref, path, pushed["manifest"], output_dir
+        engine,
+        registry,
+        target.repository,
+        new_ref,
+        path,
+        pushed["manifest"],
+        output_dir,
+        data=in_pass.new_index if in_pass else None,
     )
     return {**pushed, "new_index": new_index}
 
@@ -434,6 +481,7 @@ def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote
                 output_dir,
                 allow_drift=allow_drift and method is Method.DOCKERFILE,
                 byte_exact=start.diff.byte_exact,
+                delta_made=start.diff.in_pass.delta_stats if start.diff.in_pass else None,
             )
         except NotExpressible as exc:
             if method is Method.DOCKERFILE:
@@ -448,12 +496,21 @@ def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote
                 **({DELTA_ARCHIVE: delta} if delta.exists() else {}),
             }
             progress("building the Dockerfile")
-            engine.build(files, tag, progress=lambda line: progress(f"  {_shortened(line)}"))
+            with engine.cache_left_as_found():
+                engine.build(files, tag, progress=lambda line: progress(f"  {_shortened(line)}"))
             size = delta.stat().st_size if delta.exists() else 0
             return Made(Method.DOCKERFILE, size, generated.content_bytes, warnings=generated.warnings)
     progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")
     history = remote.config["history"] if remote else None
     manifest = OldManifest(remote.manifest_type, remote.layers) if remote else None
-    assembled = assemble(engine, start.diff.record, start.diff.plan, output_dir, tag, history, manifest)
+    assembled = assemble(
+        engine, start.diff.record, start.diff.plan, output_dir, tag, history, manifest, start.diff.in_pass
+    )
     layer = assembled.layer
-    return Made(Method.LAYER, layer.size if layer else 0, layer.content_bytes if layer else 0, assembled)
+    return Made(
+        Method.LAYER,
+        layer.size if layer else 0,
+        layer.content_bytes if layer else 0,
+        assembled,
+        in_pass=start.diff.in_pass,
+    )

@@ -782,6 +782,17 @@ def goals(scenario: Scenario, row: dict) -> dict:
                 "figure": pushed,
                 "met": pushed <= allowed,
             }
+    # The step a CI job replaces is `docker push` of NEW as built (the naive
+    # image's push sends the same new layer): the kit's whole run, NEW built to
+    # pushed, must not take longer, on loopback (its worst case).
+    push = naive.get("push_seconds")
+    for way in ("kit_push", "kit_registry_only"):
+        if push and ways.get(way, {}).get("applies"):
+            ratio = ways[way]["to_pushed_seconds"] / max(push, 0.1)
+            out[f"{way}: NEW built -> pushed <= 1.0x `docker push` of NEW, loopback"] = {
+                "figure": round(ratio, 2),
+                "met": ratio <= 1.0,
+            }
     peak = max(ways[w].get("peak_rss_mib") or 0 for w in KIT_WAYS)
     out["kit peak memory < 100 MB"] = {"figure": peak, "met": peak * MIB < 100_000_000}
     if row["floor_bytes"] is not None:

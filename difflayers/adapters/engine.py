@@ -9,6 +9,7 @@ path concerned.
 
 import base64
 import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -126,6 +127,8 @@ def _owned(create, remove):
 
 RUN_LABEL = "io.github.difflayers.run"
 TOOL_IMAGE = "difflayers-kit:local"
+# A file, never removed (a lock file must outlive its holders): runs take turns on it.
+BUILD_CACHE_LOCK = Path(tempfile.gettempdir()) / ".difflayers-build-cache.lock"
 SOURCE_LABEL = "io.github.difflayers.sources"
 _CHECKOUT = Path(__file__).resolve().parents[2]
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -362,8 +365,41 @@ class Engine:
     def inspect_container(self, cid: str) -> dict:
         return _api(f"inspecting container {cid}", self.client.api.inspect_container, cid)
 
+    def _build_cache_ids(self) -> set:
+        usage = _api("reading the build cache", self.client.df)
+        return {record["ID"] for record in usage.get("BuildCache") or []}
+
+    @contextlib.contextmanager
+    def cache_left_as_found(self):
+        """Remove the build cache records made inside the block once it ends.
+
+        The differ's step and the Dockerfile method's build hold the changed
+        bytes (the differ's output, the build context, the ADD layer): each
+        would stay in BuildKit's cache, twice the change per run. Records in
+        use and those made before are left alone; the image built keeps its
+        layers (the cache only refers to them). Runs of the kit on this
+        machine take turns (a file lock), so none prunes another's records
+        while its build is under way.
+        """
+        with open(BUILD_CACHE_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            before = self._build_cache_ids()
+            try:
+                yield
+            finally:
+                with contextlib.suppress(docker.errors.DockerException, RequestException, EngineError):
+                    self._prune_cache_records(before)
+
+    def _prune_cache_records(self, kept: set) -> None:
+        """Prune the build cache records not in ``kept``. One BuildKit holds
+        while an image built from it exists (an ADD layer) is left: it goes
+        with the image."""
+        for record in sorted(self._build_cache_ids() - kept):  # the engine takes one value a filter
+            self.client.api.prune_builds(filters={"id": record})
+
     def buildkit_export(self, context: Path, dest: Path) -> list:
-        """Build ``context`` with BuildKit, its result exported into ``dest``.
+        """Build ``context`` with BuildKit, its result exported into ``dest``,
+        leaving no build cache (``cache_left_as_found``).
 
         Tries each docker CLI in turn (the SDK cannot build with BuildKit);
         returns why each one that failed did, empty on success.
@@ -374,7 +410,8 @@ class Engine:
                 continue
             argv = [cli, "build", "--network", "none", "--output", f"type=local,dest={dest}", str(context)]
             try:
-                process.run(argv, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+                with self.cache_left_as_found():
+                    process.run(argv, env={**os.environ, "DOCKER_BUILDKIT": "1"})
             except CommandFailed as exc:
                 last = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else str(exc)
                 failures.append(f"{cli}: {last}")

@@ -20,6 +20,8 @@ def add_arguments(name: str, p, env: Environment) -> None:
         p.add_argument("--path", required=True)
         p.add_argument("--old", required=True, help="JSON {ref, id}")
         p.add_argument("--new", required=True, help="JSON {ref, id}")
+        p.add_argument("--in-pass", choices=["delta", "layer"], help="also what that method needs")
+        p.add_argument("--byte-exact", action="store_true")
     else:
         p.add_argument("--output", default=env.output, help="output folder")
 
@@ -28,7 +30,7 @@ def run(args, env: Environment) -> int:
     if args.command == "compare-trees":
         from difflayers.comparing import container
 
-        container.run(args.path, args.old, args.new)
+        container.run(args.path, args.old, args.new, args.in_pass, args.byte_exact)
     elif args.command == "diff-trees":
         from difflayers.compose import differ
 

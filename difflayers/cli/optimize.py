@@ -1,5 +1,8 @@
 """difflayers optimize OLD NEW --path P -t TAG: OLD + one small layer, equal to NEW."""
 
+import time
+
+import difflayers
 from difflayers import pipeline
 from difflayers.cli.common import output_dir, platform_args, print_json
 from difflayers.core import breakdown
@@ -105,6 +108,14 @@ def add_arguments(p) -> None:
         "source (default: keep OLD's pair, which is equivalent and smaller)",
     )
     p.add_argument("--skip-verify", action="store_true", help="tag without verifying (verify apart later)")
+    p.add_argument(
+        "--verify",
+        choices=["construction", "full"],
+        default="construction",
+        help="how the image made is shown equal to NEW: by construction where the layer is made in the "
+        "differ's pass (the layer method with BuildKit; reads nothing again), or full: both images "
+        "read whole and compared (as `difflayers verify`), the default elsewhere",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -142,7 +153,8 @@ def print_registry_summary(s: dict) -> None:
         f"built from OLD's layers ({old_index['layer_bytes_read']:,} bytes read, once: "
         "it is pushed beside OLD)"
         if old_index["built"]
-        else f"found beside OLD ({old_index['bytes']:,} bytes)"
+        else f"found beside OLD ({old_index['bytes']:,} bytes); the result rests on it: OLD's layers were "
+        "not read (--verify full reads them)"
     )
     print(
         f"{s['tag']} ({s['method']} method, OLD not in this engine): {s['new']} new, {s['changed']} changed, "
@@ -237,10 +249,11 @@ def _verified(s: dict) -> str:
     if not s["verified"]:
         return "NOT verified"
     equivalent = s.get("equivalent_bytecode")
+    how = " by construction" if s.get("check") == "construction" else ""
     return (
-        f"verified equal to NEW ({equivalent} byte-code files equivalent)"
+        f"verified equal to NEW{how} ({equivalent} byte-code files equivalent)"
         if equivalent
-        else ("verified equal to NEW")
+        else f"verified equal to NEW{how}"
     )
 
 
@@ -249,6 +262,7 @@ def run(args, engine, progress) -> int:
         method=Method(args.method),
         allow_drift=args.allow_config_drift,
         skip_verify=args.skip_verify,
+        verify_full=args.verify == "full",
         push_to=args.push,
         new_if_no_old=args.new_if_no_old,
         platforms=platform_args(args),
@@ -261,6 +275,7 @@ def run(args, engine, progress) -> int:
         summary = pipeline.optimize(
             engine, args.old, args.new, args.path, args.tag, output, options, progress
         )
+    summary["seconds"] = round(time.monotonic() - difflayers.STARTED, 1)  # the whole command's wall time
     print_json(summary) if args.json else print_summary(summary)
     rebased = DecisionKind(summary["chain"]["decision"]).rebased
     return ExitCode.REBASED if rebased and not args.rebase_ok else ExitCode.OK

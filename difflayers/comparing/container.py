@@ -7,15 +7,18 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from difflayers.comparing import inpass
 from difflayers.comparing.record import compare_and_record
 from difflayers.core.diffrecord import ImageRef
 
 OUT = Path("/out")
-TREES = {"old": "/trees/old", "new": "/trees/new"}
+TREES = inpass.TREES
 
 
-def command(path: str, old: ImageRef, new: ImageRef) -> list:
-    """The differ's argv, as the CLI runs it in a container or a build step."""
+def command(path: str, old: ImageRef, new: ImageRef, in_pass: str | None = None, byte_exact=False) -> list:
+    """The differ's argv, as the CLI runs it in a container or a build step;
+    ``in_pass`` ("delta" or "layer"): also write what that method needs
+    (``comparing.inpass``; "layer" needs both whole images mounted too)."""
     old_json, new_json = (json.dumps(asdict(image), separators=(",", ":")) for image in (old, new))
     return [
         "python3",
@@ -28,10 +31,15 @@ def command(path: str, old: ImageRef, new: ImageRef) -> list:
         old_json,
         "--new",
         new_json,
+        *(["--in-pass", in_pass] if in_pass else []),
+        *(["--byte-exact"] if in_pass and byte_exact else []),
     ]
 
 
-def run(path: str, old_json: str, new_json: str) -> None:
+def run(path: str, old_json: str, new_json: str, in_pass: str | None = None, byte_exact=False) -> None:
     OUT.mkdir(exist_ok=True)
     old, new = (ImageRef(**json.loads(text)) for text in (old_json, new_json))
-    compare_and_record(TREES["new"], TREES["old"], OUT, path=path, old=old, new=new)
+    if in_pass:
+        inpass.make(OUT, path, old, new, byte_exact, in_pass)
+    else:
+        compare_and_record(TREES["new"], TREES["old"], OUT, path=path, old=old, new=new)

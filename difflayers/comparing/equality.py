@@ -239,6 +239,8 @@ class Comparison:
     # `.pyc` files counted equal though their bytes differ (``equivalent_bytecode``).
     equivalent: list = default(default_factory=list)
     byte_exact: bool = False
+    # "full": both images' files read and compared; "construction": ``comparing.construction``.
+    check: str = "full"
 
     @property
     def equal(self) -> bool:
@@ -246,6 +248,8 @@ class Comparison:
 
     @property
     def scope(self) -> str:
+        if self.check == "construction":
+            return f"OLD's tree index of {self.path} + the layer against NEW's, the trees outside it"
         return f"files under {self.path}" if self.path else "the whole filesystem"
 
 

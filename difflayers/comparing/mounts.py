@@ -38,8 +38,18 @@ def usable(old_ref: str, new_ref: str, path: str) -> bool:
     return bool(refs_ok and _PATH.fullmatch(path) and ".." not in path.split("/"))
 
 
-def compare(engine, tool_image: str, old: ImageRef, new: ImageRef, path: str, output_dir: Path):
-    """Write the differ's log and metadata for OLD and NEW into ``output_dir``.
+def compare(
+    engine,
+    tool_image: str,
+    old: ImageRef,
+    new: ImageRef,
+    path: str,
+    output_dir: Path,
+    in_pass: str | None = None,
+    byte_exact=False,
+):
+    """Write the differ's log and metadata for OLD and NEW into ``output_dir``;
+    ``in_pass`` ("delta" or "layer"): what that method needs too (``comparing.inpass``).
 
     The engine builds with a docker CLI that has BuildKit (DIFFLAYERS_DOCKER_CLI,
     else ``docker``, then ``/usr/bin/docker``).
@@ -50,7 +60,8 @@ def compare(engine, tool_image: str, old: ImageRef, new: ImageRef, path: str, ou
         old_ref=old.ref,
         new_ref=new.ref,
         path=path,
-        command=compare_command(path, old, new),
+        command=compare_command(path, old, new, in_pass, byte_exact),
+        whole_roots=in_pass == "layer",
     )
     # Inside output_dir, so the results are renamed into place, not copied.
     context = Path(tempfile.mkdtemp(prefix=".difflayers-compare-", dir=output_dir))

@@ -43,7 +43,14 @@ class OldManifest:
 
 
 def assemble(
-    engine, record: DiffRecord, plan, output_dir: Path, tag: str, old_history=None, old_manifest=None
+    engine,
+    record: DiffRecord,
+    plan,
+    output_dir: Path,
+    tag: str,
+    old_history=None,
+    old_manifest=None,
+    in_pass=None,
 ) -> Assembled:
     """Write the layer, config and load archive into ``output_dir``, load the
     image as ``tag`` and return what was made.
@@ -52,7 +59,8 @@ def assemble(
     registry); otherwise it is rebuilt from the engine's history endpoint.
     ``old_manifest`` (an ``OldManifest``) is OLD's manifest from the registry
     when pushing; on containerd's store the load needs it, and without one it
-    is read from the engine.
+    is read from the engine. ``in_pass`` (``comparing.inpass.InPass``): the
+    layer was written in the differ's pass; else NEW's tree is streamed here.
     """
     output_dir = Path(output_dir)
     path, old_ref, new_ref = record.path, record.old.ref, record.new.ref
@@ -60,7 +68,10 @@ def assemble(
     old_diff_ids = old["RootFS"]["Layers"]
     stats = layer_path = None
     diff_ids = list(old_diff_ids)
-    if not plan.is_empty:
+    if in_pass is not None and in_pass.mode == "layer" and not plan.is_empty:
+        layer_path, stats = in_pass.layer, in_pass.layer_stats
+        diff_ids.append(stats.diff_id)
+    elif not plan.is_empty:
         layer_path = output_dir / LAYER_NAME
         stats = write_layer(
             lambda: engine.tree_archive(new_ref, path),

@@ -41,10 +41,11 @@ def template_environment() -> jinja2.Environment:
 
 
 def render_compare_dockerfile(
-    *, tool_image: str, old_ref: str, new_ref: str, path: str, command: list
+    *, tool_image: str, old_ref: str, new_ref: str, path: str, command: list, whole_roots: bool = False
 ) -> str:
     """The Dockerfile whose build compares ``path`` of two images in place
-    (BuildKit mounts them from the images; see ``mounts``)."""
+    (BuildKit mounts them from the images; see ``mounts``); ``whole_roots``
+    mounts both whole images too (``comparing.inpass``)."""
     return (
         template_environment()
         .get_template("compare.Dockerfile.j2")
@@ -55,6 +56,7 @@ def render_compare_dockerfile(
             new_ref=new_ref,
             path=path,
             command=command,
+            whole_roots=whole_roots,
         )
     )
 

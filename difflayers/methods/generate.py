@@ -70,10 +70,17 @@ def _check_matches(record: DiffRecord, images: dict, expected: Expected) -> None
 
 
 def generate(
-    engine, output_dir: Path, allow_drift: bool = False, expected: Expected = Expected(), byte_exact=False
+    engine,
+    output_dir: Path,
+    allow_drift: bool = False,
+    expected: Expected = Expected(),
+    byte_exact=False,
+    delta_made=None,
 ) -> Generated:
     """Write the delta archive, removal list and Dockerfile into ``output_dir``
-    (``byte_exact``: ship byte-code that is only equivalent to OLD's too)."""
+    (``byte_exact``: ship byte-code that is only equivalent to OLD's too).
+    ``delta_made``: the ``DeltaStats`` of the delta archive the differ's pass
+    already wrote there from NEW's mount (``comparing.inpass``): NEW is not read."""
     output_dir = Path(output_dir)
     # The Dockerfile goes last and the old one first: a failed run leaves
     # nothing that builds, rather than an old Dockerfile beside a new archive.
@@ -116,11 +123,7 @@ def generate(
 
     content_bytes = 0
     if plan.additions:
-        with (
-            engine.tree_archive(record.new.ref, record.path) as source,
-            atomic_file(output_dir / DELTA_ARCHIVE) as dest,
-        ):
-            stats = write_delta(source, dest, tree_path=record.path, plan=plan)
+        stats = delta_made or _delta_from_engine(engine, record, plan, output_dir)
         content_bytes = stats.content_bytes
         delta_note = f"{DELTA_ARCHIVE}: {stats.entries} entries, {stats.content_bytes} bytes of file content"
     else:
@@ -146,3 +149,12 @@ def generate(
     write_text(output_dir / REMOVAL_LIST, removal_list)
     write_text(output_dir / DOCKERFILE, dockerfile)
     return Generated(record, plan, content_bytes, delta_note, warnings)
+
+
+def _delta_from_engine(engine, record: DiffRecord, plan: Plan, output_dir: Path):
+    """The delta archive from NEW's tree as the engine's archive endpoint streams it."""
+    with (
+        engine.tree_archive(record.new.ref, record.path) as source,
+        atomic_file(output_dir / DELTA_ARCHIVE) as dest,
+    ):
+        return write_delta(source, dest, tree_path=record.path, plan=plan)

@@ -6,6 +6,7 @@ Every result is checked with the comparison that shares no code with the kit.
 """
 
 import json
+import os
 import sys
 import tarfile
 import urllib.request
@@ -172,6 +173,39 @@ def test_the_layer_method_can_be_forced_where_a_dockerfile_would_do(tmp_path, un
     assert not any(name.startswith("app/dir/.wh.") and "opq" not in name for name in names)
 
 
+def test_the_check_by_construction_and_the_full_one_agree(tmp_path, unique, cleanup_images):
+    """The layer is made in the differ's pass (BuildKit mounts) and checked by
+    construction, nothing read again; --verify full compares both images whole."""
+    base = "FROM debian:bookworm-slim\nCOPY tree/ /app/\n"
+    old = _build(tmp_path, f"{unique}:old", base, {"x": b"1", "dir/y": b"2", "deep/er/z": b"3"})
+    new = _build(tmp_path, f"{unique}:new", base, {"x": b"one", "dir/y": b"2", "deep/er/w": b"4"})
+    cleanup_images.extend([old, new, f"{unique}:made", f"{unique}:full"])
+    made = _optimize(old, new, "-t", f"{unique}:made", "--method", "layer")
+    assert made["compared"] == "mounts" and made["check"] == "construction" and made["verified"]
+    assert "by construction" in made["equality"]
+    full = _optimize(old, new, "-t", f"{unique}:full", "--method", "layer", "--verify", "full")
+    assert full["check"] == "full" and full["verified"]
+    for processed in (f"{unique}:made", f"{unique}:full"):
+        _assert_equal(new, processed)
+
+
+def test_a_change_outside_the_path_is_caught_by_construction(tmp_path, unique, cleanup_images):
+    """NEW also changes /etc: a delta of /app cannot make NEW. The check by
+    construction finds it (exit 1, naming it) and nothing is tagged."""
+    old = _build(tmp_path, f"{unique}:old", "FROM debian:bookworm-slim\nCOPY tree/ /app/\n", {"x": b"1"})
+    new = _build(
+        tmp_path,
+        f"{unique}:new",
+        "FROM debian:bookworm-slim\nCOPY tree/ /app/\nCOPY tree/x /etc/extra.conf\n",
+        {"x": b"2"},
+    )
+    cleanup_images.extend([old, new, f"{unique}:made"])
+    result = _optimize(old, new, "-t", f"{unique}:made", "--method", "layer", check=False)
+    assert result.returncode == 1, result.stderr
+    assert "outside /app: only in NEW: etc/extra.conf" in result.stderr and "Traceback" not in result.stderr
+    assert sh(["docker", "image", "inspect", f"{unique}:made"], ".", check=False).returncode != 0
+
+
 def test_a_removed_name_that_is_not_utf8(tmp_path, unique, cleanup_images):
     """A Dockerfile cannot name it; a whiteout can."""
     make = "FROM debian:bookworm-slim\nRUN mkdir /app && echo 1 > /app/keep && {extra}\n"
@@ -275,3 +309,35 @@ def test_push_of_a_rebase_on_new_as_built_goes_through_the_engine(
     assert summary["chain"]["decision"] == "rebase-new"
     assert inspect(target)["Id"] == inspect(dropped_config_pair["new"])["Id"]
     _pulled_back_equal(dropped_config_pair["new"], target)
+
+
+def _build_cache_bytes() -> int:
+    import docker
+
+    client = docker.from_env()
+    try:
+        return sum(record["Size"] for record in client.df().get("BuildCache") or [])
+    finally:
+        client.close()
+
+
+def test_no_build_cache_holds_the_change(tmp_path, unique, cleanup_images):
+    """The differ's step writes the delta into its output, and the Dockerfile
+    method's build sends it as context: neither stays in BuildKit's cache.
+    What may stay is the Dockerfile method's ADD layer, which BuildKit holds
+    as long as the image built from it exists (docs/cli.md): one copy of the
+    change, never two."""
+    base = "FROM debian:bookworm-slim\nCOPY tree/ /app/\n"
+    change = os.urandom(4 << 20)
+    old = _build(tmp_path, f"{unique}:old", base, {"keep": b"k", "big": b"old"})
+    new = _build(tmp_path, f"{unique}:new", base, {"keep": b"k", "big": change})
+    cleanup_images.extend([old, new, f"{unique}:layer", f"{unique}:dockerfile"])
+    # The kit's tool image first: its own build cache is meant to stay.
+    sh([sys.executable, "-m", "difflayers", "-q", "diff", old, new, "--path", "/app"], ".")
+    for method in ("layer", "dockerfile"):
+        before = _build_cache_bytes()
+        made = _optimize(old, new, "-t", f"{unique}:{method}", "--method", method)
+        assert made["compared"] == "mounts" and made["method"] == method
+        grown = _build_cache_bytes() - before
+        allowed = len(change) // 4 if method == "layer" else len(change) + (64 << 10)
+        assert grown <= allowed, (method, grown)

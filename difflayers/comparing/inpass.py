@@ -1,0 +1,183 @@
+"""What the differ makes in the pass that compares the trees: the method's input.
+
+In the BuildKit step both images are mounted where they are (``mounts``).
+Besides rsync's log, the same step writes what the method then needs, so
+NEW's files never pass through the engine's archive endpoint (25-30 MB/s):
+
+- ``delta`` (the Dockerfile method): the delta archive its Dockerfile ADDs,
+  from NEW's mount, reading only the files it ships (``archives.delta``);
+- ``layer`` (the layer method): the delta layer, likewise (``archives.layer``
+  on an ``archives.fstree.FsTree``); OLD's and NEW's tree indexes of the
+  compared path, hashed while rsync runs (the check by construction applies
+  the layer to OLD's and compares with NEW's: ``comparing.construction``;
+  NEW's is the index pushed beside the image); and what differs between OLD
+  and NEW outside the path (both whole images mounted, hashed), which no
+  delta of the path can carry.
+
+``DONE`` is written last, with the mode and the seconds each part took; the
+caller reads the rest from /out only when it is there.
+"""
+
+import os
+import posixpath
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from difflayers.archives.delta import DeltaStats, clean_member, write_delta
+from difflayers.archives.fstree import FsTree, tar_info
+from difflayers.archives.layer import LayerStats, ancestor_names, write_layer
+from difflayers.archives.treescan import scan
+from difflayers.comparing import difflog
+from difflayers.comparing.indexcheck import tree_differences
+from difflayers.comparing.indexdiff import index_stream
+from difflayers.comparing.record import compare_and_record
+from difflayers.core.outputs import atomic_file, read_json, write_json
+from difflayers.methods.dockerfile import DELTA_ARCHIVE as DELTA_NAME  # what the Dockerfile ADDs
+
+# Where the differ's step sees the trees (the compare Dockerfile mounts them).
+TREES = {"old": "/trees/old", "new": "/trees/new"}
+ROOTS = {"old": "/trees/old-root", "new": "/trees/new-root"}  # the layer mode only
+
+MODES = ("delta", "layer")
+LAYER_NAME = "delta-layer.tar"
+STATS = "in-pass-stats.json"
+OLD_INDEX = "old-tree-index.jsonl.gz"
+NEW_INDEX = "new-tree-index.jsonl.gz"
+DONE = "in-pass.json"
+SHOWN = 10
+
+
+@dataclass
+class InPass:
+    """What the differ's pass wrote in ``folder`` (see the module), in ``mode``."""
+
+    folder: Path
+    mode: str
+
+    @staticmethod
+    def clear(folder: Path) -> None:
+        """Remove a former pass's files (a kept --output folder), so none is taken for this one's."""
+        for name in (DELTA_NAME, LAYER_NAME, STATS, OLD_INDEX, NEW_INDEX, DONE):
+            (Path(folder) / name).unlink(missing_ok=True)
+
+    @classmethod
+    def found_in(cls, folder: Path):
+        """The pass's results in ``folder``, or None where the diff made none."""
+        done = Path(folder) / DONE
+        return cls(Path(folder), read_json(done)["mode"]) if done.exists() else None
+
+    @property
+    def layer(self) -> Path | None:
+        """The layer written (None: nothing to ship, or not the layer mode)."""
+        path = self.folder / LAYER_NAME
+        return path if self.mode == "layer" and path.exists() else None
+
+    @property
+    def layer_stats(self) -> LayerStats | None:
+        path = self.folder / STATS
+        return LayerStats(**read_json(path)) if self.layer is not None else None
+
+    @property
+    def delta_stats(self) -> DeltaStats | None:
+        """The delta archive's figures (None: nothing to add, or not the delta mode)."""
+        path = self.folder / STATS
+        return DeltaStats(**read_json(path)) if self.mode == "delta" and path.exists() else None
+
+    @property
+    def old_index(self) -> bytes:
+        return (self.folder / OLD_INDEX).read_bytes()
+
+    @property
+    def new_index(self) -> bytes | None:
+        path = self.folder / NEW_INDEX
+        return path.read_bytes() if path.exists() else None
+
+    @property
+    def outside(self) -> dict:
+        """{"entries": N, "differences": count, "shown": [first lines]} outside the path."""
+        return read_json(self.folder / DONE)["outside"]
+
+
+def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
+    """Compare and record as ``compare_and_record`` does, and write what
+    ``mode`` needs into ``out`` (see the module)."""
+    base = posixpath.basename(path)
+    started = time.monotonic()
+    seconds = {}
+
+    def timed(name, work):
+        begun = time.monotonic()
+        result = work()
+        seconds[name] = round(time.monotonic() - begun, 2)
+        return result
+
+    def index(role, name):
+        return lambda: index_stream(FsTree(TREES[role], base), path, out / name)
+
+    def new_tree():
+        return nullcontext(FsTree(TREES["new"], base))
+
+    done = {"mode": mode}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # hashlib and file reads let go of the GIL: the indexes are hashed
+        # beside rsync, which runs as its own process.
+        jobs = []
+        if mode == "layer":
+            jobs = [
+                pool.submit(timed, f"{role} index", index(role, name))
+                for role, name in (("old", OLD_INDEX), ("new", NEW_INDEX))
+            ]
+            outside = pool.submit(timed, "outside", lambda: outside_differences(path))
+        timed(
+            "rsync", lambda: compare_and_record(TREES["new"], TREES["old"], out, path=path, old=old, new=new)
+        )
+        _, plan = difflog.load(out, byte_exact)
+        stats = None
+        if mode == "layer" and not plan.is_empty:
+            ancestry = ancestors(ROOTS["new"], path)
+            layer = lambda: write_layer(  # noqa: E731
+                new_tree, out / LAYER_NAME, tree_path=path, plan=plan, ancestors=ancestry
+            )
+            stats = timed("layer", layer)
+        elif mode == "delta" and plan.additions:
+
+            def delta():
+                with new_tree() as tree, atomic_file(out / DELTA_NAME) as dest:
+                    return write_delta(tree, dest, tree_path=path, plan=plan)
+
+            stats = timed("delta", delta)
+        if stats is not None:
+            write_json(out / STATS, asdict(stats))
+        for job in jobs:
+            job.result()
+        if mode == "layer":
+            done["outside"] = outside.result()
+    seconds["all"] = round(time.monotonic() - started, 2)
+    write_json(out / DONE, {**done, "seconds": seconds})
+
+
+def ancestors(root: str, path: str) -> list:
+    """NEW's directories above ``path``, as layer entries with NEW's owner and mode."""
+    headers = []
+    for ancestor in ancestor_names(path):
+        fs_path = (root + ancestor).encode("utf-8", "surrogateescape")
+        rel = ancestor.lstrip("/")
+        header = tar_info(fs_path, rel, os.lstat(fs_path))
+        clean_member(header, "", rel, None)
+        headers.append(header)
+    return headers
+
+
+def outside_differences(path: str) -> dict:
+    """OLD's and NEW's whole trees but ``path``, compared entry by entry (content
+    hashed): the processed image keeps OLD's there, so they must be equal."""
+    trees = {role: _entries(FsTree(ROOTS[role], "root", skip=path.strip("/"))) for role in ("old", "new")}
+    lines = tree_differences(trees["old"], trees["new"], only=("only in NEW", "only in OLD"))
+    return {"entries": len(trees["new"]), "differences": len(lines), "shown": lines[:SHOWN]}
+
+
+def _entries(tree: FsTree) -> dict:
+    return {entry.name: entry for _, entry, _ in scan(tree, tree.base, keep=False)}
