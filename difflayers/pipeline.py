@@ -76,7 +76,7 @@ class Diff:
     output_dir: Path
     # Ship byte-code that is only equivalent to OLD's (see core/bytecode.py).
     byte_exact: bool = False
-    # The layer and the check's files, made in the differ's pass (mounts only).
+    # What the differ's pass made for the method: delta.tar, or the layer and its check (mounts only).
     in_pass: InPass | None = None
 
 
@@ -496,8 +496,9 @@ def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote
                 **({DELTA_ARCHIVE: delta} if delta.exists() else {}),
             }
             progress("building the Dockerfile")
-            with engine.cache_left_as_found():
-                engine.build(files, tag, progress=lambda line: progress(f"  {_shortened(line)}"))
+            engine.build(
+                files, tag, progress=lambda line: progress(f"  {_shortened(line)}"), keep_cache=False
+            )
             size = delta.stat().st_size if delta.exists() else 0
             return Made(Method.DOCKERFILE, size, generated.content_bytes, warnings=generated.warnings)
     progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")

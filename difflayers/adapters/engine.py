@@ -684,19 +684,29 @@ class Engine:
         return written
 
     def build(
-        self, files: dict, tag: str, progress=None, labels=None, network: bool = False, target=None
+        self,
+        files: dict,
+        tag: str,
+        progress=None,
+        labels=None,
+        network: bool = False,
+        target=None,
+        keep_cache: bool = True,
     ) -> str:
         """Build ``files`` (a context: name -> path) as ``tag``; return the image ID.
 
         With BuildKit where a docker CLI has it (what users run; the classic
         builder is deprecated), else with the classic builder through the API;
         ``builder`` forces either. Steps reach no network unless ``network``.
+        ``keep_cache=False``: the build cache records it made go (``cache_left_as_found``).
         """
         cli = self.buildkit_cli if self.builder != "classic" else None
         if self.builder == "buildkit" and cli is None:
             raise EngineError(f"no docker CLI here builds with BuildKit (tried {', '.join(self.clis)})")
         if cli is not None:
-            return self._build_with_buildkit(cli, files, tag, progress, labels, network, target)
+            kept = contextlib.nullcontext() if keep_cache else self.cache_left_as_found()
+            with kept:
+                return self._build_with_buildkit(cli, files, tag, progress, labels, network, target)
         return self._build_classic(files, tag, progress, labels, network, target)
 
     def _build_with_buildkit(self, cli: str, files: dict, tag: str, progress, labels, network, target) -> str:

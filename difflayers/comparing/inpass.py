@@ -18,10 +18,11 @@ NEW's files never pass through the engine's archive endpoint (25-30 MB/s):
 caller reads the rest from /out only when it is there.
 """
 
+import multiprocessing
 import os
 import posixpath
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -114,23 +115,21 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
         seconds[name] = round(time.monotonic() - begun, 2)
         return result
 
-    def index(role, name):
-        return lambda: index_stream(FsTree(TREES[role], base), path, out / name)
-
     def new_tree():
         return nullcontext(FsTree(TREES["new"], base))
 
     done = {"mode": mode}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # hashlib and file reads let go of the GIL: the indexes are hashed
-        # beside rsync, which runs as its own process.
+    # Processes, not threads: walking and hashing many small files is Python
+    # work that would hold one interpreter's lock; beside rsync (processes of
+    # its own) each tree is read on a core of its own.
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("fork")) as pool:
         jobs = []
         if mode == "layer":
             jobs = [
-                pool.submit(timed, f"{role} index", index(role, name))
+                pool.submit(_timed_index, role, base, path, out / name)
                 for role, name in (("old", OLD_INDEX), ("new", NEW_INDEX))
             ]
-            outside = pool.submit(timed, "outside", lambda: outside_differences(path))
+            outside = pool.submit(_timed_outside, path)
         timed(
             "rsync", lambda: compare_and_record(TREES["new"], TREES["old"], out, path=path, old=old, new=new)
         )
@@ -152,11 +151,24 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
         if stats is not None:
             write_json(out / STATS, asdict(stats))
         for job in jobs:
-            job.result()
+            seconds.update(job.result())
         if mode == "layer":
-            done["outside"] = outside.result()
+            done["outside"], took = outside.result()
+            seconds.update(took)
     seconds["all"] = round(time.monotonic() - started, 2)
     write_json(out / DONE, {**done, "seconds": seconds})
+
+
+def _timed_index(role: str, base: str, path: str, dest: Path) -> dict:
+    begun = time.monotonic()
+    index_stream(FsTree(TREES[role], base), path, dest)
+    return {f"{role} index": round(time.monotonic() - begun, 2)}
+
+
+def _timed_outside(path: str) -> tuple:
+    begun = time.monotonic()
+    found = outside_differences(path)
+    return found, {"outside": round(time.monotonic() - begun, 2)}
 
 
 def ancestors(root: str, path: str) -> list:

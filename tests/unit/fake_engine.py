@@ -26,7 +26,7 @@ class FakeEngine:
     def tree_archive(self, image, path):
         yield engine_like_tar(self.trees[image])
 
-    def build(self, files, tag, progress=None, labels=None):
+    def build(self, files, tag, progress=None, labels=None, keep_cache=True):
         self.built.append((tag, sorted(files)))
         return "sha256:built"
 
