@@ -186,3 +186,32 @@ def test_a_normal_run_sweeps_and_says_so(big_pair, run_seconds):
     assert "removed what killed runs left:" in result.stderr
     assert nothing(owned_by(proc.pid))
     subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("compare", ["volumes", "mounts"])
+def test_a_sigint_ignored_from_the_start_stays_ignored(big_pair, run_seconds, compare):
+    """A shell script's background job starts with SIGINT ignored: Ctrl-C in its
+    terminal must not stop it, neither during an engine call (where the kit
+    holds signals) nor between them. SIGTERM still would."""
+    tag = "difflayers-test-interrupts:ignoring"
+    whole = run_seconds(compare)
+    argv = [*CLI, "-q", "optimize", big_pair["old"], big_pair["new"], "--path", "/app", "-t", tag]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DIFFLAYERS_COMPARE": compare},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    began = time.monotonic()
+    for share in (0.1, 0.3, 0.5, 0.7):
+        time.sleep(max(0.0, began + whole * share - time.monotonic()))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=600)
+    try:
+        assert proc.returncode == 0, err
+        assert sh(["docker", "image", "inspect", tag], ".", check=False).returncode == 0
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
