@@ -19,8 +19,7 @@ from difflayers.comparing.equality import Comparison, config_differences
 from difflayers.comparing.indexcheck import layer_differences
 from difflayers.core import treeindex
 
-CHECK = "construction"
-FULL = "full"
+CHECK = "construction"  # the name in --json; the other is "full" (comparing.equality)
 
 
 def describe(path: str) -> str:

@@ -42,7 +42,6 @@ from difflayers.methods.dockerfile import DELTA_ARCHIVE as DELTA_NAME  # what th
 TREES = {"old": "/trees/old", "new": "/trees/new"}
 ROOTS = {"old": "/trees/old-root", "new": "/trees/new-root"}  # the layer mode only
 
-MODES = ("delta", "layer")
 LAYER_NAME = "delta-layer.tar"
 STATS = "in-pass-stats.json"
 OLD_INDEX = "old-tree-index.jsonl.gz"
