@@ -170,7 +170,6 @@ class Made:
     content_bytes: int  # the file content in it: what the image's new layers hold
     assembled: object = None
     warnings: list = field(default_factory=list)
-    in_pass: InPass | None = None  # NEW's index from the differ's pass, for the push
 
 
 @dataclass
@@ -249,7 +248,7 @@ def optimize(
     if start.decision.kind is DecisionKind.REBASE_NEW:
         progress(f"tagging {new_ref} as {tag}: NEW as built starts a new chain")
         engine.publish(new_id, tag)
-        made = Made(Method.NEW_AS_BUILT, 0, 0, in_pass=found.in_pass)
+        made = Made(Method.NEW_AS_BUILT, 0, 0)
     else:
         if registry is not None and start.ref != old_ref:
             progress(f"finding the chain's base in {target.host}")
@@ -267,7 +266,7 @@ def optimize(
             engine.publish(unverified, tag)
     pushed = {}
     if registry is not None:
-        pushed = _push(engine, registry, target, tag, remote, made, progress, new_ref, path, output_dir)
+        pushed = _push(engine, registry, target, tag, remote, made, progress, new_ref, start.diff, output_dir)
         lap("push")
     processed = engine.inspect_image(tag)
     # What NEW as built adds: read from its layers, unless the differ's pass
@@ -440,8 +439,10 @@ def _chain_summary(processed: dict, decision: Decision) -> dict:
 
 
 def _push(
-    engine: Engine, registry, target, tag, remote, made: Made, progress, new_ref, path, output_dir
+    engine: Engine, registry, target, tag, remote, made: Made, progress, new_ref, diff: Diff, output_dir
 ) -> dict:
+    """Push the image made; then NEW's tree index beside it (``diff``: the
+    diff it was made from, whose pass may hold that index already)."""
     if made.assembled is None:
         # A rebase on NEW as built: its layers are not OLD's, the engine sends them.
         progress(f"pushing {tag} with the engine (NEW as built: its layers are new to the chain)")
@@ -456,16 +457,15 @@ def _push(
     # Every image the kit pushes gets its tree index, so the next revision's
     # optimize needs no OLD in its engine (``methods.remote``).
     progress("pushing NEW's tree index beside it")
-    in_pass = made.in_pass
     new_index, _, _ = registry_old.attach_tree_index(
         engine,
         registry,
         target.repository,
         new_ref,
-        path,
+        diff.record.path,
         pushed["manifest"],
         output_dir,
-        data=in_pass.new_index if in_pass else None,
+        data=diff.in_pass.new_index if diff.in_pass else None,
     )
     return {**pushed, "new_index": new_index}
 
@@ -508,10 +508,4 @@ def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote
         engine, start.diff.record, start.diff.plan, output_dir, tag, history, manifest, start.diff.in_pass
     )
     layer = assembled.layer
-    return Made(
-        Method.LAYER,
-        layer.size if layer else 0,
-        layer.content_bytes if layer else 0,
-        assembled,
-        in_pass=start.diff.in_pass,
-    )
+    return Made(Method.LAYER, layer.size if layer else 0, layer.content_bytes if layer else 0, assembled)

@@ -97,7 +97,7 @@ class Content:
                 masked.update(block)
             first = False
         self.digest = "sha256:" + digest.hexdigest()
-        self.size = self.file.tell() if self.file is not None else read
+        self.size = read
         if self.size != size:
             raise BadInput(f"the archive's {rel!r} holds {self.size} bytes, its header says {size}")
         found = bytecode.header(head) if masked is not None else None

@@ -108,10 +108,9 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
     started = time.monotonic()
     seconds = {}
 
-    def timed(name, work):
-        begun = time.monotonic()
-        result = work()
-        seconds[name] = round(time.monotonic() - begun, 2)
+    def timed(name, work, *args, **kwargs):
+        result, took = _timed(name, work, *args, **kwargs)
+        seconds.update(took)
         return result
 
     def new_tree():
@@ -125,21 +124,18 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
         jobs = []
         if mode == "layer":
             jobs = [
-                pool.submit(_timed_index, role, base, path, out / name)
-                for role, name in (("old", OLD_INDEX), ("new", NEW_INDEX))
+                pool.submit(_timed, f"{role} index", index_stream, FsTree(TREES[role], base), path, dest)
+                for role, dest in (("old", out / OLD_INDEX), ("new", out / NEW_INDEX))
             ]
-            outside = pool.submit(_timed_outside, path)
-        timed(
-            "rsync", lambda: compare_and_record(TREES["new"], TREES["old"], out, path=path, old=old, new=new)
-        )
+            outside = pool.submit(_timed, "outside", outside_differences, path)
+            jobs.append(outside)
+        timed("rsync", compare_and_record, TREES["new"], TREES["old"], out, path=path, old=old, new=new)
         _, plan = difflog.load(out, byte_exact)
         stats = None
         if mode == "layer" and not plan.is_empty:
-            ancestry = ancestors(ROOTS["new"], path)
-            layer = lambda: write_layer(  # noqa: E731
-                new_tree, out / LAYER_NAME, tree_path=path, plan=plan, ancestors=ancestry
-            )
-            stats = timed("layer", layer)
+            above = ancestors(ROOTS["new"], path)
+            layer = out / LAYER_NAME
+            stats = timed("layer", write_layer, new_tree, layer, tree_path=path, plan=plan, ancestors=above)
         elif mode == "delta" and plan.additions:
 
             def delta():
@@ -150,24 +146,19 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
         if stats is not None:
             write_json(out / STATS, asdict(stats))
         for job in jobs:
-            seconds.update(job.result())
+            seconds.update(job.result()[1])
         if mode == "layer":
-            done["outside"], took = outside.result()
-            seconds.update(took)
+            done["outside"] = outside.result()[0]
     seconds["all"] = round(time.monotonic() - started, 2)
     write_json(out / DONE, {**done, "seconds": seconds})
 
 
-def _timed_index(role: str, base: str, path: str, dest: Path) -> dict:
+def _timed(name: str, work, *args, **kwargs) -> tuple:
+    """(``work(*args, **kwargs)``, {name: seconds it took}); module-level, so a
+    process of the pool can run it."""
     begun = time.monotonic()
-    index_stream(FsTree(TREES[role], base), path, dest)
-    return {f"{role} index": round(time.monotonic() - begun, 2)}
-
-
-def _timed_outside(path: str) -> tuple:
-    begun = time.monotonic()
-    found = outside_differences(path)
-    return found, {"outside": round(time.monotonic() - begun, 2)}
+    result = work(*args, **kwargs)
+    return result, {name: round(time.monotonic() - begun, 2)}
 
 
 def ancestors(root: str, path: str) -> list:
