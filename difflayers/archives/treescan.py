@@ -189,14 +189,79 @@ def tree_relative(name: str, root: str):
     return None
 
 
+class LayerChanges:
+    """What one layer does to the tree under its root, as an engine applies it
+    (OCI image spec, "Applying Changesets"): the names its whiteouts hide with
+    everything below (``hidden``), the directories it makes opaque, whether it
+    hides or replaces the whole tree, and the entries it adds (hashed; a
+    hardlink's ``group`` is its target). Read once, so an index of a lower tree
+    can be streamed past it (``comparing.indexcheck.applied``) or held and
+    changed (``Overlay``)."""
+
+    def __init__(self):
+        self.hidden: set = set()
+        self.opaque: set = set()
+        self.whole_tree = False
+        self.outside = False  # changes something outside the tree
+        self.above: dict = {}  # the directories above the tree it holds, by name
+        self.added: list = []
+
+    @classmethod
+    def read(cls, tar: tarfile.TarFile, root: str, keep=None) -> "LayerChanges":
+        """One layer's tar (opened in stream mode); ``root``: the tree, no slashes
+        around; ``keep(member, entry, content)`` as ``Overlay`` says."""
+        found = cls()
+        files = _Files()
+        for member in tar:
+            parent, leaf = posixpath.split(member.name.removeprefix("./").rstrip("/"))
+            if leaf == OPAQUE_MARKER or leaf.startswith(WHITEOUT_PREFIX):
+                target = (
+                    parent if leaf == OPAQUE_MARKER else posixpath.join(parent, leaf[len(WHITEOUT_PREFIX) :])
+                )
+                rel = tree_relative(target, root)
+                if rel == "" or (rel == "." and leaf != OPAQUE_MARKER):
+                    found.whole_tree = found.outside = True  # the tree or a directory above it is hidden
+                elif rel is not None:
+                    (found.opaque if leaf == OPAQUE_MARKER else found.hidden).add(rel)
+                else:
+                    found.outside = True
+                continue
+            rel = tree_relative(member.name, root)
+            if rel is None or (rel == "" and not member.isdir()):
+                found.outside = True
+            if rel == "" and not member.isdir():
+                found.whole_tree = True  # a directory above the tree replaced
+            if rel == "" and member.isdir():
+                name = member.name.removeprefix("./").strip("/")
+                found.above[name] = _metadata(member, name)
+            if not rel:
+                continue
+            target = tree_relative(member.linkname, root) if member.islnk() else None
+            entry, content = files.read(tar, member, _metadata(member, rel), target)
+            if keep is not None:
+                keep(member, entry, content)
+            if content is not None:
+                content.close()
+            found.added.append(entry)
+        return found
+
+    def hides(self, name: str) -> bool:
+        """Is ``name`` of a lower layer hidden by this layer's whiteouts?"""
+        return (
+            self.whole_tree
+            or (bool(self.opaque) and name not in self.opaque and under_any(name, self.opaque))
+            or (bool(self.hidden) and under_any(name, self.hidden))
+        )
+
+
 class Overlay:
     """A tree under ``tree_path`` built from image layers, bottom first, as an
-    engine unpacks them (OCI image spec, "Applying Changesets"): each layer's
-    whiteouts hide what the layers below hold, then its entries are added.
-    Only entries under ``tree_path`` are kept (``entries``: name -> Entry), and
-    the directories above it (``above``). ``keep(member, entry, content)``, if
-    given, sees each entry of the tree while it passes, with a regular file's
-    content (``methods.registrytree`` keeps what a delta needs)."""
+    engine unpacks them (``LayerChanges``): each layer's whiteouts hide what the
+    layers below hold, then its entries are added. Only entries under
+    ``tree_path`` are kept (``entries``: name -> Entry), and the directories
+    above it (``above``). ``keep(member, entry, content)``, if given, sees each
+    entry of the tree while it passes, with a regular file's content
+    (``methods.registrytree`` keeps what a delta needs)."""
 
     def __init__(self, tree_path: str, keep=None):
         self.root = tree_path.strip("/")
@@ -208,56 +273,16 @@ class Overlay:
         # The last layer (counted from 1) that changed anything outside the tree.
         self.last_outside = 0
 
-    def _rel(self, name: str):
-        return tree_relative(name, self.root)
-
     def apply(self, tar: tarfile.TarFile) -> None:
         """Apply one layer's tar (opened in stream mode)."""
         self._layers += 1
-        hidden: set = set()  # names (relative) hidden with everything below
-        opaque: set = set()  # directories whose lower entries are all hidden
-        whole_tree = False
-        added = []
-        files = _Files()
-        for member in tar:
-            parent, leaf = posixpath.split(member.name.removeprefix("./").rstrip("/"))
-            if leaf == OPAQUE_MARKER or leaf.startswith(WHITEOUT_PREFIX):
-                target = (
-                    parent if leaf == OPAQUE_MARKER else posixpath.join(parent, leaf[len(WHITEOUT_PREFIX) :])
-                )
-                rel = self._rel(target)
-                if rel == "" or (rel == "." and leaf != OPAQUE_MARKER):
-                    whole_tree = True  # the tree or a directory above it is hidden
-                    self.last_outside = self._layers
-                elif rel is not None:
-                    (opaque if leaf == OPAQUE_MARKER else hidden).add(rel)
-                else:
-                    self.last_outside = self._layers
-                continue
-            rel = self._rel(member.name)
-            if rel is None or (rel == "" and not member.isdir()):
-                self.last_outside = self._layers
-            if rel == "" and not member.isdir():
-                whole_tree = True  # a directory above the tree replaced
-            if rel == "" and member.isdir():
-                name = member.name.removeprefix("./").strip("/")
-                self.above[name] = _metadata(member, name)
-            if not rel:
-                continue
-            target = self._rel(member.linkname) if member.islnk() else None
-            entry, content = files.read(tar, member, _metadata(member, rel), target)
-            if self.keep is not None:
-                self.keep(member, entry, content)
-            if content is not None:
-                content.close()
-            added.append(entry)
-        if whole_tree:
-            self._drop(lambda name: True)
-        if opaque:
-            self._drop(lambda name: name not in opaque and under_any(name, opaque))
-        if hidden:
-            self._drop(lambda name: under_any(name, hidden))
-        self._add(added)
+        changes = LayerChanges.read(tar, self.root, self.keep)
+        if changes.outside:
+            self.last_outside = self._layers
+        self.above.update(changes.above)
+        if changes.whole_tree or changes.opaque or changes.hidden:
+            self._drop(changes.hides)
+        self._add(changes.added)
 
     def _add(self, added: list) -> None:
         replaced = {e.name for e in added if e.kind != DIRECTORY}
@@ -294,11 +319,3 @@ class Overlay:
                 for name in names:
                     entries[name] = entries[name]._replace(group=leader)
         return entries
-
-
-def overlay_of(tree_path: str, entries: dict) -> Overlay:
-    """An ``Overlay`` holding an index's entries, for layers to be applied on."""
-    overlay = Overlay(tree_path)
-    overlay.entries = {name: entry._replace(group="") for name, entry in entries.items()}
-    overlay._inode = {name: (0, entry.group) for name, entry in entries.items() if entry.group}
-    return overlay

@@ -60,6 +60,8 @@ def source_of(rel: str) -> str | None:
     """The `.py` a cached `.pyc` was compiled from: ``a/__pycache__/b.cpython-311[.opt-1].pyc``
     -> ``a/b.py``. Legacy `.pyc` files beside their source are not used by Python 3
     while the source exists, so they have none here."""
+    if not rel.endswith(SUFFIX):  # most names: no split
+        return None
     folder, name = posixpath.split(rel)
     if not name.endswith(SUFFIX) or posixpath.basename(folder) != CACHE_DIR:
         return None

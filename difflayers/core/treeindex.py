@@ -73,6 +73,7 @@ class Entry(NamedTuple):
 
 
 FIELDS = list(Entry._fields)
+_DECODER = json.JSONDecoder()
 
 
 def tree_key(name: str) -> tuple:
@@ -105,28 +106,28 @@ def encode(entry: Entry) -> bytes:
 def decode(line: bytes, lineno: int) -> Entry:
     """One entry line, checked field by field: an index comes from a network."""
     try:
-        row = json.loads(line)
+        row = _DECODER.decode(line.decode("ascii"))  # an index is ASCII (names escaped)
         if not isinstance(row, list) or len(row) != len(FIELDS):
             raise ValueError(f"{len(row) if isinstance(row, list) else 'no'} fields")
         name = _name(row[0])
         kind = row[1]
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
-        numbers = row[2:7] + row[10:12]
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
-            raise ValueError("a numeric field is not a whole number >= 0")
-        if not all(isinstance(row[i], str) for i in (7, 8, 9)):
+        for number in (row[2], row[3], row[4], row[5], row[6], row[10], row[11]):
+            if type(number) is not int or number < 0:  # bool is not int here
+                raise ValueError("a numeric field is not a whole number >= 0")
+        if type(row[7]) is not str or type(row[8]) is not str or type(row[9]) is not str:
             raise ValueError("digest, link or group is not a string")
         digest = row[7]
         if kind == FILE and not (digest.startswith("sha256:") and len(digest) == 71):
             raise ValueError(f"a file without a sha256 digest ({digest[:20]!r})")
-        xattrs = tuple((str(k), str(v)) for k, v in row[12])
+        xattrs = tuple((str(k), str(v)) for k, v in row[12]) if row[12] else ()
         pyc = Pyc(str(row[13][0]), int(row[13][1]), int(row[13][2])) if row[13] else None
         return Entry(
             name, kind, row[2], row[3], row[4], row[5], row[6], digest, row[8],
             _name(row[9]) if row[9] else "", row[10], row[11], xattrs, pyc,
         )  # fmt: skip
-    except (ValueError, TypeError, IndexError, UnsafePath) as exc:
+    except (ValueError, TypeError, IndexError, UnsafePath) as exc:  # UnicodeDecodeError is a ValueError
         raise BadIndex(f"entry {lineno} of the tree index is not valid: {exc}") from None
 
 
@@ -252,6 +253,17 @@ def _checked_header(line: bytes) -> str:
 def load(data: bytes, path: str | None = None) -> dict:
     """An index held as a dict (name -> Entry): OLD's, looked up by the differ."""
     return {entry.name: entry for entry in read(io.BytesIO(data), path)}
+
+
+class streamed:  # noqa: N801 (used like a function: a view, as dict.values())
+    """An index's entries read anew each time they are iterated: a tree kept
+    as its compressed bytes (a few bytes an entry) rather than as a dict."""
+
+    def __init__(self, data: bytes, path: str | None = None):
+        self._data, self._path = data, path
+
+    def __iter__(self) -> Iterator[Entry]:
+        return read(io.BytesIO(self._data), self._path)
 
 
 def groups(entries: dict) -> dict:

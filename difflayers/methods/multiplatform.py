@@ -200,7 +200,7 @@ def _delta(registry, target, old: Image, new: Image, platform, path, output_dir,
         tree = RegistryTree(registry, new_image, path, index.entries, work, keep_all=True)
         found = diff_tree(tree, index.entries, work, options.byte_exact)
     plan, new_data = found.plan, found.new_index.read_bytes()
-    new_entries = treeindex.load(new_data, path)
+    new_entries = treeindex.streamed(new_data, path)
     superseded, tree_bytes = superseded_bytes(index.entries, new_entries, plan)
     decision = chain_decision(options.policy, old_like, superseded, tree_bytes)
     if decision.kind is DecisionKind.REBASE_NEW:

@@ -108,7 +108,7 @@ def optimize(
         found = diff_stream(source, path, index.entries, output_dir, options.byte_exact)
     plan = found.plan
     new_index = found.new_index.read_bytes()
-    new_entries = treeindex.load(new_index, path)
+    new_entries = treeindex.streamed(new_index, path)  # read as needed: a tree is never held
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
     superseded, tree_bytes = superseded_bytes(index.entries, new_entries, plan)
     old_like = {
@@ -382,23 +382,28 @@ def _layer(engine: Engine, new_ref: str, path: str, found, output_dir: Path) -> 
     return layer, stats
 
 
-def superseded_bytes(old: dict, new: dict, plan) -> tuple:
+def superseded_bytes(old: dict, new, plan) -> tuple:
     """Bytes of OLD's files the delta replaces or removes (a hardlink group once),
-    and NEW's tree bytes: what the chain policy weighs."""
+    and NEW's tree bytes: what the chain policy weighs. ``new``: NEW's index
+    entries, held or ``treeindex.streamed``."""
     replaced, removed = set(plan.additions) - plan.new_paths, set(plan.removals)
 
     def gone(name):
         return name in replaced or under_any(name, removed)
 
     def total(entries, wanted) -> int:
-        seen, count = set(), 0
-        for name, entry in entries.items():
-            if entry.kind == treeindex.FILE and wanted(name) and (entry.group or name) not in seen:
-                seen.add(entry.group or name)
+        seen, count = set(), 0  # hardlink groups counted
+        for entry in entries:
+            if (
+                entry.kind == treeindex.FILE
+                and wanted(entry.name)
+                and (not entry.group or entry.group not in seen)
+            ):
+                seen.add(entry.group) if entry.group else None
                 count += entry.size
         return count
 
-    return total(old, gone), total(new, lambda name: True)
+    return total(old.values(), gone), total(new.values() if isinstance(new, dict) else new, lambda name: True)
 
 
 def chain_decision(policy: Policy, old_like: dict, superseded: int, tree_bytes: int) -> Decision:

@@ -9,6 +9,7 @@ import tarfile
 import pytest
 
 from difflayers.archives.treescan import Overlay
+from difflayers.comparing.indexcheck import layer_differences
 from difflayers.core import treeindex
 from difflayers.core.treeindex import Entry, Pyc
 from difflayers.errors import BadIndex
@@ -162,3 +163,76 @@ def test_the_artifact_manifest_is_deterministic_and_refers_to_its_image():
     assert manifest["subject"] == subject and manifest["artifactType"] == treeindex.ARTIFACT_TYPE
     assert manifest["layers"][0]["mediaType"] == treeindex.MEDIA_TYPE
     assert indexartifact.referrers_tag(subject["digest"]) == "sha256-" + "1" * 64
+
+
+def _layer_file(tmp_path, *members):
+    path = tmp_path / "layer.tar"
+    with _layer(*members) as tar:
+        path.write_bytes(tar.fileobj.fileobj.getvalue())
+    return path
+
+
+class _Plan:
+    kept_from_old: tuple = ()
+
+
+def test_a_layer_streamed_past_an_index_agrees_with_the_held_overlay(tmp_path):
+    """``indexcheck.layer_differences`` streams OLD's index past the layer; the
+    held ``Overlay`` applies the same layer: both give the same tree, and a NEW
+    that differs is caught, whatever way (content, whiteout, hardlink, a
+    directory replaced by a file)."""
+    below = Overlay("/app")
+    below.apply(
+        _layer(
+            ("app", "d"),
+            ("app/keep", "f", b"keep"),
+            ("app/d", "d"),
+            ("app/d/old", "f", b"old"),
+            ("app/e", "d"),
+            ("app/e/x", "f", b"x"),
+            ("app/gone", "f", b"gone"),
+            ("app/a", "f", b"linked"),
+            ("app/b", "h", "app/a"),
+        )
+    )
+    old = below.result()
+    members = (
+        ("app/.wh.gone", "f"),
+        ("app/d", "d"),
+        ("app/d/.wh..wh..opq", "f"),
+        ("app/d/new", "f", b"new"),
+        ("app/e", "f", b"a file where a directory was"),
+        ("app/a", "f", b"replaced"),
+        ("app/n1", "f", b"pair"),
+        ("app/n2", "h", "app/n1"),
+    )
+    layer = _layer_file(tmp_path, *members)
+    on_top = Overlay("/app")
+    on_top.entries, on_top._inode = dict(below.entries), dict(below._inode)
+    on_top.apply(_layer(*members))
+    new = on_top.result()
+    assert sorted(new) == [".", "a", "b", "d", "d/new", "e", "keep", "n1", "n2"]
+    streamed = treeindex.read(io.BytesIO(treeindex.to_bytes("/app", old.values())), "/app")
+    assert layer_differences(streamed, layer, new, _Plan, "/app") == []
+
+    def wrong(name, **fields):
+        changed = dict(new)
+        changed[name] = changed[name]._replace(**fields)
+        return layer_differences(old, layer, changed, _Plan, "/app")
+
+    assert wrong("keep", digest="sha256:" + "0" * 64) == ["differs in digest: keep"]
+    assert layer_differences(old, layer, {**new, "gone": old["gone"]}, _Plan, "/app") == ["missing: gone"]
+    assert layer_differences(old, layer, {**new, "e/x": old["e/x"]}, _Plan, "/app") == ["missing: e/x"]
+    assert layer_differences(old, layer, {n: e for n, e in new.items() if n != "keep"}, _Plan, "/app") == [
+        "not in NEW: keep"
+    ]
+    unlinked = {**new, "n2": new["n2"]._replace(group=""), "n1": new["n1"]._replace(group="")}
+    assert layer_differences(old, layer, unlinked, _Plan, "/app") == [
+        "hardlinks differ: n1",
+        "hardlinks differ: n2",
+    ]
+    relinked = {**new, "a": new["a"]._replace(group="a"), "b": new["b"]._replace(group="a")}
+    assert layer_differences(old, layer, relinked, _Plan, "/app") == [
+        "hardlinks differ: a",
+        "hardlinks differ: b",
+    ]
