@@ -31,6 +31,7 @@ from requests.exceptions import RequestException, Timeout
 
 from difflayers.adapters import process
 from difflayers.adapters.streams import ChunkReader, Counting, layer_identity
+from difflayers.archives.tarstream import open_tar
 from difflayers.core.mediatypes import ATTESTATION_KEY, INDEXES
 from difflayers.errors import CommandFailed, EngineError, ImageNotFound, PathProblem
 from difflayers.ownership import (
@@ -340,7 +341,7 @@ class Engine:
             return found, read
         with self._raw_stream(f"reading the layers of {image!r}", "/images/{0}/get", image) as stream:
             counted = Counting(stream)
-            with tarfile.open(fileobj=counted, mode="r|") as tar:
+            with open_tar(fileobj=counted) as tar:
                 for member in tar:
                     if not member.isreg():
                         continue

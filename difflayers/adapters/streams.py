@@ -7,6 +7,8 @@ import gzip
 import hashlib
 import tarfile
 
+from difflayers.archives.tarstream import open_tar
+
 
 class ChunkReader:
     """A read()-able view of the SDK's chunk iterator, for tarfile's stream mode.
@@ -81,7 +83,7 @@ def layer_identity(blob, visit=None) -> tuple:
         source = gzip.GzipFile(fileobj=source, mode="rb")
     hashing = Hashing(source)
     try:
-        with tarfile.open(fileobj=hashing, mode="r|") as tar:
+        with open_tar(fileobj=hashing) as tar:
             content = 0
             for member in tar:
                 if visit is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from difflayers.archives.fstree import tar_reader
+from difflayers.archives.tarstream import open_tar
 from difflayers.core.names import join_under, safe_relative
 from difflayers.core.plan import Plan
 from difflayers.errors import StaleOutput, UnsafePath, XattrNotCarried
@@ -102,9 +103,7 @@ def write_delta(source: BinaryIO, dest: BinaryIO, *, tree_path: str, plan: Plan)
     stats = DeltaStats()
     with (
         tar_reader(source) as src,
-        tarfile.open(
-            fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
-        ) as out,
+        open_tar(fileobj=dest, mode="w|") as out,
     ):
         for member in src:
             rel = relative_name(member.name.rstrip("/") or member.name, base)

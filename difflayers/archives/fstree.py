@@ -21,6 +21,8 @@ import stat
 import tarfile
 from collections.abc import Iterator
 
+from difflayers.archives.tarstream import open_tar
+
 CAPABILITY = "security.capability"
 _XATTR_KEY = "SCHILY.xattr." + CAPABILITY
 
@@ -132,4 +134,4 @@ def tar_reader(source):
     (``FsTree``, a ``TarFile``) as it is, a byte stream opened in stream mode."""
     if hasattr(source, "extractfile"):
         return contextlib.nullcontext(source)
-    return tarfile.open(fileobj=source, mode="r|", encoding="utf-8", errors="surrogateescape")
+    return open_tar(fileobj=source)

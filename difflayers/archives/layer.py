@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from difflayers.archives.delta import check_xattrs_carried, clean_member, copy_member, relative_name
 from difflayers.archives.fstree import tar_reader
+from difflayers.archives.tarstream import open_tar
 from difflayers.core.names import is_under
 from difflayers.core.outputs import atomic_file
 from difflayers.core.plan import Plan
@@ -149,9 +150,7 @@ def _write_once(source, dest, tree_path, plan, ancestors, extra) -> LayerStats:
             out.addfile(_marker(posixpath.join(header.name, WHITEOUT_PREFIX + name)))
             stats.whiteouts += 1
 
-    with tarfile.open(
-        fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
-    ) as out:
+    with open_tar(fileobj=writer, mode="w|") as out:
         for header in ancestors:
             out.addfile(header)
             stats.entries += 1

@@ -13,11 +13,13 @@ both, counts as equal (and is listed); ``byte_exact`` counts it as a difference.
 
 import hashlib
 import posixpath
+import sys
 import tarfile
 from dataclasses import dataclass
 from dataclasses import field as default
 from typing import BinaryIO
 
+from difflayers.archives.tarstream import open_tar
 from difflayers.core import bytecode
 from difflayers.core.chain import is_chain_label
 from difflayers.core.names import check_tree_path
@@ -50,6 +52,7 @@ class Tree(dict):
         super().__init__()
         self.bytecode: dict = {}  # name -> (bytecode.Header, masked digest)
         self.sources: dict = {}  # name -> (mtime, size)
+        self.groups: dict = {}  # first name of a hardlink group -> its names
 
     def fresh(self, pyc: str):
         """Is this `.pyc` fresh for its source here? None if not timestamp-based or no source."""
@@ -76,13 +79,49 @@ CONFIG_FIELDS = (
 )
 
 
-def read_tree(stream: BinaryIO, root: str = "") -> Tree:
+def read_tree(stream: BinaryIO, root: str = "", with_groups: bool = True) -> Tree:
     """name -> description of each entry of a tar stream; hardlinks grouped.
 
     ``root`` (e.g. ``/srv/app``) names the directory an archive of one path
     holds, whose members the engine names from its basename (``app/...``);
     they are reported from ``/`` (``srv/app/...``) as in a whole export.
+    ``with_groups=False``: the descriptions without the hardlink groups, which
+    are in ``tree.groups`` (as ``compare_streamed`` reads its first tree).
     """
+    entries = Tree()
+    for name, description, first in _described(stream, root, entries):
+        if first is not None:
+            entries.groups.setdefault(first, [first]).append(name)
+            description = entries.get(first, ("missing link target",))
+        entries[name] = description
+    return with_links(entries) if with_groups else entries
+
+
+def with_links(tree: Tree) -> Tree:
+    """The tree's descriptions with each hardlink group's names added."""
+    for name, linked in _linked(tree.groups).items():
+        tree[name] = tree[name] + (linked,)
+    return tree
+
+
+def _linked(groups: dict) -> dict:
+    return {name: "linked with " + ", ".join(sorted(group)) for group in groups.values() for name in group}
+
+
+_KINDS = {
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.FIFOTYPE: "fifo",
+    tarfile.CHRTYPE: "char device",
+    tarfile.BLKTYPE: "block device",
+}
+
+
+def _described(stream: BinaryIO, root: str, side: Tree):
+    """(name, description, None) for each member, (name, None, first name) for
+    a hardlink; byte-code headers and `.py` stamps go to ``side``."""
     base, full = posixpath.basename(root), root.strip("/")
 
     def named(name: str) -> str:
@@ -91,46 +130,70 @@ def read_tree(stream: BinaryIO, root: str = "") -> Tree:
             return full + name[len(base) :]
         return name
 
-    entries, groups = Tree(), {}
-    with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+    with open_tar(fileobj=stream) as tar:
         for member in tar:
             name = named(member.name)
             if member.islnk():
-                first = named(member.linkname)
-                groups.setdefault(first, [first]).append(name)
-                entries[name] = entries.get(first, ("missing link target",))
+                yield name, None, named(member.linkname)
                 continue
             if member.isreg() and name.endswith(bytecode.SUFFIX):
                 digest, masked, head = _bytecode_digests(tar.extractfile(member))
                 payload = "sha256:" + digest
                 if head is not None:
-                    entries.bytecode[name] = (head, masked)
+                    side.bytecode[name] = (head, masked)
             elif member.isreg():
                 payload = "sha256:" + sha256_of(tar.extractfile(member))
                 if name.endswith(".py"):
-                    entries.sources[name] = (member.mtime, member.size)
+                    side.sources[name] = (member.mtime, member.size)
             elif member.issym():
                 payload = "-> " + member.linkname
             elif member.ischr() or member.isblk():
                 payload = f"device {member.devmajor}:{member.devminor}"
             else:
                 payload = ""
-            kind = {
-                tarfile.REGTYPE: "file",
-                tarfile.AREGTYPE: "file",
-                tarfile.DIRTYPE: "dir",
-                tarfile.SYMTYPE: "symlink",
-                tarfile.FIFOTYPE: "fifo",
-                tarfile.CHRTYPE: "char device",
-                tarfile.BLKTYPE: "block device",
-            }.get(member.type, f"type {member.type!r}")
-            mode, owner = f"{member.mode & 0o7777:04o}", f"{member.uid}:{member.gid}"
-            entries[name] = (kind, mode, owner, payload, _xattrs(member))
-    for group in groups.values():
-        linked = "linked with " + ", ".join(sorted(group))
-        for name in group:
-            entries[name] = entries[name] + (linked,)
-    return entries
+            kind = _KINDS.get(member.type, f"type {member.type!r}")
+            # Interned: a few distinct modes and owners, shared by a whole tree.
+            mode, owner = sys.intern(f"{member.mode & 0o7777:04o}"), sys.intern(f"{member.uid}:{member.gid}")
+            yield name, (kind, mode, owner, payload, _xattrs(member)), None
+
+
+def compare_streamed(a: Tree, stream_b: BinaryIO, root: str = "", byte_exact: bool = False) -> tuple:
+    """(``tree_differences``, ``equivalent_bytecode``) of ``a`` (read with
+    ``with_groups=False``) and the tree of ``stream_b``, B read as it streams:
+    only A is held, with B's names and what differs, so comparing two images
+    of 100,000 files holds one of them, not both."""
+    b = Tree()  # B's byte-code records and sources, and what is kept of B
+    differing: dict = {}  # name -> B's description, or None: not in B
+    seen: set = set()
+    for name, description, first in _described(stream_b, root, b):
+        if first is not None:
+            b.groups.setdefault(first, [first]).append(name)
+            description = _of_b(first, a, differing, seen) or ("missing link target",)
+        seen.add(name)
+        if a.get(name) != description:
+            differing[name] = description
+    linked_a, linked_b = _linked(a.groups), _linked(b.groups)
+    wanted = set(differing) | (set(a) - seen) | (set(a.bytecode) & set(b.bytecode))
+    wanted |= {n for n in set(linked_a) | set(linked_b) if linked_a.get(n) != linked_b.get(n)}
+    views = []
+    for side, linked in ((a, linked_a), (b, linked_b)):
+        view = Tree()
+        view.bytecode, view.sources = side.bytecode, side.sources
+        for name in wanted:
+            found = a.get(name) if side is a else _of_b(name, a, differing, seen)
+            if found is not None:
+                view[name] = found + ((linked[name],) if name in linked else ())
+        views.append(view)
+    equivalent = [] if byte_exact else equivalent_bytecode(*views)
+    return tree_differences(*views, byte_exact), equivalent
+
+
+def _of_b(name: str, a: Tree, differing: dict, seen: set):
+    """B's description of ``name`` (without its group): kept where it differs
+    from A's, else A's; None where B has no such name."""
+    if name in differing:
+        return differing[name]
+    return a.get(name) if name in seen else None
 
 
 def _bytecode_digests(stream: BinaryIO):
@@ -253,30 +316,28 @@ class Comparison:
         return f"files under {self.path}" if self.path else "the whole filesystem"
 
 
-def image_tree(engine, image: str, path: str | None = None) -> dict:
+def image_tree(engine, image: str, path: str | None = None, with_groups: bool = True) -> Tree:
     """``read_tree`` of ``image``: its whole filesystem, or ``path`` (a directory)."""
+    with _tree_stream(engine, image, path) as stream:
+        return read_tree(stream, root=path or "", with_groups=with_groups)
+
+
+def _tree_stream(engine, image: str, path: str | None):
     if path is None:
-        with engine.filesystem_archive(image) as stream:
-            return read_tree(stream)
+        return engine.filesystem_archive(image)
     engine.require_directory(image, path)
-    with engine.tree_archive(image, path) as stream:
-        return read_tree(stream, root=path)
+    return engine.tree_archive(image, path)
 
 
 def compare_images(
     engine, image_a: str, image_b: str, path: str | None = None, byte_exact: bool = False
 ) -> Comparison:
-    """Compare two local images' runtime config and files (all, or under ``path``)."""
+    """Compare two local images' runtime config and files (all, or under
+    ``path``): A read and held, B compared with it as it streams."""
     if path is not None:
         path = check_tree_path(path, "--path", volume_target=False)
     inspected = [engine.inspect_image(ref) for ref in (image_a, image_b)]
-    tree_a, tree_b = image_tree(engine, image_a, path), image_tree(engine, image_b, path)
-    return Comparison(
-        image_a,
-        image_b,
-        path,
-        config_differences(*inspected),
-        tree_differences(tree_a, tree_b, byte_exact),
-        [] if byte_exact else equivalent_bytecode(tree_a, tree_b),
-        byte_exact,
-    )
+    tree_a = image_tree(engine, image_a, path, with_groups=False)
+    with _tree_stream(engine, image_b, path) as stream:
+        lines, equivalent = compare_streamed(tree_a, stream, path or "", byte_exact)
+    return Comparison(image_a, image_b, path, config_differences(*inspected), lines, equivalent, byte_exact)

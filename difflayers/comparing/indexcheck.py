@@ -16,11 +16,11 @@ whole tree, so a million entries are checked in a few megabytes.
 """
 
 import heapq
-import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from difflayers.archives.tarstream import open_tar
 from difflayers.archives.treescan import LayerChanges
 from difflayers.core import bytecode
 from difflayers.core.names import escaped_text, under_any
@@ -38,7 +38,7 @@ def layer_differences(old, layer: Path | None, new, plan: Plan, tree_path: str) 
     (``treeindex.read``), or held (name -> Entry)."""
     changes = LayerChanges()
     if layer is not None:
-        with tarfile.open(layer, "r|", encoding="utf-8", errors="surrogateescape") as tar:
+        with open_tar(layer) as tar:
             changes = LayerChanges.read(tar, tree_path.strip("/"))
     return differences(applied(_streamed(old), changes), grouped(_streamed(new)), set(plan.kept_from_old))
 

@@ -10,12 +10,12 @@ needs that to prove the delta is the whole difference.
 
 import contextlib
 import gzip
-import tarfile
 from dataclasses import dataclass
 
 from difflayers.adapters.engine import Engine
 from difflayers.adapters.registry import Registry
 from difflayers.adapters.streams import Prefixed
+from difflayers.archives.tarstream import open_tar
 from difflayers.archives.treescan import Overlay, tree_relative
 from difflayers.core import treeindex
 from difflayers.errors import BadInput
@@ -45,7 +45,7 @@ def layer_tar(registry: Registry, repository: str, digest: str):
         head = blob.read(2)
         source = Prefixed(head, blob)
         stream = gzip.GzipFile(fileobj=source, mode="rb") if head == b"\x1f\x8b" else source
-        with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+        with open_tar(fileobj=stream) as tar:
             yield tar
         while blob.read(1 << 20):
             pass

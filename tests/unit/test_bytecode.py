@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from difflayers.comparing import difflog
-from difflayers.comparing.equality import equivalent_bytecode, read_tree, tree_differences
+from difflayers.comparing.equality import compare_streamed, equivalent_bytecode, read_tree, tree_differences
 from difflayers.comparing.record import compare_and_record
 from difflayers.core import breakdown, bytecode
 from difflayers.core.diffrecord import ImageRef
@@ -150,6 +150,16 @@ def test_equality_accepts_equivalent_byte_code_and_finds_stale(tmp_path):
     stale = read_tree(tar_of_tree(new, {"m.py": T_OLD}))
     lines = tree_differences(a, stale)
     assert lines == [f"byte-code: {pyc} is fresh in A, stale in B (the mtime or size its .py has there)"]
+    # B read as it streams, against A held: the same lines and equivalences.
+    for exact in (False, True):
+        for other in ({}, {"m.py": T_OLD}):
+            held_a = read_tree(tar_of_tree(new, {}), with_groups=False)
+            found = compare_streamed(held_a, tar_of_tree(old if not other else new, other), byte_exact=exact)
+            b_tree = read_tree(tar_of_tree(old if not other else new, other))
+            assert found == (
+                tree_differences(a, b_tree, exact),
+                [] if exact else equivalent_bytecode(a, b_tree),
+            )
 
 
 def _tree_tar(root: Path, name: str) -> io.BytesIO:

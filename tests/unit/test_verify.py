@@ -1,7 +1,7 @@
 import io
 import tarfile
 
-from difflayers.comparing.equality import config_differences, read_tree, tree_differences
+from difflayers.comparing.equality import compare_streamed, config_differences, read_tree, tree_differences
 
 
 def tar_of(*members):
@@ -55,6 +55,34 @@ def test_hardlink_groups_are_compared():
     copies = read_tree(tar_of(("a", tarfile.REGTYPE, {"data": b"s"}), ("b", tarfile.REGTYPE, {"data": b"s"})))
     assert tree_differences(linked, copies) != []
     assert tree_differences(linked, linked) == []
+
+
+def streamed(a_members, b_members) -> list:
+    """``compare_streamed``'s lines: A held, B read as it streams."""
+    lines, _ = compare_streamed(read_tree(tar_of(*a_members), with_groups=False), tar_of(*b_members))
+    return lines
+
+
+def test_b_read_as_it_streams_gives_the_held_comparison():
+    reg, lnk, sym = tarfile.REGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
+    trees = [
+        [("a", reg, {"data": b"s"}), ("b", lnk, {"linkname": "a"}), ("c", reg, {"data": b"c"})],
+        [("a", reg, {"data": b"s"}), ("b", reg, {"data": b"s"}), ("c", reg, {"data": b"c"})],
+        [("a", reg, {"data": b"t"}), ("b", lnk, {"linkname": "a"}), ("c", lnk, {"linkname": "a"})],
+        [
+            ("a", reg, {"data": b"s"}),
+            ("c", reg, {"data": b"c", "mode": 0o600}),
+            ("l", sym, {"linkname": "x"}),
+        ],
+        [("a", reg, {"data": b"t"}), ("b", lnk, {"linkname": "a"}), ("new\nline", reg, {})],
+        [("a", reg, {"data": b"s"}), ("b", reg, {"data": b"s"}), ("c", lnk, {"linkname": "b"})],
+        [],
+    ]
+    for a in trees:
+        for b in trees:
+            held = tree_differences(read_tree(tar_of(*a)), read_tree(tar_of(*b)))
+            assert streamed(a, b) == held, (a, b)
+    assert streamed(trees[0], trees[2]) != []
 
 
 def test_env_order_does_not_matter_but_values_do():
