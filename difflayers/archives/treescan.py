@@ -119,7 +119,10 @@ class _Files:
     them (a tar names a hardlink's target before the link)."""
 
     def __init__(self, spool_dir=None, keep=True):
-        self._seen: dict = {}  # name -> (size, digest, pyc)
+        # name -> size (8 bytes) and digest (32) of every file, as one bytes
+        # object: a tree's worth of them is held while it streams.
+        self._seen: dict = {}
+        self._pyc: dict = {}  # name -> Pyc, for the byte-code among them
         self._spool_dir = spool_dir
         self._keep = keep
 
@@ -131,13 +134,16 @@ class _Files:
                 raise BadInput(
                     f"the hardlink {entry.name!r} points to {member.linkname!r}, not to a file before it"
                 )
-            size, digest, pyc = self._seen[target]
-            return entry._replace(size=size, digest=digest, pyc=pyc, group=target), None
+            seen = self._seen[target]
+            size, digest = int.from_bytes(seen[:8], "big"), "sha256:" + seen[8:].hex()
+            return entry._replace(size=size, digest=digest, pyc=self._pyc.get(target), group=target), None
         if not member.isreg():
             return entry, None
         with tar.extractfile(member) as source:
             content = Content(source, member.size, entry.name, self._spool_dir, self._keep)
-        self._seen[entry.name] = (content.size, content.digest, content.pyc)
+        self._seen[entry.name] = content.size.to_bytes(8, "big") + bytes.fromhex(content.digest[7:])
+        if content.pyc is not None:
+            self._pyc[entry.name] = content.pyc
         return entry._replace(size=content.size, digest=content.digest, pyc=content.pyc), content
 
 

@@ -16,7 +16,7 @@ whole tree, so a million entries are checked in a few megabytes.
 """
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,7 +44,9 @@ def layer_differences(old, layer: Path | None, new, plan: Plan, tree_path: str) 
 
 
 def _streamed(entries) -> Iterable[Entry]:
-    if isinstance(entries, dict):
+    if getattr(entries, "in_tree_order", False):  # treeindex.Held
+        return entries.values()
+    if isinstance(entries, Mapping):
         return (entries[name] for name in sorted(entries, key=tree_key))
     return entries
 

@@ -114,7 +114,7 @@ def diff_tree(new_tree, old: dict, work_dir: Path, byte_exact: bool = False) -> 
     in tree order and then knows its index (``dest``), hardlink ``leaders``,
     ``entries`` and ``bytes_read`` (``_NewTree``; ``methods.registrytree``)."""
     spool = _Spool(work_dir / SPOOL_NAME)
-    remaining = set(old)
+    remaining = _Remaining(old)
     items: list = []
     keeps_old: set = set()
     new_pyc: dict = {}  # NEW's `.pyc` -> its entry, for the byte-code rule
@@ -123,7 +123,7 @@ def diff_tree(new_tree, old: dict, work_dir: Path, byte_exact: bool = False) -> 
     mtime_only = [0, 0]  # unchanged files with a new mtime: entries, bytes
     for member, entry, content in new_tree:
         rel = entry.name
-        remaining.discard(rel)
+        remaining.passed(rel)
         before = old.get(rel)
         if before is not None and rel != ".":
             keeps_old.add(os.path.dirname(rel) or ".")
@@ -142,6 +142,7 @@ def diff_tree(new_tree, old: dict, work_dir: Path, byte_exact: bool = False) -> 
         if entry.kind == FILE and rel.endswith(".py"):
             new_files[rel] = entry
     spool.close()
+    remaining = remaining.rest()
     items += [Item("*", "d" if old[name].kind == DIRECTORY else "?", "", name) for name in remaining]
     relink = _relinked(old, new_tree.leaders, remaining)
     found = make_plan(sorted(items, key=lambda i: tree_key(i.path)), relink)
@@ -222,6 +223,41 @@ def index_stream(source, tree_path: str, dest: Path) -> tuple:
     for _ in new_tree:
         pass
     return new_tree.entries, new_tree.bytes_read
+
+
+class _Remaining:
+    """OLD's names that NEW lacks, found as NEW passes in tree order: a walk of
+    OLD's names beside NEW's where OLD is held in tree order (``treeindex.Held``:
+    no set of a whole tree's names), else a set."""
+
+    def __init__(self, old):
+        self._ordered = getattr(old, "in_tree_order", False)
+        self._names = iter(old) if self._ordered else set(old)
+        self._gone: list = []
+        self._next = next(self._names, None) if self._ordered else None
+
+    def passed(self, name: str) -> None:
+        if not self._ordered:
+            self._names.discard(name)
+            return
+        if self._next is None or self._next == name:
+            self._next = next(self._names, None) if self._next == name else None
+            return
+        key = tree_key(name)
+        while self._next is not None and tree_key(self._next) < key:
+            self._gone.append(self._next)
+            self._next = next(self._names, None)
+        if self._next == name:
+            self._next = next(self._names, None)
+
+    def rest(self) -> set:
+        if not self._ordered:
+            return self._names
+        if self._next is not None:
+            self._gone.append(self._next)
+            self._gone.extend(self._names)
+            self._next = None
+        return set(self._gone)
 
 
 def _relinked(old: dict, leaders: dict, removed: set) -> list:

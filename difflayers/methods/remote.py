@@ -18,6 +18,7 @@ OLD's, which the engine does not have): it is in the registry only.
 """
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -403,7 +404,9 @@ def superseded_bytes(old: dict, new, plan) -> tuple:
                 count += entry.size
         return count
 
-    return total(old.values(), gone), total(new.values() if isinstance(new, dict) else new, lambda name: True)
+    return total(old.values(), gone), total(
+        new.values() if isinstance(new, Mapping) else new, lambda name: True
+    )
 
 
 def chain_decision(policy: Policy, old_like: dict, superseded: int, tree_bytes: int) -> Decision:

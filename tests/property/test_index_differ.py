@@ -73,6 +73,14 @@ def both_plans(old: Path, new: Path, work: Path):
     os.rename(staged / new.name, old)
     with open(engine_like_stream(new, work), "rb") as source:
         found = diff_stream(source, "/" + new.name, old_index, work)
+    # OLD's index as optimize holds one found in the registry (encoded lines,
+    # walked in tree order beside NEW): the same plan.
+    held = treeindex.load(treeindex.to_bytes("/" + new.name, old_index.values()), "/" + new.name)
+    assert held == old_index
+    (work / "held").mkdir()
+    with open(engine_like_stream(new, work), "rb") as source:
+        again = diff_stream(source, "/" + new.name, held, work / "held")
+    assert (again.plan.additions, again.plan.removals) == (found.plan.additions, found.plan.removals)
     return rsync_plan, found, old_index
 
 
