@@ -457,15 +457,20 @@ def _push(
     # Every image the kit pushes gets its tree index, so the next revision's
     # optimize needs no OLD in its engine (``methods.remote``).
     progress("pushing NEW's tree index beside it")
+    path = diff.record.path
+    found = registry_old.old_artifact(
+        registry, remote, path, diff.in_pass.old_index if diff.in_pass else None
+    )
     new_index, _, _ = registry_old.attach_tree_index(
         engine,
         registry,
         target.repository,
         new_ref,
-        diff.record.path,
+        path,
         pushed["manifest"],
         output_dir,
         data=diff.in_pass.new_index if diff.in_pass else None,
+        base=found,
     )
     return {**pushed, "new_index": new_index}
 

@@ -174,7 +174,14 @@ def print_registry_summary(s: dict) -> None:
     if s["chain"]["decision"] != "delta":
         print(f"REBASED ({s['chain']['decision']}): " + "; ".join(s["chain"]["reasons"]))
     uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
-    print(f"pushed {s['pushed']}{uploaded}; NEW's tree index beside it ({s['new_index']['bytes']:,} bytes)")
+    print(f"pushed {s['pushed']}{uploaded}; NEW's tree index beside it ({index_sent(s['new_index'])})")
+
+
+def index_sent(index: dict) -> str:
+    """What the tree index pushed is and cost: whole, or a delta on OLD's."""
+    if index.get("parts", 1) > 1:
+        return f"{index['bytes']:,} bytes, kept as OLD's and a delta: {index['bytes_sent']:,} bytes sent"
+    return f"{index['bytes']:,} bytes"
 
 
 def print_platforms_summary(s: dict) -> None:

@@ -87,8 +87,9 @@ class InPass:
         return DeltaStats(**read_json(path)) if self.mode == "delta" and path.exists() else None
 
     @property
-    def old_index(self) -> bytes:
-        return (self.folder / OLD_INDEX).read_bytes()
+    def old_index(self) -> bytes | None:
+        path = self.folder / OLD_INDEX
+        return path.read_bytes() if path.exists() else None
 
     @property
     def new_index(self) -> bytes | None:

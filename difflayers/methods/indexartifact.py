@@ -11,15 +11,18 @@ blob's digest (the registry adapter), and the index's schema and path.
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 from difflayers.adapters.registry import Registry
-from difflayers.core import treeindex
+from difflayers.core import indexdelta, treeindex
 from difflayers.core.mediatypes import OCI_INDEX, OCI_MANIFEST
 from difflayers.errors import BadIndex, RegistryError
 
 EMPTY = b"{}"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 PATH_KEY = "io.github.difflayers.tree-index.path"
+ENTRIES_KEY = "io.github.difflayers.tree-index.entries"  # sha256 of the entry lines
+MAX_DELTAS = 8  # then a whole index again
 
 
 def _digest(data: bytes) -> str:
@@ -32,25 +35,44 @@ def referrers_tag(digest: str) -> str:
     return f"{algorithm}-{hexdigest}"[:128]
 
 
-def manifest_for(index: bytes, subject: dict, path: str) -> bytes:
-    """The artifact manifest: deterministic, so the same index gives the same digest."""
+def manifest_for(index: bytes, subject: dict, path: str, parts: list | None = None) -> bytes:
+    """The artifact manifest: deterministic, so the same index gives the same digest.
+    ``parts``: the layer descriptors when the index is kept as a base and deltas
+    (``core.indexdelta``); else the index is the one layer. The digest of the
+    index's entries is annotated, so a reader checks what it composes."""
+    layers = parts or [_part(treeindex.MEDIA_TYPE, index, path)]
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": treeindex.ARTIFACT_TYPE,
         "config": {"mediaType": EMPTY_TYPE, "digest": _digest(EMPTY), "size": len(EMPTY)},
-        "layers": [
-            {
-                "mediaType": treeindex.MEDIA_TYPE,
-                "digest": _digest(index),
-                "size": len(index),
-                "annotations": {PATH_KEY: path},
-            }
-        ],
+        "layers": layers,
         "subject": subject,
-        "annotations": {PATH_KEY: path},
+        "annotations": {PATH_KEY: path, ENTRIES_KEY: indexdelta.entries_digest(index)},
     }
     return json.dumps(manifest, indent=3, sort_keys=True).encode()
+
+
+def _part(media_type: str, blob: bytes, path: str) -> dict:
+    return {
+        "mediaType": media_type,
+        "digest": _digest(blob),
+        "size": len(blob),
+        "annotations": {PATH_KEY: path},
+    }
+
+
+@dataclass
+class Artifact:
+    """A tree index found in the registry: where, its parts (layer descriptors:
+    a whole index, then index deltas), the digest of its entries, and the index
+    itself once read (``data``)."""
+
+    repository: str
+    digest: str
+    parts: list
+    entries: str | None
+    data: bytes | None = None
 
 
 def layer_digests(registry: Registry, repository: str, digest: str) -> list:
@@ -62,17 +84,30 @@ def layer_digests(registry: Registry, repository: str, digest: str) -> list:
         raise BadIndex(f"{registry.host}/{repository}@{digest[:19]} is not an image manifest") from None
 
 
-def attach(registry: Registry, repository: str, subject: dict, index: bytes, path: str) -> dict:
+def attach(registry: Registry, repository: str, subject: dict, index: bytes, path: str, base=None) -> dict:
     """Push ``index`` (bytes of a tree index of ``path``) as an artifact referring
     to ``subject`` (a manifest descriptor), bound to the subject's layers
-    (``treeindex.bound``); return its digest, its size and the bytes sent."""
+    (``treeindex.bound``); return its digest, its size, the bytes sent and its
+    parts. ``base``: the ``Artifact`` of the index this one follows (OLD's, its
+    ``data`` known): its parts are reused and only a delta is uploaded, until
+    the deltas grow past ``MAX_DELTAS`` or a quarter of the base."""
     index = treeindex.bound(index, layer_digests(registry, repository, subject["digest"]))
-    sent = 0
-    for blob in (EMPTY, index):
+    parts, sent = None, 0
+    if base is not None and base.data is not None:
+        delta = indexdelta.make(base.data, index)
+        deltas = [part for part in base.parts[1:]]
+        if (
+            len(deltas) < MAX_DELTAS
+            and sum(p["size"] for p in deltas) + len(delta) <= base.parts[0]["size"] / 4
+        ):
+            sent += _carried(registry, repository, base)
+            parts = [*base.parts, _part(indexdelta.MEDIA_TYPE, delta, path)]
+    blobs = [EMPTY, index] if parts is None else [EMPTY, delta]
+    for blob in blobs:
         digest = _digest(blob)
         if not registry.has_blob(repository, digest):
             sent += registry.upload(repository, digest, blob, len(blob))
-    body = manifest_for(index, subject, path)
+    body = manifest_for(index, subject, path, parts)
     digest = registry.put_manifest(repository, _digest(body), OCI_MANIFEST, body)
     sent += len(body)
     descriptor = {
@@ -84,7 +119,22 @@ def attach(registry: Registry, repository: str, subject: dict, index: bytes, pat
     }
     if registry.referrers(repository, subject["digest"], treeindex.ARTIFACT_TYPE) is None:
         sent += _add_to_referrers_tag(registry, repository, subject["digest"], descriptor, path)
-    return {"digest": digest, "bytes": len(index), "bytes_sent": sent}
+    return {"digest": digest, "bytes": len(index), "bytes_sent": sent, "parts": len(parts or [index])}
+
+
+def _carried(registry: Registry, repository: str, base: Artifact) -> int:
+    """The base's blobs in ``repository``: there already, mounted from the base's
+    repository, or copied through this machine (the bytes copied)."""
+    copied = 0
+    for part in base.parts:
+        if registry.has_blob(repository, part["digest"]):
+            continue
+        upload = registry.mount(repository, part["digest"], base.repository)
+        if upload is not None:
+            copied += registry.copy_blob(
+                upload, base.repository, part["digest"], part["size"], repository, None
+            )
+    return copied
 
 
 def _add_to_referrers_tag(
@@ -112,39 +162,30 @@ def _add_to_referrers_tag(
 
 def find(registry: Registry, repository: str, subject: str, path: str, layers=None) -> bytes | None:
     """The tree index of ``path`` referring to ``subject`` (a manifest digest), or
-    None when it has none. An index listed but not valid is refused (``BadIndex``):
-    never trusted half-way; so is one bound to other layers than ``layers``
-    (the subject's layer digests), made for another image."""
-    listed = registry.referrers(repository, subject, treeindex.ARTIFACT_TYPE)
-    if listed is None:
-        found = registry.manifest(repository, referrers_tag(subject), missing_ok=True)
-        listed = json.loads(found[1]) if found and found[0] == OCI_INDEX else {"manifests": []}
-    candidates = [
-        entry
-        for entry in listed.get("manifests", [])
-        if entry.get("artifactType") == treeindex.ARTIFACT_TYPE
-        and (entry.get("annotations") or {}).get(PATH_KEY) == path
-    ]
-    if not candidates:
+    None when it has none (``find_artifact``)."""
+    found = find_artifact(registry, repository, subject, path, layers)
+    return found.data if found else None
+
+
+def find_artifact(
+    registry: Registry, repository: str, subject: str, path: str, layers=None
+) -> Artifact | None:
+    """``listed``, then read: its parts downloaded (each checked against its
+    digest by the registry adapter) and composed, the entries checked against
+    the digest annotated. An index listed but not valid is refused
+    (``BadIndex``): never trusted half-way; so is one bound to other layers
+    than ``layers`` (the subject's layer digests), made for another image."""
+    found = listed(registry, repository, subject, path)
+    if found is None:
         return None
-    where = f"{registry.host}/{repository}@{candidates[-1]['digest'][:19]}"
-    _, body, _ = registry.manifest(repository, candidates[-1]["digest"])
+    where = f"{registry.host}/{repository}@{found.digest[:19]}"
     try:
-        manifest = json.loads(body)
-        layer = manifest["layers"][0]
-        refers_to = manifest["subject"]["digest"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise BadIndex(f"the tree index manifest {where} is not one this kit writes") from None
-    if refers_to != subject:
-        raise BadIndex(
-            f"the tree index {where} refers to {refers_to[:19]}, not to OLD's manifest {subject[:19]}"
-        )
-    if layer.get("mediaType") != treeindex.MEDIA_TYPE:
-        raise BadIndex(f"the tree index {where} holds a {layer.get('mediaType')!r}, not a tree index")
-    try:
-        data = registry.blob(repository, layer["digest"])
+        blobs = [registry.blob(repository, part["digest"]) for part in found.parts]
     except RegistryError as exc:
         raise BadIndex(f"the tree index {where}: {exc}") from None
+    data = indexdelta.compose(blobs[0], blobs[1:], path) if len(blobs) > 1 else blobs[0]
+    if found.entries is not None and indexdelta.entries_digest(data) != found.entries:
+        raise BadIndex(f"the tree index {where} does not compose to the entries its manifest names")
     named = treeindex.image_of(data).get("layer_digests")
     if layers is not None and named is not None and named != list(layers):
         raise BadIndex(
@@ -152,4 +193,43 @@ def find(registry: Registry, repository: str, subject: str, path: str, layers=No
             f"{sum(a != b for a, b in zip(named, layers)) + abs(len(named) - len(layers))} not OLD's): "
             "it describes another image"
         )
-    return data
+    found.data = data
+    return found
+
+
+def listed(registry: Registry, repository: str, subject: str, path: str) -> Artifact | None:
+    """The tree index artifact of ``path`` referring to ``subject``, its manifest
+    read and checked (subject, media types), its parts not downloaded."""
+    listing = registry.referrers(repository, subject, treeindex.ARTIFACT_TYPE)
+    if listing is None:
+        found = registry.manifest(repository, referrers_tag(subject), missing_ok=True)
+        listing = json.loads(found[1]) if found and found[0] == OCI_INDEX else {"manifests": []}
+    candidates = [
+        entry
+        for entry in listing.get("manifests", [])
+        if entry.get("artifactType") == treeindex.ARTIFACT_TYPE
+        and (entry.get("annotations") or {}).get(PATH_KEY) == path
+    ]
+    if not candidates:
+        return None
+    digest = candidates[-1]["digest"]
+    where = f"{registry.host}/{repository}@{digest[:19]}"
+    _, body, _ = registry.manifest(repository, digest)
+    try:
+        manifest = json.loads(body)
+        parts = list(manifest["layers"])
+        refers_to = manifest["subject"]["digest"]
+        entries = (manifest.get("annotations") or {}).get(ENTRIES_KEY)
+        kinds = [part["mediaType"] for part in parts]
+        for part in parts:
+            if not (isinstance(part["digest"], str) and isinstance(part["size"], int)):
+                raise TypeError("a part's digest or size")
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise BadIndex(f"the tree index manifest {where} is not one this kit writes") from None
+    if refers_to != subject:
+        raise BadIndex(
+            f"the tree index {where} refers to {refers_to[:19]}, not to OLD's manifest {subject[:19]}"
+        )
+    if not kinds or kinds[0] != treeindex.MEDIA_TYPE or any(k != indexdelta.MEDIA_TYPE for k in kinds[1:]):
+        raise BadIndex(f"the tree index {where} holds {kinds[:3]!r}, not a tree index and its deltas")
+    return Artifact(repository, digest, parts, entries if isinstance(entries, str) else None)

@@ -227,7 +227,12 @@ def _delta(registry, target, old: Image, new: Image, platform, path, output_dir,
             "path_only_from": index.path_only_from,
         }
     attached = indexartifact.attach(
-        registry, target.repository, made["manifest"], treeindex.restamped(new_data, image), path
+        registry,
+        target.repository,
+        made["manifest"],
+        treeindex.restamped(new_data, image),
+        path,
+        base=index.artifact,
     )
     if index.built or old_read:
         old_data = treeindex.restamped(

@@ -35,6 +35,8 @@ class OldIndex:
     built: bool
     layer_bytes_read: int = 0
     path_only_from: int | None = None
+    # Where it was found (None: built here): NEW's index is kept as a delta on it.
+    artifact: indexartifact.Artifact | None = None
 
 
 @contextlib.contextmanager
@@ -55,16 +57,18 @@ def old_index(registry: Registry, remote: RemoteImage, path: str, progress, rebu
     """OLD's index from the registry, or built from OLD's layers when it has
     none (or when asked to ``rebuild`` it: one found is then not even read)."""
     digests = [layer["digest"] for layer in remote.layers]
-    data = (
+    found = (
         None
         if rebuild
-        else indexartifact.find(registry, remote.source.repository, remote.digest, path, digests)
+        else indexartifact.find_artifact(registry, remote.source.repository, remote.digest, path, digests)
     )
-    if data is not None:
-        progress(f"OLD's tree index found ({len(data):,} bytes)")
+    if found is not None:
+        data = found.data
+        parts = f", {len(found.parts)} parts" if len(found.parts) > 1 else ""
+        progress(f"OLD's tree index found ({len(data):,} bytes{parts})")
         image = treeindex.image_of(data)
         known = image.get("path_only_from") if image.get("layers") == len(remote.layers) else None
-        return OldIndex(treeindex.load(data, path), data, False, 0, known)
+        return OldIndex(treeindex.load(data, path), data, False, 0, known, found)
     why = "rebuilding its tree index" if rebuild else f"it has no tree index of {path}: building it"
     progress(f"{remote.source}: {why} from its {len(remote.layers)} layers (paid once)")
     overlay = Overlay(path)

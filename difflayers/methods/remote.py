@@ -28,7 +28,7 @@ from difflayers.adapters.registry import Registry
 from difflayers.archives.layer import write_layer
 from difflayers.comparing.indexcheck import layer_differences, tree_differences
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream, index_stream
-from difflayers.core import breakdown, treeindex
+from difflayers.core import breakdown, indexdelta, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
 from difflayers.core.chain import summary as chain_summary
 from difflayers.core.diffrecord import DiffRecord, ImageRef
@@ -133,7 +133,9 @@ def optimize(
         made.image["path_only_from"] = index.path_only_from
     progress("pushing NEW's tree index beside it")
     new_data = treeindex.restamped(new_index, made.image)
-    new_attached = indexartifact.attach(registry, target.repository, made.subject, new_data, path)
+    new_attached = indexartifact.attach(
+        registry, target.repository, made.subject, new_data, path, base=index.artifact
+    )
     old_attached = None
     if index.built or scope["old_layer_bytes_read"]:
         progress("pushing OLD's tree index beside OLD, with what this run learnt of its layers")
@@ -183,6 +185,7 @@ def optimize(
             "bytes": new_attached["bytes"],
             "pushed": new_attached["digest"],
             "bytes_sent": new_attached["bytes_sent"],
+            "parts": new_attached["parts"],
         },
         **scope,
         "new_bytes_read": found.new_bytes_read,
@@ -348,12 +351,22 @@ def push_with_engine(engine: Engine, registry: Registry, target: Reference, tag:
 
 
 def attach_tree_index(
-    engine: Engine, registry, repository, image_ref, path, subject, output_dir, image=None, data=None
+    engine: Engine,
+    registry,
+    repository,
+    image_ref,
+    path,
+    subject,
+    output_dir,
+    image=None,
+    data=None,
+    base=None,
 ):
     """Index ``path`` of a local image (streamed once) and attach the index to
     ``subject`` (a manifest descriptor) in the registry, with ``image``, the
     layers' record, in its header when known: (the summary's figures, entries,
-    bytes read). ``data``: the index already made (in the differ's pass), not read again."""
+    bytes read). ``data``: the index already made (in the differ's pass), not
+    read again; ``base``: the ``Artifact`` it follows (``indexartifact.attach``)."""
     entries = read = 0
     if data is None:
         dest = output_dir / NEW_INDEX_NAME
@@ -362,9 +375,30 @@ def attach_tree_index(
         data = dest.read_bytes()
     if image is not None:
         data = treeindex.restamped(data, image)
-    attached = indexartifact.attach(registry, repository, subject, data, path)
-    figures = {"bytes": attached["bytes"], "pushed": attached["digest"], "bytes_sent": attached["bytes_sent"]}
+    attached = indexartifact.attach(registry, repository, subject, data, path, base=base)
+    figures = {
+        "bytes": attached["bytes"],
+        "pushed": attached["digest"],
+        "bytes_sent": attached["bytes_sent"],
+        "parts": attached["parts"],
+    }
     return figures, entries, read
+
+
+def old_artifact(registry, remote, path: str, old_index: bytes | None):
+    """OLD's index artifact in the registry when it holds the entries of
+    ``old_index`` (OLD's index made in this run): NEW's index is then attached
+    as a delta on it, and nothing of it is downloaded (its manifest only)."""
+    if old_index is None or remote is None:
+        return None
+    try:
+        found = indexartifact.listed(registry, remote.source.repository, remote.digest, path)
+    except BadIndex:
+        return None  # a bad one is not built on; NEW's index goes whole
+    if found is None or found.entries != indexdelta.entries_digest(old_index):
+        return None
+    found.data = old_index
+    return found
 
 
 def _layer(engine: Engine, new_ref: str, path: str, found, output_dir: Path) -> tuple:

@@ -157,6 +157,16 @@ def test_optimize_with_old_only_in_the_registry(revisions, proxied, tmp_path):
     ]
     assert len(pushed["layers"]) == 4
     pulled_back_equal(revisions[3], f"{repo}:3", env)
+    # Revision 3's index is revision 2's (in the registry already, not sent
+    # again) and a delta of what changed; read back, it composes to the index
+    # the engine's archive of revision 3 gives.
+    assert third["new_index"]["parts"] == 2 and first["new_index"]["parts"] == 1
+    # (manifest and referrers list included; at 100,000 files the whole index is 4.3 MB)
+    assert third["new_index"]["bytes_sent"] < third["new_index"]["bytes"], third["new_index"]
+    composed = tmp_path / "composed.jsonl.gz"
+    kit("index", f"{repo}:3", "--path", "/app", "-o", str(composed), env=env)
+    kit("index", revisions[3], "--path", "/app", "-o", str(from_engine), env=env)
+    assert treeindex.load(composed.read_bytes()) == treeindex.load(from_engine.read_bytes())
 
     # The index is kept under the referrers tag of revision 3's manifest (no referrers API here).
     digest = third["pushed"].rsplit("@", 1)[1]

@@ -1,0 +1,91 @@
+"""Index deltas: an index kept as the one before it plus what changed (pure logic)."""
+
+import gzip
+import random
+
+import pytest
+
+from difflayers.core import indexdelta, treeindex
+from difflayers.core.treeindex import Entry
+from difflayers.errors import BadIndex
+
+ODD = ['quote",comma', "a\nb", "latin-\udce9", "back\\#012slash", "d/x", "d-y", "d/z"]
+
+
+def tree(rng: random.Random, names) -> dict:
+    found = {".": Entry(".", "d", 0o755, 0, 0), "d": Entry("d", "d", 0o755, 0, 0)}
+    for name in names:
+        digest = "sha256:" + rng.randbytes(32).hex()
+        found[name] = Entry(name, "f", 0o644, 0, 0, size=rng.randrange(100), mtime=1, digest=digest)
+    return found
+
+
+def index(entries: dict, layers: int = 1) -> bytes:
+    image = {
+        "layers": layers,
+        "path_only_from": None,
+        "layer_digests": [f"sha256:{i:064x}" for i in range(layers)],
+    }
+    return treeindex.to_bytes("/app", entries.values(), image)
+
+
+def test_a_chain_of_deltas_composes_to_each_revision():
+    rng = random.Random(7)
+    names = ODD + [f"f{i:03}" for i in range(200)]
+    revisions = [tree(rng, names)]
+    for n in range(5):
+        entries = dict(revisions[-1])
+        for name in rng.sample(sorted(set(entries) - {".", "d"}), 5):
+            del entries[name]  # removed
+        for name in rng.sample(sorted(entries), 3):
+            entries[name] = entries[name]._replace(mode=0o600, mtime=n)  # changed
+        entries.update(tree(rng, [f"new-{n}-{i}" for i in range(4)]))  # added
+        entries.pop(".", None), entries.pop("d", None)
+        revisions.append({**tree(rng, []), **entries})
+    blobs = [index(entries, layers=number + 1) for number, entries in enumerate(revisions)]
+    deltas = [indexdelta.make(old, new) for old, new in zip(blobs, blobs[1:])]
+    for number in range(len(blobs)):
+        composed = indexdelta.compose(blobs[0], deltas[:number], "/app")
+        assert treeindex.load(composed, "/app") == revisions[number]
+        assert indexdelta.entries_digest(composed) == indexdelta.entries_digest(blobs[number])
+        assert treeindex.image_of(composed) == treeindex.image_of(blobs[number])  # the last record wins
+    assert all(len(delta) < len(blobs[0]) / 4 for delta in deltas)
+
+
+def test_the_entries_digest_ignores_the_header_only():
+    rng = random.Random(1)
+    entries = tree(rng, ["a", "b"])
+    assert indexdelta.entries_digest(index(entries, 1)) == indexdelta.entries_digest(index(entries, 2))
+    changed = {**entries, "a": entries["a"]._replace(uid=1)}
+    assert indexdelta.entries_digest(index(changed)) != indexdelta.entries_digest(index(entries))
+
+
+def _delta(*rows: bytes, path="/app") -> bytes:
+    head = b'{"schema":"io.github.difflayers.tree-index-delta","version":1,"path":"%s","fields":%s}\n' % (
+        path.encode(),
+        str(treeindex.FIELDS).replace("'", '"').encode(),
+    )
+    return gzip.compress(head + b"".join(row + b"\n" for row in rows), mtime=0)
+
+
+@pytest.mark.parametrize(
+    "delta, says",
+    [
+        (_delta(b'[0,"b"]', b'[0,"a"]'), "out of order"),
+        (_delta(b'[0,"../x"]'), "not valid"),
+        (_delta(path="/srv"), "another path"),
+        (gzip.compress(b'{"schema":"io.github.difflayers.tree-index","version":1}\n'), "not an index delta"),
+        (b"not gzip", "cannot be read"),
+    ],
+)
+def test_a_bad_delta_is_refused(delta, says):
+    base = index(tree(random.Random(2), ["a", "b"]))
+    with pytest.raises(BadIndex, match=says):
+        indexdelta.compose(base, [delta], "/app")
+
+
+def test_a_delta_row_that_is_not_an_entry_is_caught_when_the_index_is_read():
+    base = index(tree(random.Random(3), ["a", "b"]))
+    composed = indexdelta.compose(base, [_delta(b'["a","f"]')], "/app")
+    with pytest.raises(BadIndex):
+        treeindex.load(composed, "/app")
