@@ -89,10 +89,12 @@ def diff(
     progress,
     byte_exact=False,
     in_pass: str | None = None,
+    base_ref: str | None = None,
 ) -> Diff:
     """Compare ``path`` of OLD and NEW; write the log and record to ``output_dir``.
     ``in_pass`` ("delta", "layer"): where the trees are compared in place, the
-    same pass writes what that method needs (``comparing.inpass``)."""
+    same pass writes what that method needs (``comparing.inpass``); ``base_ref``:
+    the image both were built FROM, compared with NEW outside the path there."""
     images = validate(engine, old_ref, new_ref, path)
     _writable(output_dir)
     engine.ensure_tool_image(progress)
@@ -101,7 +103,7 @@ def diff(
         progress("comparing the trees with rsync, mounted from the images (BuildKit, no copy)")
         try:
             InPass.clear(output_dir)
-            mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir, in_pass, byte_exact)
+            mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir, in_pass, byte_exact, base_ref)
             made = InPass.found_in(output_dir) if in_pass else None
             return Diff(*difflog.load(output_dir, byte_exact), "mounts", output_dir, byte_exact, made)
         except mounts.Unavailable as exc:
@@ -234,7 +236,8 @@ def optimize(
         progress(f"finding OLD in {target.host}")
         remote = find_old(registry, old, target)
     in_pass = "layer" if method is Method.LAYER else "delta"
-    found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact, in_pass)
+    base = _from_image(engine, old, engine.inspect_image(new_ref)) if registry is not None else None
+    found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact, in_pass, base)
     lap("diff")
     plan = found.plan
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
@@ -438,6 +441,36 @@ def _chain_summary(processed: dict, decision: Decision) -> dict:
     return chain_summary(decision, read_chain(processed), len(processed["RootFS"]["Layers"]))
 
 
+def _from_image(engine: Engine, old: dict, new: dict) -> str | None:
+    """The image OLD and NEW were both built FROM (their shared bottom layers),
+    when the engine still has it under a tag: compared with NEW outside the path
+    in the differ's pass, so the index pushed records it (``outside_as_layers``)
+    and the next revision, run where OLD is not, need not read OLD's layers."""
+    shared = shared_layers(old, new)
+    if not 0 < shared < len(old["RootFS"]["Layers"]):
+        return None
+    return engine.image_with_layers(old["RootFS"]["Layers"][:shared])
+
+
+def _index_record(engine: Engine, diff: Diff, remote, made: Made) -> dict | None:
+    """The image record of the index pushed beside the image made: its layers,
+    and ``outside_as_layers`` when the pass found NEW equal to its FROM image
+    outside the path (OLD equal to NEW there too: the check by construction)."""
+    if (
+        diff.in_pass is None
+        or diff.in_pass.mode != "layer"
+        or diff.in_pass.outside.get("base_differences") != 0
+    ):
+        return None
+    new = engine.inspect_image(diff.record.new.id)
+    shared = shared_layers(engine.inspect_image(diff.record.old.id), new)
+    if made.assembled is None:
+        layers = len(new["RootFS"]["Layers"])  # NEW as built
+    else:
+        layers = len(remote.layers) + (1 if made.assembled.layer_path else 0)
+    return {"layers": layers, "path_only_from": None, "outside_as_layers": shared}
+
+
 def _push(
     engine: Engine, registry, target, tag, remote, made: Made, progress, new_ref, diff: Diff, output_dir
 ) -> dict:
@@ -469,6 +502,7 @@ def _push(
         path,
         pushed["manifest"],
         output_dir,
+        image=_index_record(engine, diff, remote, made),
         data=diff.in_pass.new_index if diff.in_pass else None,
         base=found,
     )

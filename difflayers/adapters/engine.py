@@ -477,6 +477,22 @@ class Engine:
         except ImageNotFound:
             return False
 
+    def image_with_layers(self, layers: list) -> str | None:
+        """A tag of a local image made of exactly ``layers`` (diff IDs, bottom
+        first): the image two others were built FROM, when it is still here."""
+        listed = _api("listing images", self.client.api.images)
+        for image in listed:
+            tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+            if not tags or image.get("Size", 0) <= 0:
+                continue
+            try:
+                found = self.client.api.inspect_image(image["Id"])
+            except docker.errors.APIError:
+                continue  # removed meanwhile
+            if found.get("RootFS", {}).get("Layers") == list(layers):
+                return tags[0]
+        return None
+
     def _remove_container(self):
         return lambda cid: self.client.api.remove_container(cid, force=True, v=True)
 

@@ -41,6 +41,7 @@ from difflayers.methods.dockerfile import DELTA_ARCHIVE as DELTA_NAME  # what th
 # Where the differ's step sees the trees (the compare Dockerfile mounts them).
 TREES = {"old": "/trees/old", "new": "/trees/new"}
 ROOTS = {"old": "/trees/old-root", "new": "/trees/new-root"}  # the layer mode only
+BASE_ROOT = "/trees/base-root"  # the image OLD and NEW were built FROM, when mounted
 
 LAYER_NAME = "delta-layer.tar"
 STATS = "in-pass-stats.json"
@@ -98,7 +99,8 @@ class InPass:
 
     @property
     def outside(self) -> dict:
-        """{"entries": N, "differences": count, "shown": [first lines]} outside the path."""
+        """{"entries": N, "differences": count, "shown": [first lines]} outside the
+        path, and "base_differences" (NEW against its FROM image) where compared."""
         return read_json(self.folder / DONE)["outside"]
 
 
@@ -179,7 +181,14 @@ def outside_differences(path: str) -> dict:
     hashed): the processed image keeps OLD's there, so they must be equal."""
     trees = {role: _entries(FsTree(ROOTS[role], "root", skip=path.strip("/"))) for role in ("old", "new")}
     lines = tree_differences(trees["old"], trees["new"], only=("only in NEW", "only in OLD"))
-    return {"entries": len(trees["new"]), "differences": len(lines), "shown": lines[:SHOWN]}
+    found = {"entries": len(trees["new"]), "differences": len(lines), "shown": lines[:SHOWN]}
+    if os.path.isdir(BASE_ROOT):
+        # NEW's tree outside the path against its FROM image's: equal, the
+        # image made (OLD's layers, the delta) is its base outside the path,
+        # which its tree index records, so no later run reads its layers for it.
+        base = _entries(FsTree(BASE_ROOT, "root", skip=path.strip("/")))
+        found["base_differences"] = len(tree_differences(base, trees["new"]))
+    return found
 
 
 def _entries(tree: FsTree) -> dict:

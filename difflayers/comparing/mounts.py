@@ -47,9 +47,12 @@ def compare(
     output_dir: Path,
     in_pass: str | None = None,
     byte_exact=False,
+    base_ref: str | None = None,
 ):
     """Write the differ's log and metadata for OLD and NEW into ``output_dir``;
-    ``in_pass`` ("delta" or "layer"): what that method needs too (``comparing.inpass``).
+    ``in_pass`` ("delta" or "layer"): what that method needs too (``comparing.inpass``);
+    ``base_ref``: the image OLD and NEW were built FROM, compared with them
+    outside the path in the layer mode (a name ``usable`` accepts).
 
     The engine builds with a docker CLI that has BuildKit (DIFFLAYERS_DOCKER_CLI,
     else ``docker``, then ``/usr/bin/docker``).
@@ -62,6 +65,7 @@ def compare(
         path=path,
         command=compare_command(path, old, new, in_pass, byte_exact),
         whole_roots=in_pass == "layer",
+        base_ref=base_ref if base_ref and usable(base_ref, base_ref, path) else None,
     )
     # Inside output_dir, so the results are renamed into place, not copied.
     context = Path(tempfile.mkdtemp(prefix=".difflayers-compare-", dir=output_dir))

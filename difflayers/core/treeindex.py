@@ -87,7 +87,9 @@ def header(path: str, image: dict | None = None) -> dict:
     """The first line. ``image`` says what is known of the image's layers:
     ``{"layers": N, "path_only_from": L}``, L the first layer from which every
     layer changes nothing outside ``path`` (None: not known). A diff against
-    the index is whole only for layers from L up (see ``methods.remote``)."""
+    the index is whole only for layers from L up (see ``methods.remote``).
+    ``"outside_as_layers": K``, where known: outside ``path`` the image's tree
+    is that of its first K layers (its FROM image's), proven when it was made."""
     found = {"schema": SCHEMA, "version": VERSION, "path": path, "fields": FIELDS}
     if image is not None:
         found["image"] = image
@@ -187,6 +189,11 @@ def image_of(data: bytes) -> dict:
     if not isinstance(layers, int) or not valid_start:
         raise BadIndex("the tree index's image record is not valid")
     record = {"layers": layers, "path_only_from": start}
+    outside_as = image.get("outside_as_layers")
+    if outside_as is not None:
+        if not isinstance(outside_as, int) or isinstance(outside_as, bool) or not 0 < outside_as <= layers:
+            raise BadIndex("the tree index's record of the image outside its path is not valid")
+        record["outside_as_layers"] = outside_as
     digests = image.get("layer_digests")
     if digests is not None:
         if (

@@ -41,11 +41,19 @@ def template_environment() -> jinja2.Environment:
 
 
 def render_compare_dockerfile(
-    *, tool_image: str, old_ref: str, new_ref: str, path: str, command: list, whole_roots: bool = False
+    *,
+    tool_image: str,
+    old_ref: str,
+    new_ref: str,
+    path: str,
+    command: list,
+    whole_roots: bool = False,
+    base_ref: str | None = None,
 ) -> str:
     """The Dockerfile whose build compares ``path`` of two images in place
     (BuildKit mounts them from the images; see ``mounts``); ``whole_roots``
-    mounts both whole images too (``comparing.inpass``)."""
+    mounts both whole images too, and ``base_ref``, the image both were built
+    FROM (``comparing.inpass``)."""
     return (
         template_environment()
         .get_template("compare.Dockerfile.j2")
@@ -57,6 +65,7 @@ def render_compare_dockerfile(
             path=path,
             command=command,
             whole_roots=whole_roots,
+            base_ref=base_ref if whole_roots else None,
         )
     )
 

@@ -119,7 +119,9 @@ def attach(registry: Registry, repository: str, subject: dict, index: bytes, pat
     }
     if registry.referrers(repository, subject["digest"], treeindex.ARTIFACT_TYPE) is None:
         sent += _add_to_referrers_tag(registry, repository, subject["digest"], descriptor, path)
-    return {"digest": digest, "bytes": len(index), "bytes_sent": sent, "parts": len(parts or [index])}
+    parts = parts or [_part(treeindex.MEDIA_TYPE, index, path)]
+    made = Artifact(repository, digest, parts, indexdelta.entries_digest(index), index)
+    return {"digest": digest, "bytes": len(index), "bytes_sent": sent, "parts": len(parts), "artifact": made}
 
 
 def _carried(registry: Registry, repository: str, base: Artifact) -> int:

@@ -226,19 +226,17 @@ def _delta(registry, target, old: Image, new: Image, platform, path, output_dir,
             "layers": len(old_image.layers) + (1 if stats else 0),
             "path_only_from": index.path_only_from,
         }
-    attached = indexartifact.attach(
-        registry,
-        target.repository,
-        made["manifest"],
-        treeindex.restamped(new_data, image),
-        path,
-        base=index.artifact,
-    )
+    base = index.artifact
     if index.built or old_read:
         old_data = treeindex.restamped(
             index.data, {"layers": len(old_image.layers), "path_only_from": index.path_only_from}
         )
-        indexartifact.attach(registry, old.ref.repository, old_image.descriptor, old_data, path)
+        base = indexartifact.attach(
+            registry, old.ref.repository, old_image.descriptor, old_data, path, base=index.artifact
+        )["artifact"]
+    attached = indexartifact.attach(
+        registry, target.repository, made["manifest"], treeindex.restamped(new_data, image), path, base=base
+    )
     record = DiffRecord(
         path,
         ImageRef(str(old.ref), old_image.digest),

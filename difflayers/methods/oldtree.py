@@ -37,6 +37,8 @@ class OldIndex:
     path_only_from: int | None = None
     # Where it was found (None: built here): NEW's index is kept as a delta on it.
     artifact: indexartifact.Artifact | None = None
+    # Outside the path OLD's tree is that of its first K layers (None: not known).
+    outside_as: int | None = None
 
 
 @contextlib.contextmanager
@@ -67,8 +69,11 @@ def old_index(registry: Registry, remote: RemoteImage, path: str, progress, rebu
         parts = f", {len(found.parts)} parts" if len(found.parts) > 1 else ""
         progress(f"OLD's tree index found ({len(data):,} bytes{parts})")
         image = treeindex.image_of(data)
-        known = image.get("path_only_from") if image.get("layers") == len(remote.layers) else None
-        return OldIndex(treeindex.load(data, path), data, False, 0, known, found)
+        mine = image.get("layers") == len(remote.layers)
+        known, outside_as = (
+            (image.get("path_only_from"), image.get("outside_as_layers")) if mine else (None, None)
+        )
+        return OldIndex(treeindex.load(data, path), data, False, 0, known, found, outside_as)
     why = "rebuilding its tree index" if rebuild else f"it has no tree index of {path}: building it"
     progress(f"{remote.source}: {why} from its {len(remote.layers)} layers (paid once)")
     overlay = Overlay(path)
@@ -124,6 +129,8 @@ def old_scope(registry: Registry, remote: RemoteImage, index: OldIndex, shared: 
     (names only) and recorded in ``index``. Returns the bytes read."""
     if index.path_only_from is not None and index.path_only_from <= shared:
         return 0
+    if index.outside_as is not None and index.outside_as == shared:
+        return 0  # OLD is its first ``shared`` layers outside the path: proven when it was made
     outside = outside_of(path)
     before = registry.received
     for number, descriptor in enumerate(remote.layers[shared:], start=shared + 1):

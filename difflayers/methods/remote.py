@@ -131,18 +131,26 @@ def optimize(
         )
         made = push_delta(registry, target, remote, new, layer, stats, chain, path, progress)
         made.image["path_only_from"] = index.path_only_from
-    progress("pushing NEW's tree index beside it")
-    new_data = treeindex.restamped(new_index, made.image)
-    new_attached = indexartifact.attach(
-        registry, target.repository, made.subject, new_data, path, base=index.artifact
-    )
-    old_attached = None
+    if scope["shared_layers"]:
+        # Both sides' own layers proven to change nothing outside the path
+        # (``check_scope``): the image made is its first ``shared`` layers there.
+        made.image["outside_as_layers"] = scope["shared_layers"]
+    old_attached, base = None, index.artifact
     if index.built or scope["old_layer_bytes_read"]:
         progress("pushing OLD's tree index beside OLD, with what this run learnt of its layers")
-        old_data = treeindex.restamped(
-            index.data, {"layers": len(remote.layers), "path_only_from": index.path_only_from}
+        learnt = {"layers": len(remote.layers), "path_only_from": index.path_only_from}
+        if scope["shared_layers"]:
+            learnt["outside_as_layers"] = scope["shared_layers"]
+        old_data = treeindex.restamped(index.data, learnt)
+        old_attached = indexartifact.attach(
+            registry, old_name.repository, remote.descriptor, old_data, path, base=index.artifact
         )
-        old_attached = indexartifact.attach(registry, old_name.repository, remote.descriptor, old_data, path)
+        base = old_attached["artifact"]
+    progress(
+        "pushing NEW's tree index beside it, as a delta on OLD's" if base else "pushing NEW's tree index"
+    )
+    new_data = treeindex.restamped(new_index, made.image)
+    new_attached = indexartifact.attach(registry, target.repository, made.subject, new_data, path, base=base)
     record = DiffRecord(
         path,
         ImageRef(old_ref, remote.digest),

@@ -13,6 +13,8 @@ import urllib.request
 
 import pytest
 
+from difflayers.core import treeindex
+
 from .conftest import sh
 from .independent import config_differences, inspect, tree_differences
 
@@ -280,6 +282,27 @@ def test_push_mounts_old_layers_and_pulls_back_equal(registry, pushed_old, dropp
     assert len(new_manifest["layers"]) == len(old_manifest["layers"]) + 1
     # Pulled back by an engine that has none of it under that name.
     _pulled_back_equal(dropped_config_pair["new"], target)
+
+
+def test_push_keeps_news_index_as_a_delta_on_olds(
+    registry, pushed_old, dropped_config_pair, unique, tmp_path
+):
+    """OLD's index in the registry (``difflayers index --push``, from the engine's
+    archive) names the entries the differ's pass indexes in place: NEW's index is
+    then OLD's blob and a delta, and read back it composes to NEW's index."""
+    address, _ = registry
+    old_remote, made = pushed_old
+    target = f"{address}/{unique}/app-processed:delta"
+    made.append(target)
+    kit = [sys.executable, "-m", "difflayers", "index"]
+    sh([*kit, old_remote, "--path", "/app", "--push"], ".")
+    summary = _optimize(old_remote, dropped_config_pair["new"], "--push", target)
+    assert summary["new_index"]["parts"] == 2, summary["new_index"]
+    sh(["docker", "image", "rm", target], ".")
+    composed, from_engine = tmp_path / "composed.jsonl.gz", tmp_path / "engine.jsonl.gz"
+    sh([*kit, target, "--path", "/app", "-o", str(composed)], ".")  # from the registry: composed, checked
+    sh([*kit, dropped_config_pair["new"], "--path", "/app", "-o", str(from_engine)], ".")
+    assert treeindex.load(composed.read_bytes()) == treeindex.load(from_engine.read_bytes())
 
 
 def test_push_refuses_an_old_that_was_never_pushed(registry, dropped_config_pair, unique):

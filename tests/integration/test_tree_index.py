@@ -160,7 +160,9 @@ def test_optimize_with_old_only_in_the_registry(revisions, proxied, tmp_path):
     # Revision 3's index is revision 2's (in the registry already, not sent
     # again) and a delta of what changed; read back, it composes to the index
     # the engine's archive of revision 3 gives.
-    assert third["new_index"]["parts"] == 2 and first["new_index"]["parts"] == 1
+    # Revision 2's too: OLD's index, built by that run, went up first, then
+    # revision 2's as a delta on it.
+    assert third["new_index"]["parts"] == 3 and first["new_index"]["parts"] == 2
     # (manifest and referrers list included; at 100,000 files the whole index is 4.3 MB)
     assert third["new_index"]["bytes_sent"] < third["new_index"]["bytes"], third["new_index"]
     composed = tmp_path / "composed.jsonl.gz"
@@ -304,3 +306,36 @@ def test_an_index_that_lies_is_refused_or_said_and_caught(revisions, proxied, tm
     )
     assert refused.returncode == 2 and "made for other layers" in refused.stderr, refused.stderr
     assert manifest("team/lies", "9", env) is None
+
+
+def test_the_run_after_a_local_push_reads_none_of_olds_layers(revisions, proxied):
+    """Revision 1 pushed by the engine; revision 2 made where revision 1 is (OLD
+    in the engine) and pushed with its index; revision 3 made on a runner that
+    has neither. The differ's pass of revision 2 found NEW equal to its FROM
+    image outside /app, and the index says so: revision 3's run reads none of
+    OLD's own layers (it read all of them before: 20 MB for a 20 MB app)."""
+    server, proxy = proxied
+    env = proxy.env
+    repo = f"{proxy.address}/team/local"
+    old = f"{repo}:1"
+    sh(["docker", "tag", revisions["1-kept"], old], ".")
+    sh(["docker", "push", "-q", old], ".", env=env)
+    second = optimize(old, revisions[2], f"{repo}:2", env)
+    assert second["verified"] and second["check"] == "construction"
+    record = treeindex.image_of(
+        indexartifact.find(
+            Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"]),
+            "team/local",
+            second["pushed"].rsplit("@", 1)[1],
+            "/app",
+        )
+    )
+    assert record["outside_as_layers"] == 1  # the base: one layer
+    own = sum(layer["size"] for layer in manifest("team/local", "1", env)["layers"][1:])
+    sh(["docker", "image", "rm", old, f"{repo}:2"], ".", check=False)
+    assert absent(old) and absent(f"{repo}:2")
+    proxy.sent = 0
+    third = optimize(f"{repo}:2", revisions[3], f"{repo}:3", env)
+    assert third["old_layer_bytes_read"] == 0 and not third["old_index"]["built"]
+    assert proxy.sent <= 0.01 * own, (proxy.sent, own)
+    pulled_back_equal(revisions[3], f"{repo}:3", env)

@@ -35,3 +35,20 @@ def test_the_dockerfile_mounts_both_images_and_runs_the_differ_in_exec_form():
     run_line = next(line for line in text.splitlines() if line.strip().startswith('["python3"'))
     assert json.loads(run_line.strip()) == command
     assert text.rstrip().endswith("COPY --from=compare /out /")
+
+
+def test_the_whole_roots_and_the_from_image_are_mounted_for_the_layer_mode_only():
+    command = ["python3", "-m", "difflayers", "compare-trees"]
+    common = {
+        "tool_image": "kit:local",
+        "old_ref": "a:1",
+        "new_ref": "a:2",
+        "path": "/app",
+        "command": command,
+    }
+    layer = render_compare_dockerfile(**common, whole_roots=True, base_ref="base:1")
+    assert "--mount=type=bind,from=a:2,target=/trees/new-root" in layer
+    assert "--mount=type=bind,from=base:1,target=/trees/base-root" in layer
+    assert json.loads(layer.splitlines()[-3].strip()) == command  # still one RUN, the command last
+    delta = render_compare_dockerfile(**common, base_ref="base:1")
+    assert "base-root" not in delta and "new-root" not in delta

@@ -236,3 +236,15 @@ def test_a_layer_streamed_past_an_index_agrees_with_the_held_overlay(tmp_path):
         "hardlinks differ: a",
         "hardlinks differ: b",
     ]
+
+
+def test_the_record_of_the_image_outside_its_path_is_checked():
+    data = treeindex.to_bytes(
+        "/app", entries(), {"layers": 3, "path_only_from": None, "outside_as_layers": 1}
+    )
+    assert treeindex.image_of(data)["outside_as_layers"] == 1
+    assert treeindex.image_of(treeindex.bound(data, ["sha256:" + "1" * 64] * 3))["outside_as_layers"] == 1
+    for wrong in (0, 4, "1", True):
+        bad = treeindex.restamped(data, {"layers": 3, "path_only_from": None, "outside_as_layers": wrong})
+        with pytest.raises(BadIndex):
+            treeindex.image_of(bad)
