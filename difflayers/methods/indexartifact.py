@@ -23,6 +23,7 @@ EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 PATH_KEY = "io.github.difflayers.tree-index.path"
 ENTRIES_KEY = "io.github.difflayers.tree-index.entries"  # sha256 of the entry lines
 MAX_DELTAS = 8  # then a whole index again
+SMALL = 4096  # deltas up to this many bytes, or half the whole index, are kept as deltas
 
 
 def _digest(data: bytes) -> str:
@@ -90,16 +91,14 @@ def attach(registry: Registry, repository: str, subject: dict, index: bytes, pat
     (``treeindex.bound``); return its digest, its size, the bytes sent and its
     parts. ``base``: the ``Artifact`` of the index this one follows (OLD's, its
     ``data`` known): its parts are reused and only a delta is uploaded, until
-    the deltas grow past ``MAX_DELTAS`` or a quarter of the base."""
+    the deltas grow past ``MAX_DELTAS`` or half the base (and ``SMALL``)."""
     index = treeindex.bound(index, layer_digests(registry, repository, subject["digest"]))
     parts, sent = None, 0
     if base is not None and base.data is not None:
         delta = indexdelta.make(base.data, index)
-        deltas = [part for part in base.parts[1:]]
-        if (
-            len(deltas) < MAX_DELTAS
-            and sum(p["size"] for p in deltas) + len(delta) <= base.parts[0]["size"] / 4
-        ):
+        deltas = base.parts[1:]
+        small = sum(part["size"] for part in deltas) + len(delta) <= max(base.parts[0]["size"] / 2, SMALL)
+        if len(deltas) < MAX_DELTAS and small:
             sent += _carried(registry, repository, base)
             parts = [*base.parts, _part(indexdelta.MEDIA_TYPE, delta, path)]
     blobs = [EMPTY, index] if parts is None else [EMPTY, delta]
