@@ -17,7 +17,7 @@ from typing import BinaryIO
 from difflayers.archives.delta import relative_name
 from difflayers.core import bytecode
 from difflayers.core.names import safe_relative, under_any
-from difflayers.core.treeindex import BLOCK, CHAR, DIRECTORY, FIFO, FILE, SYMLINK, Entry, Pyc, tree_key
+from difflayers.core.treeindex import BLOCK, CHAR, DIRECTORY, FIFO, FILE, SYMLINK, Entry, Held, Pyc, tree_key
 from difflayers.errors import BadInput
 
 BLOCK_SIZE = 1 << 20
@@ -210,7 +210,12 @@ class LayerChanges:
         self.whole_tree = False
         self.outside = False  # changes something outside the tree
         self.above: dict = {}  # the directories above the tree it holds, by name
-        self.added: list = []
+        # The entries it adds (name -> Entry, kept encoded: a first layer holds a
+        # whole tree), the names among them that are not directories, and its
+        # hardlinks (name -> the name linked to).
+        self.added = Held()
+        self.replaced: set = set()
+        self.linked: dict = {}
 
     @classmethod
     def read(cls, tar: tarfile.TarFile, root: str, keep=None) -> "LayerChanges":
@@ -248,7 +253,11 @@ class LayerChanges:
                 keep(member, entry, content)
             if content is not None:
                 content.close()
-            found.added.append(entry)
+            found.added[entry.name] = entry
+            if entry.kind != DIRECTORY:
+                found.replaced.add(entry.name)
+            if entry.group:
+                found.linked[entry.name] = entry.group
         return found
 
     def hides(self, name: str) -> bool:
@@ -272,7 +281,7 @@ class Overlay:
     def __init__(self, tree_path: str, keep=None):
         self.root = tree_path.strip("/")
         self.keep = keep
-        self.entries: dict = {}
+        self.entries = Held()  # name -> Entry, kept encoded: a whole tree is held
         self.above: dict = {}  # the directories above the tree, by name
         self._inode: dict = {}  # hardlinked names -> (layer number, first name)
         self._layers = 0
@@ -288,21 +297,23 @@ class Overlay:
         self.above.update(changes.above)
         if changes.whole_tree or changes.opaque or changes.hidden:
             self._drop(changes.hides)
-        self._add(changes.added)
+        self._add(changes)
 
-    def _add(self, added: list) -> None:
-        replaced = {e.name for e in added if e.kind != DIRECTORY}
+    def _add(self, changes: LayerChanges) -> None:
         replaced_dirs = {
-            n for n in replaced if self.entries.get(n, Entry("", FILE, 0, 0, 0)).kind == DIRECTORY
+            n for n in changes.replaced if n in self.entries and self.entries[n].kind == DIRECTORY
         }
         if replaced_dirs:
             self._drop(lambda name: name not in replaced_dirs and under_any(name, replaced_dirs))
-        for entry in added:
-            self._inode.pop(entry.name, None)
-            if entry.group:
-                key = (self._layers, entry.group)
-                self._inode[entry.name] = self._inode[entry.group] = key
-            self.entries[entry.name] = entry._replace(group="")
+        for name, line in changes.added.lines.items():
+            self._inode.pop(name, None)
+            target = changes.linked.get(name)
+            if target is None:
+                self.entries.lines[name] = line  # no group to clear: the line as it is
+                continue
+            key = (self._layers, target)
+            self._inode[name] = self._inode[target] = key
+            self.entries[name] = changes.added[name]._replace(group="")
 
     def _drop(self, hidden) -> None:
         for name in [n for n in self.entries if hidden(n)]:
@@ -318,7 +329,7 @@ class Overlay:
         by_inode: dict = {}
         for name, key in self._inode.items():
             by_inode.setdefault(key, []).append(name)
-        entries = dict(self.entries)
+        entries = self.entries.copy()
         for names in by_inode.values():
             if len(names) > 1:
                 leader = min(names, key=tree_key)

@@ -57,11 +57,11 @@ def applied(old: Iterable[Entry], changes: LayerChanges) -> Iterator[tuple]:
     contents of a directory the layer replaces by a non-directory dropped.
     Hardlink groups are keyed by the layer they come from, as an engine's
     inodes are: a name the layer adds leaves OLD's group."""
-    added = {entry.name: entry for entry in changes.added}
-    targets = {entry.group for entry in changes.added if entry.group}  # a tar names a link's target first
-    replaced = {name for name, entry in added.items() if entry.kind != DIRECTORY}
+    added = dict(changes.added.items())  # the layer's: few
+    targets = set(changes.linked.values())  # a tar names a link's target first
+    replaced = changes.replaced
     replaced_dirs: set = set()
-    layer_side = sorted(((tree_key(e.name), e) for e in changes.added), key=lambda pair: pair[0])
+    layer_side = sorted(((tree_key(e.name), e) for e in added.values()), key=lambda pair: pair[0])
 
     def below() -> Iterator[tuple]:
         for entry in old:

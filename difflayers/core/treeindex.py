@@ -14,7 +14,7 @@ sequence survives, and every name read back goes through ``safe_relative``.
 import gzip
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import BinaryIO, NamedTuple
 
 from difflayers.core.names import check_tree_path, decode_rsync_name, escaped_text, safe_relative
@@ -161,9 +161,14 @@ class Writer:
 
 
 def write(handle: BinaryIO, path: str, entries: Iterable[Entry], image: dict | None = None) -> int:
-    """Write ``entries`` (any order: sorted here) as an index of ``path``."""
+    """Write ``entries`` (any order: sorted here) as an index of ``path``; held
+    ones (a ``Mapping``) are sorted by name and decoded one at a time."""
     writer = Writer(handle, path, image)
-    for entry in sorted(entries, key=lambda e: tree_key(e.name)):
+    if isinstance(entries, Mapping):
+        ordered = (entries[name] for name in sorted(entries, key=tree_key))
+    else:
+        ordered = sorted(entries, key=lambda e: tree_key(e.name))
+    for entry in ordered:
         writer.add(entry)
     writer.close()
     return writer.entries
@@ -206,12 +211,14 @@ def image_of(data: bytes) -> dict:
     return record
 
 
-def bound(data: bytes, layer_digests: list) -> bytes:
+def bound(data: bytes, layer_digests: list, image: dict | None = None) -> bytes:
     """The index with the digests of its image's layers in its header, so that
     an index found beside another image (or copied to one) is told apart: an
     index is trusted only for the layers it names. The layers' count is the
-    manifest's; a record of other layers (an older kit's guess) is dropped."""
-    image = image_of(data)
+    manifest's; a record of other layers (an older kit's guess) is dropped.
+    ``image``: the record to write (else the one the index has), in the same
+    pass over the index."""
+    image = dict(image) if image is not None else image_of(data)
     if image.get("layers") != len(layer_digests):
         image = {"layers": len(layer_digests), "path_only_from": None}
     return restamped(data, {**image, "layer_digests": list(layer_digests)})
@@ -265,24 +272,30 @@ def _checked_header(line: bytes) -> str:
 
 def load(data: bytes, path: str | None = None) -> "Held":
     """An index held for look-ups by name (OLD's, by the index differ)."""
-    held = Held()
+    held = Held(in_tree_order=True)
     for line, entry in _lines(io.BytesIO(data), path):
         held.lines[entry.name] = line
     return held
 
 
-class Held(Mapping):
-    """An index held as name -> Entry, each entry kept as its encoded line (checked
-    when loaded) and decoded when looked up: under half the memory of Entry
-    tuples (100,000 entries: about 25 MB). Iterates in tree order."""
+class Held(MutableMapping):
+    """An index held as name -> Entry, each entry kept as its encoded line and
+    decoded when looked up: under half the memory of Entry tuples (100,000
+    entries: about 25 MB). ``in_tree_order``: iterated in tree order (as
+    ``load`` fills it; an ``Overlay`` adds in layer order)."""
 
-    in_tree_order = True
-
-    def __init__(self):
+    def __init__(self, in_tree_order: bool = False):
         self.lines: dict = {}
+        self.in_tree_order = in_tree_order
 
     def __getitem__(self, name: str) -> Entry:
         return decode(self.lines[name], 0)
+
+    def __setitem__(self, name: str, entry: Entry) -> None:
+        self.lines[name] = encode(entry)
+
+    def __delitem__(self, name: str) -> None:
+        del self.lines[name]
 
     def __contains__(self, name) -> bool:
         return name in self.lines
@@ -292,6 +305,11 @@ class Held(Mapping):
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    def copy(self) -> "Held":
+        held = Held(self.in_tree_order)
+        held.lines = dict(self.lines)  # the lines themselves are shared
+        return held
 
     def __eq__(self, other) -> bool:
         return dict(self.items()) == (dict(other.items()) if isinstance(other, Mapping) else other)

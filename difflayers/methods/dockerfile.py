@@ -7,8 +7,6 @@ without an engine. Every list is sorted before it reaches a template.
 import json
 from pathlib import Path
 
-import jinja2
-
 from difflayers import __version__
 from difflayers.core.configdelta import ConfigDelta
 from difflayers.core.diffrecord import ImageRef
@@ -28,8 +26,11 @@ MAX_REMOVAL_ARGS_BYTES = 64 * 1024
 REMOVE_ARGV = ["/bin/rm", "-rf", "--"]
 
 
-def template_environment() -> jinja2.Environment:
-    """The kit's templates (templates/), strict about undefined names."""
+def template_environment():
+    """The kit's templates (templates/), strict about undefined names (a
+    ``jinja2.Environment``; imported here, as only rendering needs its 9 MB)."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIRS),
         undefined=jinja2.StrictUndefined,

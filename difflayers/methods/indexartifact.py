@@ -85,14 +85,17 @@ def layer_digests(registry: Registry, repository: str, digest: str) -> list:
         raise BadIndex(f"{registry.host}/{repository}@{digest[:19]} is not an image manifest") from None
 
 
-def attach(registry: Registry, repository: str, subject: dict, index: bytes, path: str, base=None) -> dict:
+def attach(
+    registry: Registry, repository: str, subject: dict, index: bytes, path: str, base=None, image=None
+) -> dict:
     """Push ``index`` (bytes of a tree index of ``path``) as an artifact referring
     to ``subject`` (a manifest descriptor), bound to the subject's layers
     (``treeindex.bound``); return its digest, its size, the bytes sent and its
     parts. ``base``: the ``Artifact`` of the index this one follows (OLD's, its
     ``data`` known): its parts are reused and only a delta is uploaded, until
-    the deltas grow past ``MAX_DELTAS`` or half the base (and ``SMALL``)."""
-    index = treeindex.bound(index, layer_digests(registry, repository, subject["digest"]))
+    the deltas grow past ``MAX_DELTAS`` or half the base (and ``SMALL``).
+    ``image``: the record of the image's layers to write in its header."""
+    index = treeindex.bound(index, layer_digests(registry, repository, subject["digest"]), image)
     parts, sent = None, 0
     if base is not None and base.data is not None:
         delta = indexdelta.make(base.data, index)

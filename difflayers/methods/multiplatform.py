@@ -228,14 +228,12 @@ def _delta(registry, target, old: Image, new: Image, platform, path, output_dir,
         }
     base = index.artifact
     if index.built or old_read:
-        old_data = treeindex.restamped(
-            index.data, {"layers": len(old_image.layers), "path_only_from": index.path_only_from}
-        )
+        learnt = {"layers": len(old_image.layers), "path_only_from": index.path_only_from}
         base = indexartifact.attach(
-            registry, old.ref.repository, old_image.descriptor, old_data, path, base=index.artifact
+            registry, old.ref.repository, old_image.descriptor, index.data, path, index.artifact, learnt
         )["artifact"]
     attached = indexartifact.attach(
-        registry, target.repository, made["manifest"], treeindex.restamped(new_data, image), path, base=base
+        registry, target.repository, made["manifest"], new_data, path, base, image
     )
     record = DiffRecord(
         path,
@@ -291,7 +289,7 @@ def _as_built(registry, target, new: Image, platform, path, output_dir, why: str
     work = output_dir / str(platform).replace("/", "-")
     work.mkdir(parents=True, exist_ok=True)
     tree = RegistryTree(registry, new_image, path, None, work)
-    data = treeindex.to_bytes(path, tree.result.values(), tree.image)
+    data = treeindex.to_bytes(path, tree.result, tree.image)
     attached = indexartifact.attach(registry, target.repository, made["manifest"], data, path)
     return {
         "made": made,

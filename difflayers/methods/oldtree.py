@@ -82,10 +82,13 @@ def old_index(registry: Registry, remote: RemoteImage, path: str, progress, rebu
         with layer_tar(registry, remote.source.repository, descriptor["digest"]) as tar:
             overlay.apply(tar)
     entries = overlay.result()
+    overlay_last_outside = overlay.last_outside
     if entries.get(".", None) is None or entries["."].kind != treeindex.DIRECTORY:
         raise BadInput(f"{path} is not a directory in OLD ({remote.source})")
-    data = treeindex.to_bytes(path, entries.values(), overlay.image())
-    return OldIndex(entries, data, True, registry.received - before, overlay.last_outside)
+    data = treeindex.to_bytes(path, entries, overlay.image())
+    read = registry.received - before
+    del overlay, entries
+    return OldIndex(treeindex.load(data, path), data, True, read, overlay_last_outside)
 
 
 def outside_of(path: str):

@@ -112,7 +112,7 @@ class RegistryTree:
     def __iter__(self):
         base = os.path.basename(self.path.rstrip("/"))
         with open(self.dest, "wb") as handle:
-            handle.write(treeindex.to_bytes(self.path, self.result.values(), self.image))
+            handle.write(treeindex.to_bytes(self.path, self.result, self.image))
         for name in sorted(self.result, key=tree_key):
             entry = self.result[name]
             leader = entry.group or name

@@ -126,6 +126,7 @@ def optimize(
     else:
         layer, stats = _layer(engine, new_ref, path, found, output_dir)
         check_layer(index.entries, layer, new_entries, plan, path, output_dir)
+        index.entries = {}  # looked up no more: its bytes (index.data) are what is pushed
         chain = next_chain(
             old_like, new["Id"], superseded, stats.content_bytes if stats else 0, 1 if stats else 0
         )
@@ -141,16 +142,14 @@ def optimize(
         learnt = {"layers": len(remote.layers), "path_only_from": index.path_only_from}
         if scope["shared_layers"]:
             learnt["outside_as_layers"] = scope["shared_layers"]
-        old_data = treeindex.restamped(index.data, learnt)
         old_attached = indexartifact.attach(
-            registry, old_name.repository, remote.descriptor, old_data, path, base=index.artifact
+            registry, old_name.repository, remote.descriptor, index.data, path, index.artifact, learnt
         )
         base = old_attached["artifact"]
-    progress(
-        "pushing NEW's tree index beside it, as a delta on OLD's" if base else "pushing NEW's tree index"
+    progress("pushing NEW's tree index beside it" + (", a delta on OLD's where small" if base else ""))
+    new_attached = indexartifact.attach(
+        registry, target.repository, made.subject, new_index, path, base, made.image
     )
-    new_data = treeindex.restamped(new_index, made.image)
-    new_attached = indexartifact.attach(registry, target.repository, made.subject, new_data, path, base=base)
     record = DiffRecord(
         path,
         ImageRef(old_ref, remote.digest),
@@ -381,9 +380,7 @@ def attach_tree_index(
         with engine.tree_archive(image_ref, path) as source:
             entries, read = index_stream(source, path, dest)
         data = dest.read_bytes()
-    if image is not None:
-        data = treeindex.restamped(data, image)
-    attached = indexartifact.attach(registry, repository, subject, data, path, base=base)
+    attached = indexartifact.attach(registry, repository, subject, data, path, base, image)
     figures = {
         "bytes": attached["bytes"],
         "pushed": attached["digest"],

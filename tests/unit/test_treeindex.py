@@ -208,7 +208,7 @@ def test_a_layer_streamed_past_an_index_agrees_with_the_held_overlay(tmp_path):
     )
     layer = _layer_file(tmp_path, *members)
     on_top = Overlay("/app")
-    on_top.entries, on_top._inode = dict(below.entries), dict(below._inode)
+    on_top.entries, on_top._inode = below.entries.copy(), dict(below._inode)
     on_top.apply(_layer(*members))
     new = on_top.result()
     assert sorted(new) == [".", "a", "b", "d", "d/new", "e", "keep", "n1", "n2"]
