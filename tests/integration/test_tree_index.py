@@ -237,7 +237,7 @@ def attach_forged(registry, repository: str, subject: dict, data: bytes, bind: b
     if bind:
         indexartifact.attach(registry, repository, subject, data, "/app")
         return
-    with mock.patch.object(indexartifact.treeindex, "bound", lambda index, digests: index):
+    with mock.patch.object(indexartifact.treeindex, "bound", lambda index, digests, image=None: index):
         indexartifact.attach(registry, repository, subject, data, "/app")
 
 
