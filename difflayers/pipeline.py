@@ -37,7 +37,7 @@ from difflayers.methods import remote as registry_old
 from difflayers.methods.assemble import LOAD_ARCHIVE, OldManifest, assemble
 from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from difflayers.methods.generate import generate
-from difflayers.methods.push import compress, find_old, push_image
+from difflayers.methods.push import compress, find_old, push_image, tag_last
 
 
 @dataclass
@@ -486,7 +486,8 @@ def _push(
         )
         layer = made.assembled.layer_path
         blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
-        pushed = push_image(registry, target, remote, made.assembled.config, blob, progress)
+        # By digest: the tag moves last (``tag_last``), once the index is beside it.
+        pushed = push_image(registry, target, remote, made.assembled.config, blob, progress, untagged=True)
     # Every image the kit pushes gets its tree index, so the next revision's
     # optimize needs no OLD in its engine (``methods.remote``).
     progress("pushing NEW's tree index beside it")
@@ -506,6 +507,8 @@ def _push(
         data=diff.in_pass.new_index if diff.in_pass else None,
         base=found,
     )
+    if made.assembled is not None:
+        tag_last(registry, target, pushed["manifest"])
     return {**pushed, "new_index": new_index}
 
 

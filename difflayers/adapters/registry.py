@@ -39,7 +39,8 @@ from difflayers.settings import CERTS_D
 log = logging.getLogger("difflayers.registry")
 ACCEPT = f"{DOCKER_MANIFEST}, {OCI_MANIFEST}, {DOCKER_LIST}, {OCI_INDEX}"
 TIMEOUT = (10, 120)  # connect, read
-RETRIED_STATUS = (429, 500, 502, 503, 504)
+SERVER_ERRORS = (500, 502, 503, 504)
+RETRIED_STATUS = (429, *SERVER_ERRORS)
 ATTEMPTS = 5
 MAX_WAIT = 30.0
 CHUNK = 16 << 20  # blobs larger than this are uploaded in chunks (PATCH), with progress
@@ -142,7 +143,18 @@ class Registry:
 
     # -- one request: retries, then authentication --------------------------------
 
-    def _request(self, method, url, *, body=None, headers=None, expect=(200,), what="", stream=False):
+    def _request(
+        self,
+        method,
+        url,
+        *,
+        body=None,
+        headers=None,
+        expect=(200,),
+        what="",
+        stream=False,
+        retried=RETRIED_STATUS,
+    ):
         if not url.startswith("http"):
             url = self.base + url
         start = body.tell() if hasattr(body, "seek") else None
@@ -165,7 +177,7 @@ class Registry:
                 if start is not None:
                     body.seek(start)
                 response = self._send(method, url, body, headers, stream, ATTEMPTS - 1)
-            if response.status_code in RETRIED_STATUS and attempt < ATTEMPTS - 1:
+            if response.status_code in retried and attempt < ATTEMPTS - 1:
                 self._wait(attempt, response.headers.get("Retry-After"))
                 continue
             return self._checked(response, method, url, expect, what)
@@ -295,14 +307,18 @@ class Registry:
 
     def referrers(self, repository: str, digest: str, artifact_type: str) -> dict | None:
         """The referrers API's index of what refers to ``digest`` (OCI distribution
-        1.1), or None where the registry has no such API (it answers 404 or 405)."""
+        1.1), or None where the registry has none to give: 404 or 405 (no such
+        API), another 4xx (GHCR sends it to a GitHub API that answers 404, or
+        429 when rate-limited; GAR once to a login page: not an index), all of
+        which the client answers with the referrers tag schema, not retried."""
         query = urllib.parse.urlencode({"artifactType": artifact_type})
         response = self._request(
             "GET",
             f"/v2/{repository}/referrers/{digest}?{query}",
             headers={"Accept": OCI_INDEX},
-            expect=(200, 404, 405),
+            expect=(200, *range(400, 500)),
             what=f"the referrers of {repository}@{digest[:19]}",
+            retried=SERVER_ERRORS,
         )
         if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith(OCI_INDEX):
             return None
@@ -335,15 +351,29 @@ class Registry:
 
         Returns None when mounted, else the upload the registry opened instead
         (a 202: mounting refused, as ECR without blob mounting or another
-        account's repository answer); the caller then copies the blob there.
+        account's repository answer), or one opened here where the registry
+        refuses the mount outright (Harbor answers 401 or 403 when the login
+        may not read the source; Docker and containerd then upload, as here);
+        the caller then copies the blob there.
         """
         query = urllib.parse.urlencode({"mount": digest, "from": source})
         response = self._request(
             "POST",
             f"/v2/{repository}/blobs/uploads/?{query}",
-            expect=(201, 202),
+            expect=(201, 202, 401, 403),
             what=f"{repository} (mounting {digest[:19]} from {source})",
         )
+        if response.status_code in (401, 403):
+            log.debug(
+                "%s refused to mount %s from %s (HTTP %s): uploading",
+                self.host,
+                digest,
+                source,
+                response.status_code,
+            )
+            response = self._request(
+                "POST", f"/v2/{repository}/blobs/uploads/", expect=(202,), what=f"{repository} (an upload)"
+            )
         return None if response.status_code == 201 else self._location(response)
 
     def copy_blob(self, location: str, source: str, digest: str, size: int, repository: str, progress) -> int:

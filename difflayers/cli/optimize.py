@@ -174,7 +174,19 @@ def print_registry_summary(s: dict) -> None:
     if s["chain"]["decision"] != "delta":
         print(f"REBASED ({s['chain']['decision']}): " + "; ".join(s["chain"]["reasons"]))
     uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
-    print(f"pushed {s['pushed']}{uploaded}; NEW's tree index beside it ({index_sent(s['new_index'])})")
+    index = index_sent(s["new_index"])
+    print(f"pushed {s['pushed']}{uploaded}{copied_text(s)}; NEW's tree index beside it ({index})")
+
+
+def copied_text(s: dict) -> str:
+    """OLD's layers a registry would not mount, copied through this machine: bytes
+    sent too, beside the ones uploaded (ECR without blob mounting, Harbor, ...)."""
+    if not s.get("layers_copied"):
+        return ""
+    return (
+        f", {s['layers_copied']} of OLD's layers copied through this machine ({s['bytes_copied']:,} bytes: "
+        "the registry would not mount them)"
+    )
 
 
 def index_sent(index: dict) -> str:
@@ -243,13 +255,7 @@ def print_summary(s: dict) -> None:
         print(f"note: {note}")
     if "pushed" in s:
         uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
-        copied = (
-            f", {s['layers_copied']} copied through this machine ({s['bytes_copied']:,} bytes: the registry "
-            "would not mount them)"
-            if s.get("layers_copied")
-            else ""
-        )
-        print(f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted{copied}{uploaded}")
+        print(f"pushed {s['pushed']}: {s['layers_mounted']} layers of OLD mounted{copied_text(s)}{uploaded}")
 
 
 def _verified(s: dict) -> str:

@@ -166,6 +166,15 @@ def push_image(
     }
 
 
+def tag_last(registry: Registry, target: Reference, manifest: dict) -> None:
+    """Put the manifest pushed by digest (``push_image(untagged=True)``) under
+    the target's tag: the last step of a push, after the tree index is beside it,
+    so a run that fails before leaves the tag where it was (exit 2 says "nothing
+    tagged or pushed")."""
+    media_type, body, _ = registry.manifest(target.repository, manifest["digest"])
+    registry.put_manifest(target.repository, target.tag or "latest", media_type, body)
+
+
 def carry_blobs(registry: Registry, repository: str, source: str, descriptors: list, progress=None) -> tuple:
     """Make the blobs of ``source`` part of ``repository``: mounted, or where
     the registry will not, copied through this machine. (mounted, copied, bytes copied)."""

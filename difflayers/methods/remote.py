@@ -39,7 +39,7 @@ from difflayers.errors import BadIndex, BadInput, VerificationFailed
 from difflayers.methods import Method, indexartifact
 from difflayers.methods.assemble import LAYER_NAME, ancestor_headers
 from difflayers.methods.oldtree import check_scope, old_index, outside_of
-from difflayers.methods.push import compress, push_image, read_image
+from difflayers.methods.push import compress, push_image, read_image, tag_last
 
 
 def wants_registry_old(engine: Engine, old_ref: str, push_to: str | None) -> bool:
@@ -130,13 +130,13 @@ def optimize(
         chain = next_chain(
             old_like, new["Id"], superseded, stats.content_bytes if stats else 0, 1 if stats else 0
         )
-        made = push_delta(registry, target, remote, new, layer, stats, chain, path, progress)
+        made = push_delta(registry, target, remote, new, layer, stats, chain, path, progress, untagged=True)
         made.image["path_only_from"] = index.path_only_from
     if scope["shared_layers"]:
         # Both sides' own layers proven to change nothing outside the path
         # (``check_scope``): the image made is its first ``shared`` layers there.
         made.image["outside_as_layers"] = scope["shared_layers"]
-    old_attached, base = None, index.artifact
+    old_attached, base, old_index_bytes = None, index.artifact, len(index.data)
     if index.built or scope["old_layer_bytes_read"]:
         progress("pushing OLD's tree index beside OLD, with what this run learnt of its layers")
         learnt = {"layers": len(remote.layers), "path_only_from": index.path_only_from}
@@ -146,10 +146,13 @@ def optimize(
             registry, old_name.repository, remote.descriptor, index.data, path, index.artifact, learnt
         )
         base = old_attached["artifact"]
+        index.data = None  # its copy bound to OLD's layers (base.data) is the one kept
     progress("pushing NEW's tree index beside it" + (", a delta on OLD's where small" if base else ""))
     new_attached = indexartifact.attach(
         registry, target.repository, made.subject, new_index, path, base, made.image
     )
+    if decision.kind is DecisionKind.DELTA:
+        tag_last(registry, target, made.subject)  # pushed by digest: the tag moves last
     record = DiffRecord(
         path,
         ImageRef(old_ref, remote.digest),
@@ -183,7 +186,7 @@ def optimize(
         "old_in_engine": False,
         "old_index": {
             "built": index.built,
-            "bytes": len(index.data),
+            "bytes": old_index_bytes,
             "layer_bytes_read": index.layer_bytes_read,
             "pushed": old_attached["digest"] if old_attached else None,
             "bytes_sent": old_attached["bytes_sent"] if old_attached else 0,

@@ -281,6 +281,9 @@ class FaultProxy:
         self.refuse_mounts = False
         self.flaky = False
         self.failing: set = set()  # kinds always answered 500 (a registry that broke mid-push)
+        # A registry's own answers (its dialect): (method, part of the path) ->
+        # (status, headers), answered here instead of forwarding.
+        self.answers: dict = {}
         self.seen: dict = {}
         self.sent = 0  # bytes of the answers' bodies: what clients downloaded through it
         self.lock = threading.Lock()
@@ -341,6 +344,14 @@ class FaultProxy:
             request.close_connection = True
             request.connection.shutdown(2)  # dropped, no answer
             return
+        for (method, part), (status, extra) in self.answers.items():
+            if request.command == method and part in path:
+                request.send_response(status)
+                for key, value in extra.items():
+                    request.send_header(key, value)
+                request.send_header("Content-Length", "0")
+                request.end_headers()
+                return
         if kind in self.failing or (self.flaky and count == 2):
             request.send_response(500 if kind in self.failing else 503)
             request.send_header("Retry-After", "1")

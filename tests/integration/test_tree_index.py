@@ -339,3 +339,28 @@ def test_the_run_after_a_local_push_reads_none_of_olds_layers(revisions, proxied
     assert third["old_layer_bytes_read"] == 0 and not third["old_index"]["built"]
     assert proxy.sent <= 0.01 * own, (proxy.sent, own)
     pulled_back_equal(revisions[3], f"{repo}:3", env)
+
+
+def test_the_tag_moves_last_after_the_index(revisions, proxied):
+    """The image is pushed by digest, its tree index attached, then the tag put:
+    a registry that fails the index (here the referrers list's tag) leaves the
+    tag where it was, as exit 2 says ("nothing tagged or pushed"), both flows."""
+    server, proxy = proxied
+    env = proxy.env
+    repo = f"{proxy.address}/team/last"
+    old = f"{repo}:1"
+    sh(["docker", "tag", revisions["1-kept"], old], ".")
+    sh(["docker", "push", "-q", old], ".", env=env)
+    proxy.answers = {("PUT", "/manifests/sha256-"): (500, {})}
+    for flow, old_ref in (("OLD in the engine", old), ("OLD only in the registry", None)):
+        if old_ref is None:
+            sh(["docker", "image", "rm", old], ".")
+            old_ref = old
+        failed = kit(
+            "optimize", old_ref, revisions[2], "--path", "/app", "--push", f"{repo}:2", env=env, check=False
+        )
+        assert failed.returncode == 2 and "Traceback" not in failed.stderr, (flow, failed.stderr)
+        assert manifest("team/last", "2", env) is None, flow
+    proxy.answers = {}
+    done = optimize(old, revisions[2], f"{repo}:2", env)
+    assert manifest("team/last", "2", env) is not None and done["verified"]

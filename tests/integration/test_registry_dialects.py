@@ -1,0 +1,125 @@
+"""Registries as they answer where the kit is new (referrers, mounts), emulated by
+the fault proxy in front of a real registry: GHCR's referrers endpoint (a 303 to
+an API that answers 404, or 429 when rate-limited), Harbor's 401 to a mount it
+will not make. The kit's registry client against them; no engine needed."""
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from difflayers.adapters.registry import Registry
+from difflayers.core import treeindex
+from difflayers.core.mediatypes import OCI_MANIFEST
+from difflayers.core.treeindex import Entry
+from difflayers.methods import indexartifact
+from difflayers.methods.push import carry_blobs
+
+from . import registries
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def dialect(tmp_path, tools_on_path):
+    """A registry behind the fault proxy (plain HTTP on loopback), and the kit's client of it."""
+    server = registries.RegistryServer(tmp_path)
+    proxy = registries.FaultProxy(server.port)
+    try:
+        yield proxy, Registry(proxy.address)
+    finally:
+        proxy.stop()
+        server.stop()
+
+
+def push_image(registry: Registry, repository: str, tag: str) -> dict:
+    """A one-layer image put by the client itself: its manifest's descriptor."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("app/a.txt")
+        data = repository.encode()
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    layer = gzip.compress(buffer.getvalue(), mtime=0)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}).encode()
+    for blob in (layer, config):
+        registry.upload(repository, _digest(blob), blob, len(blob))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": _digest(config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": _digest(layer),
+                "size": len(layer),
+            }
+        ],
+    }
+    body = json.dumps(manifest).encode()
+    registry.put_manifest(repository, tag, OCI_MANIFEST, body)
+    return {
+        "mediaType": OCI_MANIFEST,
+        "digest": _digest(body),
+        "size": len(body),
+        "layers": manifest["layers"],
+    }
+
+
+def an_index() -> bytes:
+    digest = "sha256:" + "ab" * 32
+    entries = [Entry(".", "d", 0o755, 0, 0), Entry("a.txt", "f", 0o644, 0, 0, size=8, digest=digest)]
+    return treeindex.to_bytes("/app", entries)
+
+
+def referrers_asked(proxy) -> int:
+    return sum(count for kind, count in proxy.seen.items() if "/referrers/" in kind)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        # GHCR rate-limited: 429 every time (the tag schema serves; retrying would only wait).
+        {("GET", "/referrers/"): (429, {"Retry-After": "30"})},
+        # GHCR: a 303 to GitHub's API, which answers 404 for a container's referrers.
+        {
+            ("GET", "/referrers/"): (303, {"Location": "/github-api/referrers"}),
+            ("GET", "/github-api/"): (404, {}),
+        },
+        # Forbidden to this login: another registry's way of having none to give.
+        {("GET", "/referrers/"): (403, {})},
+    ],
+    ids=["429", "303-then-404", "403"],
+)
+def test_an_index_is_kept_under_the_tag_schema_where_referrers_cannot_be_listed(dialect, answers):
+    proxy, registry = dialect
+    subject = push_image(registry, "team/app", "1")
+    proxy.answers = answers
+    descriptor = {k: subject[k] for k in ("mediaType", "digest", "size")}
+    attached = indexartifact.attach(registry, "team/app", descriptor, an_index(), "/app")
+    found = indexartifact.find(registry, "team/app", subject["digest"], "/app")
+    assert found is not None and treeindex.load(found, "/app") == treeindex.load(an_index(), "/app")
+    # Kept under the referrers tag, and the endpoint asked once per look-up, not retried.
+    listed = registry.manifest("team/app", indexartifact.referrers_tag(subject["digest"]), missing_ok=True)
+    assert attached["digest"] in listed[1].decode()
+    assert referrers_asked(proxy) == 2
+
+
+def test_a_mount_refused_with_401_is_an_upload_counted_as_copied(dialect):
+    proxy, registry = dialect
+    subject = push_image(registry, "team/old", "1")
+    proxy.answers = {("POST", "mount="): (401, {})}  # Harbor: the login may not read the source
+    mounted, copied, copied_bytes = carry_blobs(registry, "other/new", "team/old", subject["layers"])
+    assert (mounted, copied) == (0, 1) and copied_bytes == subject["layers"][0]["size"]
+    assert registry.has_blob("other/new", subject["layers"][0]["digest"])
+    proxy.answers = {}
+    assert carry_blobs(registry, "other/newer", "team/old", subject["layers"]) == (1, 0, 0)  # mounted
