@@ -11,6 +11,8 @@ blob's digest (the registry adapter), and the index's schema and path.
 
 import hashlib
 import json
+import random
+import time
 from dataclasses import dataclass
 
 from difflayers.adapters.registry import Registry
@@ -23,6 +25,8 @@ EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 PATH_KEY = "io.github.difflayers.tree-index.path"
 ENTRIES_KEY = "io.github.difflayers.tree-index.entries"  # sha256 of the entry lines
 MAX_DELTAS = 8  # then a whole index again
+TAG_ATTEMPTS = 5  # writes of the referrers list before giving up (other writers keep replacing it)
+MAX_SETTLE = 5.0  # seconds waited at most before reading the list back
 SMALL = 4096  # deltas up to this many bytes, or half the whole index, are kept as deltas
 
 
@@ -145,23 +149,47 @@ def _add_to_referrers_tag(
     registry: Registry, repository: str, subject: str, descriptor: dict, path: str
 ) -> int:
     """Keep the referrers list under the tag schema: an older index of the same
-    path is replaced, other referrers (signatures, SBOMs) are kept."""
+    path is replaced, other referrers (signatures, SBOMs) are kept.
+
+    Other clients change the same list (another path's index, a signature) and
+    a registry has no conditional write: a writer that read the list before
+    this write and puts its own after it drops this entry. So the list is read
+    again once twice the time this write took has passed, and this entry put
+    back, merged with what is there, until it stays (the hazard narrowed to
+    writers much slower than this one, not removed: the referrers API has none)."""
     tag = referrers_tag(subject)
+    sent = 0
+    for attempt in range(TAG_ATTEMPTS + 1):
+        listed = _referrers_listed(registry, repository, tag)
+        if attempt and descriptor in listed:
+            return sent
+        if attempt == TAG_ATTEMPTS:
+            break
+        kept = [entry for entry in listed if not _same_index(entry, path) and entry != descriptor]
+        body = json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [*kept, descriptor]}, indent=3
+        ).encode()
+        begun = time.monotonic()
+        registry.put_manifest(repository, tag, OCI_INDEX, body)
+        sent += len(body)
+        time.sleep(min(2 * (time.monotonic() - begun) + random.uniform(0, 0.1), MAX_SETTLE))
+    raise RegistryError(
+        f"{registry.host}/{repository}:{tag}: the referrers list kept losing this index to other writers "
+        f"({TAG_ATTEMPTS} tries)"
+    )
+
+
+def _referrers_listed(registry: Registry, repository: str, tag: str) -> list:
     found = registry.manifest(repository, tag, missing_ok=True)
-    listed = json.loads(found[1]).get("manifests", []) if found and found[0] == OCI_INDEX else []
-    kept = [
-        entry
-        for entry in listed
-        if not (
-            entry.get("artifactType") == treeindex.ARTIFACT_TYPE
-            and (entry.get("annotations") or {}).get(PATH_KEY) == path
-        )
-    ]
-    body = json.dumps(
-        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [*kept, descriptor]}, indent=3
-    ).encode()
-    registry.put_manifest(repository, tag, OCI_INDEX, body)
-    return len(body)
+    return json.loads(found[1]).get("manifests", []) if found and found[0] == OCI_INDEX else []
+
+
+def _same_index(entry: dict, path: str) -> bool:
+    """A tree index of ``path`` (replaced by a newer one), not another referrer."""
+    return (
+        entry.get("artifactType") == treeindex.ARTIFACT_TYPE
+        and (entry.get("annotations") or {}).get(PATH_KEY) == path
+    )
 
 
 def find(registry: Registry, repository: str, subject: str, path: str, layers=None) -> bytes | None:

@@ -284,6 +284,7 @@ class FaultProxy:
         # A registry's own answers (its dialect): (method, part of the path) ->
         # (status, headers), answered here instead of forwarding.
         self.answers: dict = {}
+        self.delays: dict = {}  # (method, part of the path) -> seconds before forwarding
         self.seen: dict = {}
         self.sent = 0  # bytes of the answers' bodies: what clients downloaded through it
         self.lock = threading.Lock()
@@ -344,6 +345,9 @@ class FaultProxy:
             request.close_connection = True
             request.connection.shutdown(2)  # dropped, no answer
             return
+        for (method, part), seconds in self.delays.items():
+            if request.command == method and part in path:
+                time.sleep(seconds)
         for (method, part), (status, extra) in self.answers.items():
             if request.command == method and part in path:
                 request.send_response(status)

@@ -8,12 +8,13 @@ import hashlib
 import io
 import json
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from difflayers.adapters.registry import Registry
 from difflayers.core import treeindex
-from difflayers.core.mediatypes import OCI_MANIFEST
+from difflayers.core.mediatypes import OCI_INDEX, OCI_MANIFEST
 from difflayers.core.treeindex import Entry
 from difflayers.methods import indexartifact
 from difflayers.methods.push import carry_blobs
@@ -123,3 +124,36 @@ def test_a_mount_refused_with_401_is_an_upload_counted_as_copied(dialect):
     assert registry.has_blob("other/new", subject["layers"][0]["digest"])
     proxy.answers = {}
     assert carry_blobs(registry, "other/newer", "team/old", subject["layers"]) == (1, 0, 0)  # mounted
+
+
+def test_two_writers_of_the_referrers_tag_at_once_keep_both_entries(dialect):
+    """Two indexes of one image (two paths) attached at once, the registry a
+    second slow to write the referrers list's tag: both stay listed, and a
+    referrer of another tool's (a signature) too."""
+    proxy, registry = dialect
+    subject = push_image(registry, "team/app", "1")
+    descriptor = {k: subject[k] for k in ("mediaType", "digest", "size")}
+    tag = indexartifact.referrers_tag(subject["digest"])
+    other = push_image(registry, "team/app", "signature")  # stands for another tool's referrer
+    signature = {**{k: other[k] for k in ("mediaType", "digest", "size")}, "artifactType": "signature"}
+    listing = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [signature]}
+    registry.put_manifest("team/app", tag, OCI_INDEX, json.dumps(listing).encode())
+    proxy.delays = {("PUT", "/manifests/sha256-"): 1.0}
+    paths = ["/app", "/srv"]
+
+    def attach(path):
+        return indexartifact.attach(Registry(proxy.address), "team/app", descriptor, an_index_of(path), path)
+
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(attach, paths))
+    listed = json.loads(registry.manifest("team/app", tag)[1])["manifests"]
+    assert {entry["digest"] for entry in listed} == {signature["digest"], *(d["digest"] for d in done)}
+    for path in paths:
+        assert indexartifact.find(registry, "team/app", subject["digest"], path) is not None
+
+
+def an_index_of(path: str) -> bytes:
+    digest = "sha256:" + "cd" * 32
+    return treeindex.to_bytes(
+        path, [Entry(".", "d", 0o755, 0, 0), Entry("x", "f", 0o644, 0, 0, size=1, digest=digest)]
+    )
