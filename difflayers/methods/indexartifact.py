@@ -27,6 +27,7 @@ ENTRIES_KEY = "io.github.difflayers.tree-index.entries"  # sha256 of the entry l
 MAX_DELTAS = 8  # then a whole index again
 TAG_ATTEMPTS = 5  # writes of the referrers list before giving up (other writers keep replacing it)
 MAX_SETTLE = 5.0  # seconds waited at most before reading the list back
+ALIASED_SUFFIX = ".referrers"  # the list's tag where the registry reads sha256-<hex> as that digest
 SMALL = 4096  # deltas up to this many bytes, or half the whole index, are kept as deltas
 
 
@@ -157,7 +158,7 @@ def _add_to_referrers_tag(
     again once twice the time this write took has passed, and this entry put
     back, merged with what is there, until it stays (the hazard narrowed to
     writers much slower than this one, not removed: the referrers API has none)."""
-    tag = referrers_tag(subject)
+    tag, _ = _listing(registry, repository, subject)
     sent = 0
     for attempt in range(TAG_ATTEMPTS + 1):
         listed = _referrers_listed(registry, repository, tag)
@@ -177,6 +178,20 @@ def _add_to_referrers_tag(
         f"{registry.host}/{repository}:{tag}: the referrers list kept losing this index to other writers "
         f"({TAG_ATTEMPTS} tries)"
     )
+
+
+def _listing(registry: Registry, repository: str, subject: str) -> tuple:
+    """(the tag a subject's referrers list is kept under, what it holds or None):
+    the tag schema's ``sha256-<hex>``, unless the registry reads that tag as the
+    subject itself (GitLab resolves a tag spelt like a digest to the manifest of
+    that digest, so a list written there never reads back); then a tag of the
+    kit's own beside it, ``sha256-<hex>.referrers``, which only the kit reads."""
+    tag = referrers_tag(subject)
+    found = registry.manifest(repository, tag, missing_ok=True)
+    if found is not None and found[2] == subject:
+        tag += ALIASED_SUFFIX
+        found = registry.manifest(repository, tag, missing_ok=True)
+    return tag, found
 
 
 def _referrers_listed(registry: Registry, repository: str, tag: str) -> list:
@@ -234,7 +249,7 @@ def listed(registry: Registry, repository: str, subject: str, path: str) -> Arti
     read and checked (subject, media types), its parts not downloaded."""
     listing = registry.referrers(repository, subject, treeindex.ARTIFACT_TYPE)
     if listing is None:
-        found = registry.manifest(repository, referrers_tag(subject), missing_ok=True)
+        _, found = _listing(registry, repository, subject)
         listing = json.loads(found[1]) if found and found[0] == OCI_INDEX else {"manifests": []}
     candidates = [
         entry

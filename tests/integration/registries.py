@@ -13,6 +13,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -285,6 +286,8 @@ class FaultProxy:
         # (status, headers), answered here instead of forwarding.
         self.answers: dict = {}
         self.delays: dict = {}  # (method, part of the path) -> seconds before forwarding
+        # GitLab: a tag spelt like a digest (sha256-<hex>) is read as the manifest of that digest.
+        self.digest_tags = False
         self.seen: dict = {}
         self.sent = 0  # bytes of the answers' bodies: what clients downloaded through it
         self.lock = threading.Lock()
@@ -362,6 +365,8 @@ class FaultProxy:
             request.send_header("Content-Length", "0")
             request.end_headers()
             return
+        if self.digest_tags and request.command in ("GET", "HEAD"):
+            path = re.sub(r"/manifests/sha256-([0-9a-f]{64})$", r"/manifests/sha256:\1", path)
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
         if self.refuse_mounts and request.command == "POST" and "mount" in query:
             path = urllib.parse.urlsplit(path).path  # an ordinary upload instead

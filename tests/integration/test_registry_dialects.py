@@ -157,3 +157,21 @@ def an_index_of(path: str) -> bytes:
     return treeindex.to_bytes(
         path, [Entry(".", "d", 0o755, 0, 0), Entry("x", "f", 0o644, 0, 0, size=1, digest=digest)]
     )
+
+
+def test_a_registry_that_reads_a_digest_tag_as_the_digest_still_finds_the_index(dialect):
+    """GitLab reads the tag ``sha256-<hex>`` as the manifest of that digest: the
+    list the tag schema writes there never reads back (OLD's index was built from
+    its layers on every run). The kit keeps its list under a tag of its own then."""
+    proxy, registry = dialect
+    subject = push_image(registry, "team/app", "1")
+    proxy.digest_tags = True
+    descriptor = {k: subject[k] for k in ("mediaType", "digest", "size")}
+    assert (
+        registry.manifest("team/app", indexartifact.referrers_tag(subject["digest"]))[2] == subject["digest"]
+    )
+    indexartifact.attach(registry, "team/app", descriptor, an_index(), "/app")
+    found = indexartifact.find(registry, "team/app", subject["digest"], "/app")
+    assert found is not None and treeindex.load(found, "/app") == treeindex.load(an_index(), "/app")
+    again = indexartifact.attach(registry, "team/app", descriptor, an_index_of("/app"), "/app")  # replaced
+    assert indexartifact.listed(registry, "team/app", subject["digest"], "/app").digest == again["digest"]
