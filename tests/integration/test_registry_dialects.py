@@ -98,8 +98,13 @@ def referrers_asked(proxy) -> int:
         },
         # Forbidden to this login: another registry's way of having none to give.
         {("GET", "/referrers/"): (403, {})},
+        # GAR, once: a redirect to a login page (200, but no index).
+        {
+            ("GET", "/referrers/"): (302, {"Location": "/login"}),
+            ("GET", "/login"): (200, {"Content-Type": "text/html"}),
+        },
     ],
-    ids=["429", "303-then-404", "403"],
+    ids=["429", "303-then-404", "403", "login-page"],
 )
 def test_an_index_is_kept_under_the_tag_schema_where_referrers_cannot_be_listed(dialect, answers):
     proxy, registry = dialect
