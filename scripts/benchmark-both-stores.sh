@@ -2,7 +2,7 @@
 # The benchmark on both image stores in one run, as this repository's CI
 # machine has them: Docker 20.10 (classic store, `dockerd`) then Docker 26
 # with containerd's store (.ci/containerd-engine.sh), the same commit and
-# machine; then docs/benchmark.json, the README's table and the chart from
+# machine; then docs/benchmark.json, docs/benchmark.md's table and the chart from
 # those rows only. Arguments go to each engine's run (e.g. --scenario sample).
 #   scripts/benchmark-both-stores.sh [--scenario NAME]... [--case fresh|kept]...
 # On a machine with one engine, run scripts/benchmark.py on it instead.
@@ -33,4 +33,4 @@ docker image inspect debian:bookworm-slim >/dev/null 2>&1 || {
   echo "the containerd-store engine has no debian:bookworm-slim (docker load it, as .ci/run does)" >&2; exit 1; }
 "$python" scripts/benchmark.py "$@" --json "$parts/containerd.json"
 "$python" scripts/benchmark.py --combine "$parts/classic.json" "$parts/containerd.json" \
-  --json docs/benchmark.json --readme README.md --svg docs/pushed-bytes.svg
+  --json docs/benchmark.json --readme docs/benchmark.md --svg docs/pushed-bytes.svg

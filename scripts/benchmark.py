@@ -4,7 +4,7 @@
     .venv/bin/python scripts/benchmark.py                       # every scenario, this engine
     .venv/bin/python scripts/benchmark.py --scenario sample --case fresh --json out.json
     scripts/benchmark-both-stores.sh                            # both image stores, then
-                                                                # docs/benchmark.json, README table, chart
+                                                                # docs/benchmark.json, its table, chart
 
 Each scenario builds OLD and NEW from a fixed seed and ships NEW every way
 this engine allows, in the same run: the naive rebuild (``FROM OLD`` +

@@ -1,4 +1,4 @@
-"""The benchmark's rows as people read them: the terminal table, the README's
+"""The benchmark's rows as people read them: the terminal table, docs/benchmark.md's
 table (between its benchmark markers) and the chart. Pure functions of the
 rows in docs/benchmark.json (``scripts/benchmark.py`` writes them); nothing
 here measures or adds a figure.
@@ -88,7 +88,7 @@ def print_rows(rows: list) -> None:
 
 
 def table(rows: list) -> str:
-    """The README's table: every scenario, case and store, every way."""
+    """docs/benchmark.md's table: every scenario, case and store, every way."""
     out = [
         "| scenario, case | engine, store | " + " | ".join(HEADER) + " |",
         "|" + "---|" * (len(HEADER) + 2),

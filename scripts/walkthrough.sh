@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's walkthrough, end to end, printing each command before it runs.
+# The walkthrough (docs/walkthrough.md), end to end, printing each command before it runs.
 #   ./scripts/walkthrough.sh
 #   CHAIN=5 ./scripts/walkthrough.sh   # then revisions 3..7, each processed
 #                                      # against the last processed image

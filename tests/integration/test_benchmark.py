@@ -17,7 +17,7 @@ pytestmark = pytest.mark.engine
 
 def test_smallest_scenario_and_parser(tmp_path, image_store):
     figures_file, chart, readme = tmp_path / "figures.json", tmp_path / "pushed.svg", tmp_path / "README.md"
-    shutil.copy(REPO / "README.md", readme)
+    shutil.copy(REPO / "docs" / "benchmark.md", readme)  # the page with the table's markers
     result = sh(
         [
             sys.executable,

@@ -1,4 +1,4 @@
-"""The README's walkthrough, command for command, on the real engine.
+"""The walkthrough (docs/walkthrough.md), command for command, on the real engine.
 
 Run once per Compose variant (docker-compose and docker compose); then the
 processed image is checked against revision-2 by a comparison that shares no
