@@ -5,6 +5,7 @@ recipe and the other each pushing only a delta."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,24 @@ def github_steps() -> list:
     return [("bash", step["run"]) for step in steps if "run" in step and step.get("id") != "install"]
 
 
+def action_steps(inputs: dict) -> list:
+    """The `run:` steps of the repository's action.yml but its install, each with
+    the env its `with:` inputs give it (inputs reach the shell through env only)."""
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    defaults = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
+    given = {**defaults, **inputs}
+    steps = []
+    for step in action["runs"]["steps"]:
+        if step.get("id") == "install":
+            continue
+        env = {
+            key: re.sub(r"\$\{\{ inputs\.(\w+) \}\}", lambda m: given[m.group(1)], value)
+            for key, value in (step.get("env") or {}).items()
+        }
+        steps.append(("bash", step["run"], env))
+    return steps
+
+
 def gitlab_steps() -> list:
     job = yaml.safe_load((RECIPES / "gitlab-ci.yml").read_text())["deploy"]
     return [("sh", line) for line in job["script"]]
@@ -37,11 +56,11 @@ def run_steps(steps, project: Path, env: dict) -> list:
     """Each step in its shell with -e, as the CI runs it; their outputs."""
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the checkout's difflayers
     outputs = []
-    for shell, text in steps:
+    for shell, text, *own in steps:
         result = subprocess.run(
-            [shell, "-e", "-c", text],
+            [shell, "-e", "-o", "pipefail", "-c", text] if shell == "bash" else [shell, "-e", "-c", text],
             cwd=project,
-            env={**os.environ, **env, "PATH": path},
+            env={**os.environ, **env, **(own[0] if own else {}), "PATH": path},
             capture_output=True,
             text=True,
         )
@@ -95,4 +114,40 @@ def test_the_recipes_push_a_first_revision_in_full_then_deltas(tmp_path, registr
             assert tree_differences(f"{image}:{sha}", f"{image}:latest") == []
             assert config_differences(f"{image}:{sha}", f"{image}:latest") == []
     finally:
+        sh(["docker", "image", "rm", "-f", *made], ".", check=False)
+
+
+def test_the_action_pushes_a_first_revision_then_a_delta_and_says_so(tmp_path, registry):
+    """action.yml's steps, inputs as a workflow's `with:` gives them: the first
+    revision goes as built (rebase=true), the second as OLD + one layer, its
+    outputs read from $GITHUB_OUTPUT as the runner reads them."""
+    address, _ = registry
+    image = f"{address}/action/app"
+    project = tmp_path / "project"
+    (project / "app").mkdir(parents=True)
+    (project / "Dockerfile").write_text("FROM scratch\nCOPY app/ /app/\n")
+    (project / "app" / "big.bin").write_bytes(os.urandom(1 << 20))
+    made = []
+    try:
+        found, layers = {}, {}
+        for revision in (1, 2):
+            (project / "app" / "version.txt").write_text(f"revision {revision}\n")
+            new = f"{image}:rev{revision}"
+            made.append(new)
+            sh(["docker", "build", "-q", "-t", new, "."], project)
+            github_output, runner_temp = tmp_path / f"output-{revision}", tmp_path / f"temp-{revision}"
+            github_output.touch()
+            runner_temp.mkdir()
+            sh(["docker", "image", "rm", f"{image}:latest"], ".", check=False)  # a runner without OLD
+            steps = action_steps({"old": f"{image}:latest", "new": new, "path": "/app"})
+            run_steps(steps, project, {"GITHUB_OUTPUT": str(github_output), "RUNNER_TEMP": str(runner_temp)})
+            found[revision] = dict(line.split("=", 1) for line in github_output.read_text().splitlines())
+            layers[revision] = manifest_layers(address, "action/app", "latest")
+        assert found[1]["rebase"] == "true" and found[1]["verified"] == "true"
+        assert found[2]["rebase"] == "false" and found[2]["verified"] == "true"
+        assert 0 < int(found[2]["bytes"]) < 20_000  # the layer, config and manifest: not the 1 MiB file
+        assert found[2]["pushed"].startswith(f"{image}@sha256:")
+        assert layers[2][:-1] == layers[1]  # OLD's layers, then the delta
+    finally:
+        made.append(f"{image}:latest")
         sh(["docker", "image", "rm", "-f", *made], ".", check=False)
