@@ -14,3 +14,8 @@ __version__ = "0.2.0"
 # When the kit was loaded: the command's summary reports seconds from here,
 # so they are the wall time a user waits (imports, the engine, the sweep).
 STARTED = _time.monotonic()
+
+from difflayers.api import Result, optimize  # noqa: E402 (after the clock starts)
+from difflayers.errors import DiffLayersError  # noqa: E402
+
+__all__ = ["DiffLayersError", "Result", "optimize", "__version__"]

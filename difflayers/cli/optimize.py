@@ -271,6 +271,15 @@ def _verified(s: dict) -> str:
 
 
 def run(args, engine, progress) -> int:
+    summary = summarize(args, engine, progress)
+    print_json(summary) if args.json else print_summary(summary)
+    rebased = DecisionKind(summary["chain"]["decision"]).rebased
+    return ExitCode.REBASED if rebased and not args.rebase_ok else ExitCode.OK
+
+
+def summarize(args, engine, progress) -> dict:
+    """Run the command's flow for parsed ``args``: the summary ``--json`` prints
+    (and ``difflayers.optimize`` returns as a ``Result``)."""
     options = pipeline.Options(
         method=Method(args.method),
         allow_drift=args.allow_config_drift,
@@ -289,6 +298,4 @@ def run(args, engine, progress) -> int:
             engine, args.old, args.new, args.path, args.tag, output, options, progress
         )
     summary["seconds"] = round(time.monotonic() - difflayers.STARTED, 1)  # the whole command's wall time
-    print_json(summary) if args.json else print_summary(summary)
-    rebased = DecisionKind(summary["chain"]["decision"]).rebased
-    return ExitCode.REBASED if rebased and not args.rebase_ok else ExitCode.OK
+    return summary
