@@ -52,6 +52,20 @@ def gitlab_steps() -> list:
     return [("sh", line) for line in job["script"]]
 
 
+def component_steps(inputs: dict) -> list:
+    """The job's `script:` of the GitLab CI/CD component (templates/difflayers.yml),
+    each line with the job's variables, its inputs put in as GitLab does."""
+    spec, job = yaml.safe_load_all((REPO / "templates" / "difflayers.yml").read_text())
+    given = {name: field.get("default", "") for name, field in spec["spec"]["inputs"].items()} | inputs
+    (only,) = job.values()
+
+    def put(text: str) -> str:
+        return re.sub(r"\$\[\[ inputs\.(\w+) \]\]", lambda m: given[m.group(1)], text)
+
+    env = {name: put(value) for name, value in only["variables"].items()}
+    return [("sh", line, env) for line in only["script"]]
+
+
 def run_steps(steps, project: Path, env: dict) -> list:
     """Each step in its shell with -e, as the CI runs it; their outputs."""
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the checkout's difflayers
@@ -92,7 +106,13 @@ def test_the_recipes_push_a_first_revision_in_full_then_deltas(tmp_path, registr
     try:
         layers = {}
         for revision, (recipe, steps) in enumerate(
-            [("github", github_steps()), ("github", github_steps()), ("gitlab", gitlab_steps())], start=1
+            [
+                ("github", github_steps()),
+                ("github", github_steps()),
+                ("gitlab", gitlab_steps()),
+                ("gitlab component", component_steps({"image": image, "path": "/app"})),
+            ],
+            start=1,
         ):
             (project / "app" / "version.txt").write_text(f"revision {revision}\n")
             sha = f"rev{revision}"
