@@ -26,7 +26,7 @@ class Result:
     check: str | None  # construction or full (None: not checked)
     pushed: str | None  # the image pushed, by digest (None: not pushed)
     bytes_uploaded: int | None  # None where the engine pushed NEW as built
-    rebased: bool  # NEW as built: the first revision, or the chain policy's rebase
+    rebased: bool  # not a delta on OLD: the first revision, or a rebase of the chain policy
     seconds: float
     summary: dict = field(repr=False, compare=False)
 

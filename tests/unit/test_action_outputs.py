@@ -22,7 +22,7 @@ def test_a_delta_and_a_rebase_give_the_outputs_the_action_documents(tmp_path, ca
         "pushed": "reg/app:2",
         "bytes_uploaded": None,
         "verified": True,
-        "chain": {"decision": "new-as-built"},
+        "chain": {"decision": "rebase-new"},
     }
     assert outputs.outputs(rebased)["rebase"] == "true" and outputs.outputs(rebased)["bytes"] == 0
     summary = tmp_path / "summary.json"
