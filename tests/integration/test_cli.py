@@ -268,8 +268,22 @@ def test_other_architecture_is_refused(pair, tmp_path, cleanup_images):
     assert result.returncode == 2 and "Architecture" in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("when", ["first volume", "1.5 s", "2.5 s", "3.5 s"])
-def test_interrupted_run_leaves_nothing(pair, when, cleanup_images):
+@pytest.fixture(scope="module")
+def run_seconds(pair):
+    """How long the run interrupted below takes uninterrupted here: the moments
+    it is interrupted at are parts of it (a run faster than a fixed moment
+    would end before the signal and test nothing)."""
+    tag = "difflayers-test-cli:timed"
+    started = time.monotonic()
+    result = cli("optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag)
+    seconds = time.monotonic() - started
+    sh(["docker", "image", "rm", "-f", tag], ".", check=False)
+    assert result.returncode == 0, result.stderr
+    return seconds
+
+
+@pytest.mark.parametrize("when", ["first volume", "20%", "45%", "70%"])
+def test_interrupted_run_leaves_nothing(pair, when, cleanup_images, run_seconds):
     # A run interrupted after it tagged its verified image keeps that output.
     cleanup_images.append("difflayers-test-cli:interrupted")
     before = everything()
@@ -297,7 +311,8 @@ def test_interrupted_run_leaves_nothing(pair, when, cleanup_images):
                 break
             time.sleep(0.05)
     else:
-        time.sleep(float(when.split()[0]))
+        time.sleep(run_seconds * float(when.rstrip("%")) / 100)
+    assert proc.poll() is None, f"the run ended before {when} of {run_seconds:.1f} s"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
