@@ -274,15 +274,18 @@ def run_seconds(pair):
     it is interrupted at are parts of it (a run faster than a fixed moment
     would end before the signal and test nothing)."""
     tag = "difflayers-test-cli:timed"
+    argv = ["optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag]
+    assert cli(*argv).returncode == 0  # warm: the tool image built, caches as a run finds them
+    sh(["docker", "image", "rm", "-f", tag], ".", check=False)
     started = time.monotonic()
-    result = cli("optimize", pair["old"], pair["new"], "--path", "/srv/app", "-t", tag)
+    result = cli(*argv)
     seconds = time.monotonic() - started
     sh(["docker", "image", "rm", "-f", tag], ".", check=False)
     assert result.returncode == 0, result.stderr
     return seconds
 
 
-@pytest.mark.parametrize("when", ["first volume", "20%", "45%", "70%"])
+@pytest.mark.parametrize("when", ["first volume", "15%", "35%", "55%"])
 def test_interrupted_run_leaves_nothing(pair, when, cleanup_images, run_seconds):
     # A run interrupted after it tagged its verified image keeps that output.
     cleanup_images.append("difflayers-test-cli:interrupted")
