@@ -19,6 +19,7 @@ from difflayers.adapters.registry import Registry
 from difflayers.core import indexdelta, treeindex
 from difflayers.core.mediatypes import OCI_INDEX, OCI_MANIFEST
 from difflayers.errors import BadIndex, RegistryError
+from difflayers.methods.push import carry_blobs
 
 EMPTY = b"{}"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
@@ -107,7 +108,7 @@ def attach(
         deltas = base.parts[1:]
         small = sum(part["size"] for part in deltas) + len(delta) <= max(base.parts[0]["size"] / 2, SMALL)
         if len(deltas) < MAX_DELTAS and small:
-            sent += _carried(registry, repository, base)
+            sent += carry_blobs(registry, repository, base.repository, base.parts)[2]  # bytes copied
             parts = [*base.parts, _part(indexdelta.MEDIA_TYPE, delta, path)]
     blobs = [EMPTY, index] if parts is None else [EMPTY, delta]
     for blob in blobs:
@@ -129,21 +130,6 @@ def attach(
     parts = parts or [_part(treeindex.MEDIA_TYPE, index, path)]
     made = Artifact(repository, digest, parts, indexdelta.entries_digest(index), index)
     return {"digest": digest, "bytes": len(index), "bytes_sent": sent, "parts": len(parts), "artifact": made}
-
-
-def _carried(registry: Registry, repository: str, base: Artifact) -> int:
-    """The base's blobs in ``repository``: there already, mounted from the base's
-    repository, or copied through this machine (the bytes copied)."""
-    copied = 0
-    for part in base.parts:
-        if registry.has_blob(repository, part["digest"]):
-            continue
-        upload = registry.mount(repository, part["digest"], base.repository)
-        if upload is not None:
-            copied += registry.copy_blob(
-                upload, base.repository, part["digest"], part["size"], repository, None
-            )
-    return copied
 
 
 def _add_to_referrers_tag(
