@@ -42,7 +42,9 @@ def referrers_tag(digest: str) -> str:
     return f"{algorithm}-{hexdigest}"[:128]
 
 
-def manifest_for(index: bytes, subject: dict, path: str, parts: list | None = None) -> bytes:
+def manifest_for(
+    index: bytes, subject: dict, path: str, parts: list | None = None, entries: str | None = None
+) -> bytes:
     """The artifact manifest: deterministic, so the same index gives the same digest.
     ``parts``: the layer descriptors when the index is kept as a base and deltas
     (``core.indexdelta``); else the index is the one layer. The digest of the
@@ -55,7 +57,7 @@ def manifest_for(index: bytes, subject: dict, path: str, parts: list | None = No
         "config": {"mediaType": EMPTY_TYPE, "digest": _digest(EMPTY), "size": len(EMPTY)},
         "layers": layers,
         "subject": subject,
-        "annotations": {PATH_KEY: path, ENTRIES_KEY: indexdelta.entries_digest(index)},
+        "annotations": {PATH_KEY: path, ENTRIES_KEY: entries or indexdelta.entries_digest(index)},
     }
     return json.dumps(manifest, indent=3, sort_keys=True).encode()
 
@@ -115,7 +117,8 @@ def attach(
         digest = _digest(blob)
         if not registry.has_blob(repository, digest):
             sent += registry.upload(repository, digest, blob, len(blob))
-    body = manifest_for(index, subject, path, parts)
+    entries = indexdelta.entries_digest(index)
+    body = manifest_for(index, subject, path, parts, entries)
     digest = registry.put_manifest(repository, _digest(body), OCI_MANIFEST, body)
     sent += len(body)
     descriptor = {
@@ -128,7 +131,7 @@ def attach(
     if registry.referrers(repository, subject["digest"], treeindex.ARTIFACT_TYPE) is None:
         sent += _add_to_referrers_tag(registry, repository, subject["digest"], descriptor, path)
     parts = parts or [_part(treeindex.MEDIA_TYPE, index, path)]
-    made = Artifact(repository, digest, parts, indexdelta.entries_digest(index), index)
+    made = Artifact(repository, digest, parts, entries, index)
     return {"digest": digest, "bytes": len(index), "bytes_sent": sent, "parts": len(parts), "artifact": made}
 
 
