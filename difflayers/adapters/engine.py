@@ -26,6 +26,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import docker.utils
 import urllib3.exceptions
 from requests.exceptions import RequestException, Timeout
 
@@ -367,8 +368,28 @@ class Engine:
         return _api(f"inspecting container {cid}", self.client.api.inspect_container, cid)
 
     def _build_cache_ids(self) -> set:
-        usage = _api("reading the build cache", self.client.df)
-        return {record["ID"] for record in usage.get("BuildCache") or []}
+        """The IDs of BuildKit's cache records.
+
+        Asks for the build cache only (API 1.42+, Docker 23+): the full
+        ``docker system df`` also lists every container, and on the containerd
+        store that fails while another run removes one ("rw layer snapshot not
+        found"). Older engines ignore the filter; a failed listing is tried again.
+        """
+        api = self.client.api
+        params = {"type": "build-cache"} if docker.utils.version_gte(api.api_version, "1.42") else None
+        for attempt in range(3):
+            try:
+                usage = _api(
+                    "reading the build cache",
+                    api._result,
+                    api._get(api._url("/system/df"), params=params),
+                    True,
+                )
+                return {record["ID"] for record in usage.get("BuildCache") or []}
+            except EngineError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
 
     @contextlib.contextmanager
     def cache_left_as_found(self):
