@@ -44,6 +44,7 @@ RETRIED_STATUS = (429, *SERVER_ERRORS)
 ATTEMPTS = 5
 MAX_WAIT = 30.0
 CHUNK = 16 << 20  # blobs larger than this are uploaded in chunks (PATCH), with progress
+MAX_MANIFEST = 4 << 20  # bytes: the largest manifest every registry takes and serves (OCI distribution)
 
 
 def is_loopback(host: str) -> bool:
@@ -432,6 +433,14 @@ class Registry:
         return sent
 
     def put_manifest(self, repository: str, tag: str, media_type: str, body: bytes) -> str:
+        """Put a manifest under ``tag`` (or a digest); refused here above
+        ``MAX_MANIFEST``: registries accept at least 4 MB, some refuse more, and
+        distribution 3 takes larger ones that then cannot be pulled."""
+        if len(body) > MAX_MANIFEST:
+            raise RegistryError(
+                f"{self.host}/{repository}:{tag}: a manifest of {len(body):,} bytes is more than the "
+                f"{MAX_MANIFEST:,} registries are bound to accept and serve; nothing was put"
+            )
         response = self._request(
             "PUT",
             f"/v2/{repository}/manifests/{tag}",

@@ -9,6 +9,7 @@ which the registry trusts through ``rootcertbundle``.
 """
 
 import base64
+import hashlib
 import http.client
 import http.server
 import json
@@ -264,6 +265,51 @@ class TokenIssuer:
         ).stdout
         return f"{signing_input}.{_b64url(signature)}"
 
+    def _record_referrer(self, path: str, body: bytes) -> str | None:
+        """List a manifest pushed with a subject as the referrers API does: its
+        descriptor with its artifactType (else its config's) and annotations."""
+        try:
+            manifest = json.loads(body)
+            subject = manifest["subject"]["digest"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        repository = urllib.parse.urlsplit(path).path.split("/v2/", 1)[1].rsplit("/manifests/", 1)[0]
+        descriptor = {
+            "mediaType": manifest.get("mediaType"),
+            "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+            "size": len(body),
+            "artifactType": manifest.get("artifactType") or manifest.get("config", {}).get("mediaType"),
+            "annotations": manifest.get("annotations") or {},
+        }
+        with self.lock:
+            listed = self.referrers.setdefault((repository, subject), [])
+            if descriptor not in listed:
+                listed.append(descriptor)
+        return subject
+
+    def _answer_referrers(self, request, path: str):
+        """GET /v2/<repo>/referrers/<digest>[?artifactType=]: an OCI index of
+        what refers to the digest, filtered when asked (OCI-Filters-Applied)."""
+        split = urllib.parse.urlsplit(path)
+        repository, subject = split.path.split("/v2/", 1)[1].rsplit("/referrers/", 1)
+        wanted = urllib.parse.parse_qs(split.query).get("artifactType")
+        with self.lock:
+            listed = list(self.referrers.get((repository, subject), []))
+        if wanted:
+            listed = [entry for entry in listed if entry["artifactType"] in wanted]
+        data = json.dumps(
+            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": listed}
+        ).encode()
+        request.send_response(200)
+        request.send_header("Content-Type", "application/vnd.oci.image.index.v1+json")
+        if wanted:
+            request.send_header("OCI-Filters-Applied", "artifactType")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+        with self.lock:
+            self.sent += len(data)
+
     def stop(self):
         self.server.shutdown()
 
@@ -288,6 +334,11 @@ class FaultProxy:
         self.delays: dict = {}  # (method, part of the path) -> seconds before forwarding
         # GitLab: a tag spelt like a digest (sha256-<hex>) is read as the manifest of that digest.
         self.digest_tags = False
+        # The referrers API (ECR, ACR, Harbor, Quay, zot, Docker Hub): a manifest
+        # pushed with a subject is listed under GET /v2/<repo>/referrers/<digest>
+        # and its PUT answered with OCI-Subject; (repository, subject) -> descriptors.
+        self.referrers_api = False
+        self.referrers: dict = {}
         self.seen: dict = {}
         self.sent = 0  # bytes of the answers' bodies: what clients downloaded through it
         self.lock = threading.Lock()
@@ -359,6 +410,9 @@ class FaultProxy:
                 request.send_header("Content-Length", "0")
                 request.end_headers()
                 return
+        if self.referrers_api and request.command == "GET" and "/referrers/" in path:
+            self._answer_referrers(request, path)
+            return
         if kind in self.failing or (self.flaky and count == 2):
             request.send_response(500 if kind in self.failing else 503)
             request.send_header("Retry-After", "1")
@@ -384,6 +438,10 @@ class FaultProxy:
         for key, value in answer.getheaders():
             if key.lower() not in ("transfer-encoding", "connection", "content-length"):
                 request.send_header(key, value)
+        if self.referrers_api and request.command == "PUT" and "/manifests/" in path and answer.status == 201:
+            subject = self._record_referrer(path, body)
+            if subject:
+                request.send_header("OCI-Subject", subject)
         length = answer.getheader("Content-Length") if request.command == "HEAD" else None
         request.send_header("Content-Length", length or str(len(data)))
         request.end_headers()
@@ -392,6 +450,51 @@ class FaultProxy:
             with self.lock:
                 self.sent += len(data)
         upstream.close()
+
+    def _record_referrer(self, path: str, body: bytes) -> str | None:
+        """List a manifest pushed with a subject as the referrers API does: its
+        descriptor with its artifactType (else its config's) and annotations."""
+        try:
+            manifest = json.loads(body)
+            subject = manifest["subject"]["digest"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        repository = urllib.parse.urlsplit(path).path.split("/v2/", 1)[1].rsplit("/manifests/", 1)[0]
+        descriptor = {
+            "mediaType": manifest.get("mediaType"),
+            "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+            "size": len(body),
+            "artifactType": manifest.get("artifactType") or manifest.get("config", {}).get("mediaType"),
+            "annotations": manifest.get("annotations") or {},
+        }
+        with self.lock:
+            listed = self.referrers.setdefault((repository, subject), [])
+            if descriptor not in listed:
+                listed.append(descriptor)
+        return subject
+
+    def _answer_referrers(self, request, path: str):
+        """GET /v2/<repo>/referrers/<digest>[?artifactType=]: an OCI index of
+        what refers to the digest, filtered when asked (OCI-Filters-Applied)."""
+        split = urllib.parse.urlsplit(path)
+        repository, subject = split.path.split("/v2/", 1)[1].rsplit("/referrers/", 1)
+        wanted = urllib.parse.parse_qs(split.query).get("artifactType")
+        with self.lock:
+            listed = list(self.referrers.get((repository, subject), []))
+        if wanted:
+            listed = [entry for entry in listed if entry["artifactType"] in wanted]
+        data = json.dumps(
+            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": listed}
+        ).encode()
+        request.send_response(200)
+        request.send_header("Content-Type", "application/vnd.oci.image.index.v1+json")
+        if wanted:
+            request.send_header("OCI-Filters-Applied", "artifactType")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+        with self.lock:
+            self.sent += len(data)
 
     def stop(self):
         self.server.shutdown()

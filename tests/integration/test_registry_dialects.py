@@ -1,7 +1,8 @@
 """Registries as they answer where the kit is new (referrers, mounts), emulated by
-the fault proxy in front of a real registry: GHCR's referrers endpoint (a 303 to
-an API that answers 404, or 429 when rate-limited), Harbor's 401 to a mount it
-will not make. The kit's registry client against them; no engine needed."""
+the fault proxy in front of a real registry (``dialects``): the referrers API,
+GHCR's referrers endpoint (a 303 to an API that answers 404, or 429 when
+rate-limited), Harbor's 401 to a mount it will not make, GitLab's tags spelt
+like digests. The kit's registry client against them; no engine needed."""
 
 import gzip
 import hashlib
@@ -16,10 +17,11 @@ from difflayers.adapters.registry import Registry
 from difflayers.core import treeindex
 from difflayers.core.mediatypes import OCI_INDEX, OCI_MANIFEST
 from difflayers.core.treeindex import Entry
+from difflayers.errors import RegistryError
 from difflayers.methods import indexartifact
 from difflayers.methods.push import carry_blobs
 
-from . import registries
+from . import dialects, registries
 
 
 def _digest(data: bytes) -> str:
@@ -38,12 +40,12 @@ def dialect(tmp_path, tools_on_path):
         server.stop()
 
 
-def push_image(registry: Registry, repository: str, tag: str) -> dict:
+def push_image(registry: Registry, repository: str, tag: str, text: str = "") -> dict:
     """A one-layer image put by the client itself: its manifest's descriptor."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         info = tarfile.TarInfo("app/a.txt")
-        data = repository.encode()
+        data = (text or repository).encode()
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     layer = gzip.compress(buffer.getvalue(), mtime=0)
@@ -180,3 +182,76 @@ def test_a_registry_that_reads_a_digest_tag_as_the_digest_still_finds_the_index(
     assert found is not None and treeindex.load(found, "/app") == treeindex.load(an_index(), "/app")
     again = indexartifact.attach(registry, "team/app", descriptor, an_index_of("/app"), "/app")  # replaced
     assert indexartifact.listed(registry, "team/app", subject["digest"], "/app").digest == again["digest"]
+
+
+def many_entries(count: int, changed: int | None = None) -> list:
+    """A tree of ``count`` files with random digests (an index that does not
+    compress away), file ``changed`` given another digest."""
+    entries = [Entry(".", "d", 0o755, 0, 0)]
+    for i in range(count):
+        seed = f"{i}-{'changed' if i == changed else ''}".encode()
+        digest = "sha256:" + hashlib.sha256(seed).hexdigest()
+        entries.append(Entry(f"f{i:05}", "f", 0o644, 0, 0, size=i, digest=digest))
+    return entries
+
+
+def tags_of(proxy, repository: str) -> list:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{proxy.address}/v2/{repository}/tags/list") as answer:
+        return json.load(answer).get("tags") or []
+
+
+@pytest.mark.parametrize("name", sorted(dialects.DIALECTS))
+def test_each_registry_keeps_the_index_and_its_delta_where_they_are_found_again(dialect, name):
+    """OLD's index attached to OLD; NEW (another repository) gets its index as a
+    delta over OLD's, whose blob is mounted or, where the registry will not,
+    copied and counted. A second client finds both; the referrers list is where
+    that registry keeps it: its own API (no ``sha256-`` tag left), else the tag
+    schema (GitLab: the kit's tag beside it)."""
+    proxy, registry = dialect
+    dialects.apply(proxy, name)
+    old = push_image(registry, "team/app", "1", "old")
+    new = push_image(registry, "other/app", "2", "new")
+    descriptor = {k: old[k] for k in ("mediaType", "digest", "size")}
+    old_index = treeindex.to_bytes("/app", many_entries(2000))
+    indexartifact.attach(registry, "team/app", descriptor, old_index, "/app")
+    reader = Registry(proxy.address)
+    base = indexartifact.find_artifact(reader, "team/app", old["digest"], "/app")
+    assert treeindex.load(base.data, "/app") == treeindex.load(old_index, "/app")
+
+    new_index = treeindex.to_bytes("/app", many_entries(2000, changed=7))
+    descriptor = {k: new[k] for k in ("mediaType", "digest", "size")}
+    done = indexartifact.attach(registry, "other/app", descriptor, new_index, "/app", base=base)
+    base_size = base.parts[0]["size"]
+    assert done["parts"] == 2 and base_size > 40_000
+    if name in dialects.MOUNTS_REFUSED:
+        assert done["bytes_sent"] > base_size  # copied, and said
+    else:
+        assert done["bytes_sent"] < base_size / 4  # mounted: the delta, the manifest, the list
+    found = indexartifact.find_artifact(Registry(proxy.address), "other/app", new["digest"], "/app")
+    assert treeindex.load(found.data, "/app") == treeindex.load(new_index, "/app")
+
+    schema_tags = [tag for tag in tags_of(proxy, "other/app") if tag.startswith("sha256-")]
+    if name in dialects.REFERRERS_API:
+        assert schema_tags == [] and len(proxy.referrers) == 2  # listed by the registry itself
+    elif name == "gitlab":
+        assert schema_tags == [indexartifact.referrers_tag(new["digest"]) + indexartifact.ALIASED_SUFFIX]
+    else:
+        assert schema_tags == [indexartifact.referrers_tag(new["digest"])]
+
+
+def test_a_manifest_larger_than_registries_serve_is_refused_before_it_is_sent(dialect):
+    """Some registries refuse manifests above 4 MB; distribution 3 takes them and
+    then cannot serve them (distribution#4636): the kit puts none."""
+    proxy, registry = dialect
+    subject = push_image(registry, "team/app", "1")
+    many = [{**{k: subject[k] for k in ("mediaType", "digest", "size")}, "annotations": {"n": str(i)}}
+            for i in range(40_000)]  # fmt: skip
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": many}).encode()
+    assert len(body) > 4 << 20
+    proxy.seen.clear()
+    with pytest.raises(RegistryError, match="nothing was put"):
+        registry.put_manifest("team/app", "big", OCI_INDEX, body)
+    assert "PUT /manifests/" not in proxy.seen
+    assert registry.manifest("team/app", "big", missing_ok=True) is None
