@@ -25,7 +25,7 @@ from difflayers.adapters.registry import Registry
 from difflayers.core import treeindex
 from difflayers.methods import indexartifact
 
-from . import registries
+from . import dialects, registries
 from .conftest import sh
 from .independent import config_differences, tree_differences
 
@@ -364,3 +364,42 @@ def test_the_tag_moves_last_after_the_index(revisions, proxied):
     proxy.answers = {}
     done = optimize(old, revisions[2], f"{repo}:2", env)
     assert manifest("team/last", "2", env) is not None and done["verified"]
+
+
+ON_EVERY_ENGINE = {"referrers-api", "gitlab"}  # the rest differ only on the registry's side: once
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=() if n in ON_EVERY_ENGINE else pytest.mark.once)
+        for n in sorted(dialects.DIALECTS)
+    ],
+)
+def test_each_registry_ships_exact_images_and_finds_the_index_the_kit_left(revisions, proxied, name):
+    """Against each registry's dialect (``dialects``): revision 2 made where
+    revision 1 is (OLD in the engine) and pushed with its index; revision 3 made
+    on a runner that has neither, pushed to another repository. It finds revision
+    2's index wherever that registry keeps it, reads none of OLD's layers, and
+    mounts OLD's layers, or copies them where the registry will not mount and
+    says so. Both images pulled back equal NEW."""
+    server, proxy = proxied
+    env = proxy.env
+    dialects.apply(proxy, name)
+    repo, other = f"{proxy.address}/team/{name}", f"{proxy.address}/other/{name}"
+    sh(["docker", "tag", revisions["1-kept"], f"{repo}:1"], ".")
+    sh(["docker", "push", "-q", f"{repo}:1"], ".", env=env)
+    second = optimize(f"{repo}:1", revisions[2], f"{repo}:2", env)
+    assert second["verified"] and second["new_index"]["pushed"]
+    sh(["docker", "image", "rm", f"{repo}:1", f"{repo}:2"], ".", check=False)
+    assert absent(f"{repo}:1") and absent(f"{repo}:2")
+    third = optimize(f"{repo}:2", revisions[3], f"{other}:3", env)
+    assert third["verified"] and not third["old_index"]["built"] and third["old_layer_bytes_read"] == 0
+    if name in dialects.MOUNTS_REFUSED:
+        assert third["layers_mounted"] == 0 and third["bytes_copied"] > 0
+    else:
+        assert third["layers_copied"] == 0 and third["layers_mounted"] > 0
+    if name in dialects.REFERRERS_API:
+        assert len(proxy.referrers) == 2  # both indexes listed by the registry, no tag schema
+    pulled_back_equal(revisions[2], f"{repo}:2", env)
+    pulled_back_equal(revisions[3], f"{other}:3", env)
