@@ -67,7 +67,10 @@ def run(args, engine, progress) -> int:
             found = old_index(registry, remote, args.path, progress, args.rebuild)
             data = found.data
             result.update(entries=len(found.entries), layer_bytes_read=found.layer_bytes_read)
+            if found.artifact is not None:
+                result["stored"] = _stored(found.artifact.parts)
         result["bytes"] = len(data)
+        result["bytes_per_entry"] = round(len(data) / max(result["entries"], 1), 1)
         if args.output:
             with atomic_file(Path(args.output)) as handle:
                 handle.write(data)
@@ -77,13 +80,30 @@ def run(args, engine, progress) -> int:
             attached = indexartifact.attach(registry, ref.repository, subject.descriptor, data, args.path)
             result["pushed"] = f"{ref.host}/{ref.repository}@{attached['digest']}"
             result["refers_to"] = subject.digest
+            result["stored"] = _stored(attached["artifact"].parts)
+            result["bytes_sent"] = attached["bytes_sent"]
     if args.json:
         print_json(result)
     else:
-        where = f"written to {args.output}" if args.output else ""
-        pushed = f"attached to {args.image} as {result['pushed']}" if args.push else ""
-        print(
-            f"tree index of {args.path} in {args.image}: {result['entries']:,} entries, {len(data):,} bytes; "
-            + "; ".join(filter(None, [where, pushed]))
-        )
+        print(_said(args, result))
     return ExitCode.OK
+
+
+def _stored(parts: list) -> dict:
+    """How the index is kept in the registry: a whole index and index deltas."""
+    return {"parts": len(parts), "bytes": sum(part["size"] for part in parts)}
+
+
+def _said(args, result: dict) -> str:
+    where = f"written to {args.output}" if args.output else ""
+    pushed = f"attached to {args.image} as {result['pushed']}" if args.push else ""
+    stored = result.get("stored")
+    kept = (
+        f"kept as {stored['parts']} blobs of {stored['bytes']:,} bytes (a whole index and deltas)"
+        if stored and stored["parts"] > 1
+        else ""
+    )
+    size = f"{result['entries']:,} entries, {result['bytes']:,} bytes ({result['bytes_per_entry']} per entry)"
+    return f"tree index of {args.path} in {args.image}: {size}; " + "; ".join(
+        filter(None, [where, pushed, kept])
+    )

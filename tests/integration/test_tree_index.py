@@ -166,7 +166,8 @@ def test_optimize_with_old_only_in_the_registry(revisions, proxied, tmp_path):
     # (manifest and referrers list included; at 100,000 files the whole index is 4.3 MB)
     assert third["new_index"]["bytes_sent"] < third["new_index"]["bytes"], third["new_index"]
     composed = tmp_path / "composed.jsonl.gz"
-    kit("index", f"{repo}:3", "--path", "/app", "-o", str(composed), env=env)
+    shown = kit("index", f"{repo}:3", "--path", "/app", "-o", str(composed), "--json", env=env)
+    assert as_documented("index", shown.stdout)["stored"]["parts"] == 3  # as it is kept: read, composed
     kit("index", revisions[3], "--path", "/app", "-o", str(from_engine), env=env)
     assert treeindex.load(composed.read_bytes()) == treeindex.load(from_engine.read_bytes())
 
