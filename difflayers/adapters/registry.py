@@ -44,6 +44,8 @@ RETRIED_STATUS = (429, *SERVER_ERRORS)
 ATTEMPTS = 5
 MAX_WAIT = 30.0
 CHUNK = 16 << 20  # blobs larger than this are uploaded in chunks (PATCH), with progress
+REFERRERS_TRIES = 3  # asks of the referrers API answered 429 with a short Retry-After
+REFERRERS_WAIT = 2.0  # seconds: a longer Retry-After goes to the tag schema at once
 MAX_MANIFEST = 4 << 20  # bytes: the largest manifest every registry takes and serves (OCI distribution)
 
 
@@ -205,11 +207,8 @@ class Registry:
 
     @staticmethod
     def _wait(attempt: int, retry_after) -> None:
-        try:
-            seconds = float(retry_after) if retry_after else 0.5 * 2**attempt
-        except ValueError:
-            seconds = 0.5 * 2**attempt
-        time.sleep(min(seconds, MAX_WAIT))
+        seconds = _seconds(retry_after)
+        time.sleep(min(0.5 * 2**attempt if seconds is None else seconds, MAX_WAIT))
 
     def _checked(self, response, method, url, expect, what):
         if response.status_code in expect:
@@ -311,16 +310,23 @@ class Registry:
         1.1), or None where the registry has none to give: 404 or 405 (no such
         API), another 4xx (GHCR sends it to a GitHub API that answers 404, or
         429 when rate-limited; GAR once to a login page: not an index), all of
-        which the client answers with the referrers tag schema, not retried."""
+        which the client answers with the referrers tag schema. A 429 is tried
+        again only when its Retry-After is short (``REFERRERS_WAIT``), at most
+        ``REFERRERS_TRIES`` times: the tag schema serves at once, waiting would not."""
         query = urllib.parse.urlencode({"artifactType": artifact_type})
-        response = self._request(
-            "GET",
-            f"/v2/{repository}/referrers/{digest}?{query}",
-            headers={"Accept": OCI_INDEX},
-            expect=(200, *range(400, 500)),
-            what=f"the referrers of {repository}@{digest[:19]}",
-            retried=SERVER_ERRORS,
-        )
+        for attempt in range(REFERRERS_TRIES):
+            response = self._request(
+                "GET",
+                f"/v2/{repository}/referrers/{digest}?{query}",
+                headers={"Accept": OCI_INDEX},
+                expect=(200, *range(400, 500)),
+                what=f"the referrers of {repository}@{digest[:19]}",
+                retried=SERVER_ERRORS,
+            )
+            wait = _seconds(response.headers.get("Retry-After")) if response.status_code == 429 else None
+            if wait is None or wait > REFERRERS_WAIT or attempt == REFERRERS_TRIES - 1:
+                break
+            time.sleep(wait)
         if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith(OCI_INDEX):
             return None
         return response.json()
@@ -353,7 +359,7 @@ class Registry:
         Returns None when mounted, else the upload the registry opened instead
         (a 202: mounting refused, as ECR without blob mounting or another
         account's repository answer), or one opened here where the registry
-        refuses the mount outright (Harbor answers 401 or 403 when the login
+        refuses the mount outright (404: a source it does not know; Harbor answers 401 or 403 when the login
         may not read the source; Docker and containerd then upload, as here);
         the caller then copies the blob there.
         """
@@ -361,10 +367,10 @@ class Registry:
         response = self._request(
             "POST",
             f"/v2/{repository}/blobs/uploads/?{query}",
-            expect=(201, 202, 401, 403),
+            expect=(201, 202, 401, 403, 404),
             what=f"{repository} (mounting {digest[:19]} from {source})",
         )
-        if response.status_code in (401, 403):
+        if response.status_code in (401, 403, 404):
             log.debug(
                 "%s refused to mount %s from %s (HTTP %s): uploading",
                 self.host,
@@ -456,6 +462,14 @@ class Registry:
         if not location:
             raise RegistryError(f"the registry {self.host} gave no upload location")
         return urllib.parse.urljoin(self.base + "/", location)
+
+
+def _seconds(retry_after) -> float | None:
+    """A Retry-After header's seconds (None: absent, or an HTTP date, not waited for)."""
+    try:
+        return max(float(retry_after), 0.0) if retry_after else None
+    except ValueError:
+        return None
 
 
 class _Chunks:

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import tarfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -122,10 +123,22 @@ def test_an_index_is_kept_under_the_tag_schema_where_referrers_cannot_be_listed(
     assert referrers_asked(proxy) == 2
 
 
-def test_a_mount_refused_with_401_is_an_upload_counted_as_copied(dialect):
+def test_a_short_retry_after_on_the_referrers_api_is_waited_for_a_few_times(dialect):
+    """429 with Retry-After: 1 (a rate limit about to lift): asked three times,
+    one second apart, then the tag schema; a long one is not waited for (above)."""
+    proxy, registry = dialect
+    subject = push_image(registry, "team/app", "1")
+    proxy.answers = {("GET", "/referrers/"): (429, {"Retry-After": "1"})}
+    begun = time.monotonic()
+    assert registry.referrers("team/app", subject["digest"], "x") is None
+    assert referrers_asked(proxy) == 3 and 2.0 <= time.monotonic() - begun < 10
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_mount_refused_outright_is_an_upload_counted_as_copied(dialect, status):
     proxy, registry = dialect
     subject = push_image(registry, "team/old", "1")
-    proxy.answers = {("POST", "mount="): (401, {})}  # Harbor: the login may not read the source
+    proxy.answers = {("POST", "mount="): (status, {})}  # Harbor: the login may not read the source
     mounted, copied, copied_bytes = carry_blobs(registry, "other/new", "team/old", subject["layers"])
     assert (mounted, copied) == (0, 1) and copied_bytes == subject["layers"][0]["size"]
     assert registry.has_blob("other/new", subject["layers"][0]["digest"])
