@@ -21,7 +21,7 @@ from difflayers.adapters.registry import Registry
 from difflayers.comparing import construction, difflog, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
-from difflayers.comparing.inpass import InPass
+from difflayers.comparing.inpass import InPass, outside_refusal
 from difflayers.core import breakdown
 from difflayers.core.chain import Chain, Decision, DecisionKind, Policy, read_chain
 from difflayers.core.chain import summary as chain_summary
@@ -239,6 +239,10 @@ def optimize(
     base = _from_image(engine, old, engine.inspect_image(new_ref)) if registry is not None else None
     found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact, in_pass, base)
     lap("diff")
+    if found.in_pass is not None and found.in_pass.mode == "layer":
+        refused = outside_refusal(found.in_pass.outside, path)
+        if refused:
+            raise BadInput(refused)
     plan = found.plan
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
     start = _start(

@@ -181,7 +181,12 @@ def outside_differences(path: str) -> dict:
     hashed): the processed image keeps OLD's there, so they must be equal."""
     trees = {role: _entries(FsTree(ROOTS[role], "root", skip=path.strip("/"))) for role in ("old", "new")}
     lines = tree_differences(trees["old"], trees["new"], only=("only in NEW", "only in OLD"))
-    found = {"entries": len(trees["new"]), "differences": len(lines), "shown": lines[:SHOWN]}
+    found = {
+        "entries": len(trees["new"]),
+        "differences": len(lines),
+        "shown": lines[:SHOWN],
+        "folders": top_folders(line.split(": ", 1)[1] for line in lines),
+    }
     if os.path.isdir(BASE_ROOT):
         # NEW's tree outside the path against its FROM image's: equal, the
         # image made (OLD's layers, the delta) is its base outside the path,
@@ -189,6 +194,35 @@ def outside_differences(path: str) -> dict:
         base = _entries(FsTree(BASE_ROOT, "root", skip=path.strip("/")))
         found["base_differences"] = len(tree_differences(base, trees["new"]))
     return found
+
+
+def top_folders(names) -> dict:
+    """Where differing entries are (names relative to /): their folder two levels
+    down (``/root/.npm``, ``/usr/lib``), or one for a name directly in one
+    (``/etc``) -> how many, most first: what a user reads to see which build
+    step left them."""
+    counts: dict = {}
+    for name in names:
+        parts = name.split("/")
+        folder = "/" + "/".join(parts[: 2 if len(parts) > 2 else 1])
+        counts[folder] = counts.get(folder, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def outside_refusal(outside: dict, path: str) -> str | None:
+    """Why a delta of ``path`` cannot make NEW (None: it can): OLD's and NEW's
+    trees differ outside it, where the image made keeps OLD's."""
+    if not outside["differences"]:
+        return None
+    folders = outside.get("folders") or {}
+    where = ", ".join(f"{folder} ({count:,})" for folder, count in list(folders.items())[:SHOWN])
+    first = outside["shown"][0] if outside["shown"] else ""
+    count = f"{outside['differences']:,} entries"
+    return (
+        f"NEW differs from OLD outside {path} in {count} ({where}; first: {first}): "
+        f"OLD with a layer of {path} cannot make NEW, so nothing was made. Keep what a build step leaves "
+        "there out of the image (a cache: RUN --mount=type=cache,target=FOLDER), or ship NEW as built"
+    )
 
 
 def _entries(tree: FsTree) -> dict:

@@ -91,3 +91,19 @@ def test_env_order_does_not_matter_but_values_do():
     assert config_differences(a, b) == []
     b["Config"]["Env"] = ["A=1", "B=3"]
     assert config_differences(a, b) == ["config Env: {'A': '1', 'B': '2'} != {'A': '1', 'B': '3'}"]
+
+
+def test_differences_outside_the_path_are_said_by_folder_most_first():
+    from difflayers.comparing.inpass import outside_refusal, top_folders
+
+    names = ["root/.npm/_cacache/a", "root/.npm/_cacache/b", "etc/extra.conf", ".dockerenv", "usr/lib/x/y.so"]
+    assert top_folders(names) == {"/root/.npm": 2, "/.dockerenv": 1, "/etc": 1, "/usr/lib": 1}
+    outside = {
+        "differences": 5,
+        "shown": ["only in NEW: root/.npm/_cacache/a"],
+        "folders": top_folders(names),
+    }
+    said = outside_refusal(outside, "/app")
+    assert said.startswith("NEW differs from OLD outside /app in 5 entries (/root/.npm (2), /.dockerenv (1)")
+    assert "RUN --mount=type=cache" in said
+    assert outside_refusal({"differences": 0, "shown": []}, "/app") is None
