@@ -213,7 +213,10 @@ class _NewTree:
                     yield member, entry, content
             writer.close()
         self.leaders = group_leaders(links)
-        _with_groups(partial, self.dest, self.tree_path, self.leaders)
+        if self.leaders:
+            _with_groups(partial, self.dest, self.tree_path, self.leaders)
+        else:
+            os.replace(partial, self.dest)  # no hardlinks: the index as written is whole
 
 
 def index_stream(source, tree_path: str, dest: Path) -> tuple:
