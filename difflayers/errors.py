@@ -13,6 +13,7 @@ class ExitCode(enum.IntEnum):
     DIFFERENT = 1  # a verification found differences
     BAD_INPUT = 2  # bad input, or the engine or a registry refused
     REBASED = 3  # done, but the chain policy rebased (pushing costs more)
+    INDEX_NOT_ATTACHED = 4  # pushed and tagged (by the engine), but its tree index is not beside it
     INTERRUPTED = 130  # Ctrl-C or SIGTERM; what the run made was removed
     OUTPUT_CLOSED = 141  # stdout's reader went away (`| head`), as for SIGPIPE
 
@@ -79,6 +80,13 @@ class BadIndex(BadInput):
 
 class RegistryError(DiffLayersError):
     """A registry refused or could not serve a request of the direct push."""
+
+
+class IndexNotAttached(DiffLayersError):
+    """The image is pushed and its tag moved (the engine pushed NEW as built),
+    but attaching its tree index failed: not "nothing pushed" (exit 2)."""
+
+    exit_code = ExitCode.INDEX_NOT_ATTACHED
 
 
 class VerificationFailed(DiffLayersError):

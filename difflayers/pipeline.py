@@ -9,6 +9,7 @@ removed on success, failure and Ctrl-C. Functions here return data; the CLI
 prints it.
 """
 
+import contextlib
 import sys
 import time
 import uuid
@@ -37,7 +38,7 @@ from difflayers.methods import remote as registry_old
 from difflayers.methods.assemble import LOAD_ARCHIVE, OldManifest, assemble
 from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from difflayers.methods.generate import generate
-from difflayers.methods.push import compress, find_old, push_image, tag_last
+from difflayers.methods.push import after_the_tag_moved, compress, find_old, push_image, tag_last
 
 
 @dataclass
@@ -496,21 +497,23 @@ def _push(
     # optimize needs no OLD in its engine (``methods.remote``).
     progress("pushing NEW's tree index beside it")
     path = diff.record.path
-    found = registry_old.old_artifact(
-        registry, remote, path, diff.in_pass.old_index if diff.in_pass else None
-    )
-    new_index, _, _ = registry_old.attach_tree_index(
-        engine,
-        registry,
-        target.repository,
-        new_ref,
-        path,
-        pushed["manifest"],
-        output_dir,
-        image=_index_record(engine, diff, remote, made),
-        data=diff.in_pass.new_index if diff.in_pass else None,
-        base=found,
-    )
+    moved = after_the_tag_moved(str(target), path) if made.assembled is None else contextlib.nullcontext()
+    with moved:
+        found = registry_old.old_artifact(
+            registry, remote, path, diff.in_pass.old_index if diff.in_pass else None
+        )
+        new_index, _, _ = registry_old.attach_tree_index(
+            engine,
+            registry,
+            target.repository,
+            new_ref,
+            path,
+            pushed["manifest"],
+            output_dir,
+            image=_index_record(engine, diff, remote, made),
+            data=diff.in_pass.new_index if diff.in_pass else None,
+            base=found,
+        )
     if made.assembled is not None:
         tag_last(registry, target, pushed["manifest"])
     return {**pushed, "new_index": new_index}

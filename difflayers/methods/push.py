@@ -5,6 +5,7 @@ config, which must be the local OLD's), compress the delta layer, and put the
 image: OLD's blobs mounted, the delta and config uploaded, the manifest last.
 """
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -16,7 +17,7 @@ from difflayers.adapters.registry import Registry
 from difflayers.core.mediatypes import CONFIG_TYPE, DOCKER_LIST, LAYER_TYPE, OCI_INDEX
 from difflayers.core.outputs import atomic_file
 from difflayers.core.reference import Reference, parse_reference
-from difflayers.errors import RegistryError
+from difflayers.errors import DiffLayersError, IndexNotAttached, RegistryError
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,24 @@ def tag_last(registry: Registry, target: Reference, manifest: dict) -> None:
     tagged or pushed")."""
     media_type, body, _ = registry.manifest(target.repository, manifest["digest"])
     registry.put_manifest(target.repository, target.tag or "latest", media_type, body)
+
+
+@contextlib.contextmanager
+def after_the_tag_moved(target: str, path: str):
+    """For what follows an engine's push (NEW as built: ``docker push`` moves
+    the tag at once): a failure there is said as what it is, the image pushed
+    and tagged without its tree index (``IndexNotAttached``), not exit 2's
+    "nothing tagged or pushed"."""
+    try:
+        yield
+    except IndexNotAttached:
+        raise
+    except DiffLayersError as exc:
+        raise IndexNotAttached(
+            f"{target} is pushed and tagged (NEW as built, by the engine), but its tree index was not "
+            f"attached: {exc}. The next run builds it from the image's layers once; "
+            f"`difflayers index {target} --path {path} --push` attaches it now"
+        ) from None
 
 
 def carry_blobs(registry: Registry, repository: str, source: str, descriptors: list, progress=None) -> tuple:

@@ -17,6 +17,7 @@ The processed image is not loaded into the engine (its lower layers are
 OLD's, which the engine does not have): it is in the registry only.
 """
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from difflayers.errors import BadIndex, BadInput, VerificationFailed
 from difflayers.methods import Method, indexartifact
 from difflayers.methods.assemble import LAYER_NAME, ancestor_headers
 from difflayers.methods.oldtree import check_scope, old_index, outside_of
-from difflayers.methods.push import compress, push_image, read_image, tag_last
+from difflayers.methods.push import after_the_tag_moved, compress, push_image, read_image, tag_last
 
 
 def wants_registry_old(engine: Engine, old_ref: str, push_to: str | None) -> bool:
@@ -136,21 +137,12 @@ def optimize(
         # Both sides' own layers proven to change nothing outside the path
         # (``check_scope``): the image made is its first ``shared`` layers there.
         made.image["outside_as_layers"] = scope["shared_layers"]
-    old_attached, base, old_index_bytes = None, index.artifact, len(index.data)
-    if index.built or scope["old_layer_bytes_read"]:
-        progress("pushing OLD's tree index beside OLD, with what this run learnt of its layers")
-        learnt = {"layers": len(remote.layers), "path_only_from": index.path_only_from}
-        if scope["shared_layers"]:
-            learnt["outside_as_layers"] = scope["shared_layers"]
-        old_attached = indexartifact.attach(
-            registry, old_name.repository, remote.descriptor, index.data, path, index.artifact, learnt
+    old_index_bytes = len(index.data)
+    rebased = decision.kind is DecisionKind.REBASE_NEW
+    with after_the_tag_moved(options.push_to, path) if rebased else contextlib.nullcontext():
+        old_attached, new_attached = _attach_indexes(
+            registry, old_name, remote, index, scope, path, target, made, new_index, progress
         )
-        base = old_attached["artifact"]
-        index.data = None  # its copy bound to OLD's layers (base.data) is the one kept
-    progress("pushing NEW's tree index beside it" + (", a delta on OLD's where small" if base else ""))
-    new_attached = indexartifact.attach(
-        registry, target.repository, made.subject, new_index, path, base, made.image
-    )
     if decision.kind is DecisionKind.DELTA:
         tag_last(registry, target, made.subject)  # pushed by digest: the tag moves last
     record = DiffRecord(
@@ -300,9 +292,10 @@ def first_revision(
     image = {"layers": len(layers), "path_only_from": max(touched, default=0)}
     pushed, subject = _push_as_built(engine, registry, target, new, push_to, progress)
     progress("pushing NEW's tree index beside it")
-    new_index, entries, tree_read = attach_tree_index(
-        engine, registry, target.repository, new["Id"], path, subject, output_dir, image
-    )
+    with after_the_tag_moved(push_to, path):
+        new_index, entries, tree_read = attach_tree_index(
+            engine, registry, target.repository, new["Id"], path, subject, output_dir, image
+        )
     naive = sum(content for content, _ in found.values())
     return {
         "tag": push_to,
@@ -334,6 +327,28 @@ def first_revision(
         **pushed,
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _attach_indexes(registry, old_name, remote, index, scope, path, target, made, new_index, progress):
+    """OLD's index beside OLD where this run built it or learnt of its layers,
+    then NEW's beside the image made, a delta on OLD's where small: (OLD's
+    attachment or None, NEW's)."""
+    old_attached, base = None, index.artifact
+    if index.built or scope["old_layer_bytes_read"]:
+        progress("pushing OLD's tree index beside OLD, with what this run learnt of its layers")
+        learnt = {"layers": len(remote.layers), "path_only_from": index.path_only_from}
+        if scope["shared_layers"]:
+            learnt["outside_as_layers"] = scope["shared_layers"]
+        old_attached = indexartifact.attach(
+            registry, old_name.repository, remote.descriptor, index.data, path, index.artifact, learnt
+        )
+        base = old_attached["artifact"]
+        index.data = None  # its copy bound to OLD's layers (base.data) is the one kept
+    progress("pushing NEW's tree index beside it" + (", a delta on OLD's where small" if base else ""))
+    new_attached = indexartifact.attach(
+        registry, target.repository, made.subject, new_index, path, base, made.image
+    )
+    return old_attached, new_attached
 
 
 def _push_as_built(engine: Engine, registry: Registry, target: Reference, new: dict, push_to: str, progress):

@@ -404,3 +404,22 @@ def test_each_registry_ships_exact_images_and_finds_the_index_the_kit_left(revis
         assert len(proxy.referrers) == 2  # both indexes listed by the registry, no tag schema
     pulled_back_equal(revisions[2], f"{repo}:2", env)
     pulled_back_equal(revisions[3], f"{other}:3", env)
+
+
+def test_an_index_that_fails_after_the_engine_pushed_is_its_own_status(revisions, proxied):
+    """The first revision is pushed as built by the engine, which moves the tag
+    at once; the registry then fails the index's referrers list: exit 4, the
+    image said pushed and tagged and how to attach its index, not exit 2."""
+    server, proxy = proxied
+    env = proxy.env
+    target = f"{proxy.address}/team/first:1"
+    proxy.answers = {("PUT", "/manifests/sha256-"): (500, {})}
+    failed = kit(
+        "optimize", target, revisions["1-kept"], "--path", "/app", "--push", target, "--new-if-no-old",
+        env=env, check=False,
+    )  # fmt: skip
+    proxy.answers = {}
+    assert failed.returncode == 4 and "Traceback" not in failed.stderr, failed.stderr
+    assert "is pushed and tagged" in failed.stderr and "difflayers index" in failed.stderr
+    assert manifest("team/first", "1", env) is not None
+    sh(["docker", "image", "rm", target], ".", check=False)
