@@ -138,15 +138,19 @@ def run_seconds(big_pair):
 def test_interrupt_ends_fast_cleanly_and_leaves_nothing(big_pair, run_seconds, signum, share, compare):
     tag = "difflayers-test-interrupts:interrupted"
     whole = run_seconds(compare)
-    proc = start(big_pair, tag, compare)
-    time.sleep(whole * share)
-    sent = time.monotonic()
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=120)
-    took = time.monotonic() - sent
-    subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
-    if proc.returncode == 0:
-        pytest.fail(f"the run ended before the signal ({whole:.1f} s runs)")
+    for _ in range(3):
+        proc = start(big_pair, tag, compare)
+        time.sleep(whole * share)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - sent
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+        if proc.returncode != 0:
+            break
+        share *= 0.6  # this run was quicker than the one timed: the signal comes earlier
+    else:
+        pytest.fail(f"three runs ended before the signal ({whole:.1f} s runs)")
     assert proc.returncode == 130, (proc.returncode, err)
     assert took < 5, f"{took:.1f} s from the signal to the exit"
     assert "Traceback" not in err
