@@ -191,9 +191,10 @@ def test_the_check_by_construction_and_the_full_one_agree(tmp_path, unique, clea
         _assert_equal(new, processed)
 
 
-def test_a_change_outside_the_path_is_caught_by_construction(tmp_path, unique, cleanup_images):
-    """NEW also changes /etc: a delta of /app cannot make NEW. The check by
-    construction finds it (exit 1, naming it) and nothing is tagged."""
+def test_a_change_outside_the_path_is_refused_before_anything_is_made(tmp_path, unique, cleanup_images):
+    """NEW also changes /etc: a delta of /app cannot make NEW. The differ's pass
+    finds it (both whole trees hashed outside the path): exit 2 naming the
+    folder and the entry, before any image is made; nothing is tagged."""
     old = _build(tmp_path, f"{unique}:old", "FROM debian:bookworm-slim\nCOPY tree/ /app/\n", {"x": b"1"})
     new = _build(
         tmp_path,
@@ -203,8 +204,9 @@ def test_a_change_outside_the_path_is_caught_by_construction(tmp_path, unique, c
     )
     cleanup_images.extend([old, new, f"{unique}:made"])
     result = _optimize(old, new, "-t", f"{unique}:made", "--method", "layer", check=False)
-    assert result.returncode == 1, result.stderr
-    assert "outside /app: only in NEW: etc/extra.conf" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "outside /app in 1 entries (/etc (1); first: only in NEW: etc/extra.conf)" in result.stderr
+    assert "nothing was made" in result.stderr and "Traceback" not in result.stderr
     assert sh(["docker", "image", "inspect", f"{unique}:made"], ".", check=False).returncode != 0
 
 
