@@ -106,4 +106,4 @@ def test_environment_is_read_once_and_checked():
 
 
 def test_exit_codes():
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 130, 141]
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130, 141]
