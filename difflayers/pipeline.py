@@ -551,7 +551,7 @@ def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote
             size = delta.stat().st_size if delta.exists() else 0
             return Made(Method.DOCKERFILE, size, generated.content_bytes, warnings=generated.warnings)
     progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")
-    history = remote.config["history"] if remote else None
+    history = remote.config.get("history") if remote else None
     manifest = OldManifest(remote.manifest_type, remote.layers) if remote else None
     assembled = assemble(
         engine, start.diff.record, start.diff.plan, output_dir, tag, history, manifest, start.diff.in_pass

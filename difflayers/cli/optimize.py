@@ -210,7 +210,8 @@ def print_platforms_summary(s: dict) -> None:
             what = (
                 f"{f['new']} new, {f['changed']} changed, {f['removed']} removed; "
                 f"{f['bytes_added']:,} bytes added, {f['bytes_uploaded']:,} uploaded instead of "
-                f"{f['naive_upload_bytes']:,}; verified: the layer applied to OLD's tree index equals NEW's"
+                f"{f['naive_upload_bytes']:,}{copied_text(f)}; verified: the layer applied to OLD's tree "
+                "index equals NEW's"
             )
         print(f"{f['platform']}: {what}")
     for platform in s["dropped"]:

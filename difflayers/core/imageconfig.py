@@ -55,20 +55,23 @@ def processed_config(new: dict, old_history: list, old_diff_ids: list, diff_id, 
     fields under these names). ``diff_id`` None: the trees are equal and
     only the config changes, so no layer is added.
     """
-    diff_ids, history = list(old_diff_ids), list(old_history)
+    diff_ids, history = list(old_diff_ids), list(old_history or [])
     if diff_id is not None:
         diff_ids.append(diff_id)
-        history.append(
-            {"created": new["Created"], "created_by": created_by, "comment": "difflayers delta layer"}
-        )
+        if history:  # optional (OCI): an OLD written without one gets none, not one entry for many layers
+            entry = {"created_by": created_by, "comment": "difflayers delta layer"}
+            history.append({"created": new["Created"], **entry} if new.get("Created") else entry)
     config = {
         "architecture": new["Architecture"],
         "os": new["Os"],
-        "created": new["Created"],
+        "created": new.get("Created"),
         "config": new.get("Config") or {},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": history,
     }
+    for optional in ("created", "history"):
+        if not config[optional]:
+            del config[optional]
     if new.get("Variant"):
         config["variant"] = new["Variant"]
     if new.get("Author"):

@@ -159,6 +159,7 @@ def optimize(old_ref: str, new_ref: str, path: str, output_dir: Path, options, p
         "attestations_left_out": len(new.listing.attestations),
         # Over the platforms with a delta: those published as built cost what NEW's own push sent.
         "bytes_uploaded": sum(f["bytes_uploaded"] for f in figures if f["method"] == Method.LAYER.value),
+        "bytes_copied": sum(f["bytes_copied"] for f in figures),
         "naive_upload_bytes": sum(
             f["naive_upload_bytes"] for f in figures if f["method"] == Method.LAYER.value
         ),
@@ -338,5 +339,7 @@ def _platform_figures(platform, result: dict) -> dict:
         **result,
         "manifest": made["manifest"]["digest"],
         "layers_mounted": made["layers_mounted"],
+        "layers_copied": made.get("layers_copied", 0),  # where the registry would not mount them
+        "bytes_copied": made.get("bytes_copied", 0),
         "bytes_uploaded": made["bytes_uploaded"] or 0,
     }

@@ -263,7 +263,7 @@ def push_delta(
     old_diff_ids = remote.config["rootfs"]["diff_ids"]
     diff_id = stats.diff_id if stats else None
     config = config_bytes(
-        processed_config(new_config, remote.config["history"], old_diff_ids, diff_id, created_by)
+        processed_config(new_config, remote.config.get("history"), old_diff_ids, diff_id, created_by)
     )
     where = f"{target.host}/{target.repository}" if untagged else str(target)
     progress(f"pushing {where}: OLD's layers mounted, the delta uploaded")

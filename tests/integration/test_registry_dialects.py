@@ -16,11 +16,12 @@ import pytest
 
 from difflayers.adapters.registry import Registry
 from difflayers.core import treeindex
-from difflayers.core.mediatypes import OCI_INDEX, OCI_MANIFEST
+from difflayers.core.mediatypes import CONFIG_TYPE, LAYER_TYPE, OCI_INDEX, OCI_MANIFEST
 from difflayers.core.treeindex import Entry
 from difflayers.errors import RegistryError
-from difflayers.methods import indexartifact
+from difflayers.methods import indexartifact, multiplatform
 from difflayers.methods.push import carry_blobs
+from difflayers.pipeline import Options
 
 from . import dialects, registries
 
@@ -268,3 +269,123 @@ def test_a_manifest_larger_than_registries_serve_is_refused_before_it_is_sent(di
         registry.put_manifest("team/app", "big", OCI_INDEX, body)
     assert "PUT /manifests/" not in proxy.seen
     assert registry.manifest("team/app", "big", missing_ok=True) is None
+
+
+def _layer(files: dict) -> tuple:
+    """(gzip'ed layer, its diff_id): a tar of ``files`` (name -> bytes; None: a directory)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.mtime = 1_700_000_000
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+    raw = buffer.getvalue()
+    return gzip.compress(raw, mtime=0), _digest(raw)
+
+
+def push_platforms(registry: Registry, repository: str, tag: str, apps: dict) -> None:
+    """A multi-platform image put by the client: per architecture a base layer
+    (the same for every revision) and an /app layer of ``apps[arch]``."""
+    entries = []
+    for arch, app in apps.items():
+        layers = [_layer({"etc": None, "etc/base.conf": f"base {arch}\n".encode()})]
+        layers.append(_layer({"app": None, **{f"app/{name}": data for name, data in app.items()}}))
+        config = json.dumps(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "config": {"Cmd": ["/app/a.txt"]},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id for _, diff_id in layers]},
+            }
+        ).encode()
+        for blob in [config] + [blob for blob, _ in layers]:
+            registry.upload(repository, _digest(blob), blob, len(blob))
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": CONFIG_TYPE[OCI_MANIFEST],
+                    "digest": _digest(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {"mediaType": LAYER_TYPE[OCI_MANIFEST], "digest": _digest(blob), "size": len(blob)}
+                    for blob, _ in layers
+                ],
+            }
+        ).encode()
+        registry.put_manifest(repository, _digest(manifest), OCI_MANIFEST, manifest)
+        entries.append(
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": _digest(manifest),
+                "size": len(manifest),
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
+    top = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
+    registry.put_manifest(repository, tag, OCI_INDEX, top)
+
+
+def tree_of(registry: Registry, repository: str, manifest_digest: str) -> dict:
+    """The files of an image as its layers give them (whiteouts applied), written
+    here apart from the kit: name -> (type, mode, bytes)."""
+    tree: dict = {}
+    manifest = json.loads(registry.manifest(repository, manifest_digest)[1])
+    for layer in manifest["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(registry.blob(repository, layer["digest"])), mode="r:*") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./").rstrip("/")
+                folder, _, base = name.rpartition("/")
+                if base == ".wh..wh..opq":
+                    tree = {k: v for k, v in tree.items() if not k.startswith(folder + "/")}
+                elif base.startswith(".wh."):
+                    gone = f"{folder}/{base[4:]}".lstrip("/")
+                    tree = {k: v for k, v in tree.items() if k != gone and not k.startswith(gone + "/")}
+                else:
+                    data = tar.extractfile(member).read() if member.isreg() else b""
+                    tree[name] = (member.type, member.mode & 0o7777, data)
+    return tree
+
+
+def platform_manifests(registry: Registry, repository: str, tag: str) -> dict:
+    top = json.loads(registry.manifest(repository, tag)[1])
+    return {entry["platform"]["architecture"]: entry["digest"] for entry in top["manifests"]}
+
+
+@pytest.mark.parametrize("name", sorted(dialects.DIALECTS))
+def test_each_registry_takes_a_delta_per_platform(dialect, name, tmp_path):
+    """A multi-platform OLD and NEW in the registry (NEW changes a file, adds one,
+    removes one on each platform): ``optimize`` pushes OLD + a delta per
+    platform to another repository. Each platform's tree, read back from its
+    layers here, equals NEW's; OLD's layers were mounted or, where the registry
+    will not, copied and counted."""
+    proxy, registry = dialect
+    dialects.apply(proxy, name)
+    old = {arch: {"a.txt": f"1 {arch}\n".encode(), "gone.txt": b"x\n"} for arch in ("amd64", "arm64")}
+    new = {arch: {"a.txt": f"2 {arch}\n".encode(), "new.txt": b"y\n"} for arch in ("amd64", "arm64")}
+    push_platforms(registry, "team/app", "1", old)
+    push_platforms(registry, "team/app", "2-staging", new)
+    target = f"{proxy.address}/other/app:2"
+    options = Options(push_to=target)
+    summary = multiplatform.optimize(
+        f"{proxy.address}/team/app:1", f"{proxy.address}/team/app:2-staging", "/app", tmp_path, options,
+        lambda line: None,
+    )  # fmt: skip
+    assert summary["verified"] and {f["method"] for f in summary["platforms"]} == {"layer"}
+    copied = [f["layers_copied"] for f in summary["platforms"]]
+    if name in dialects.MOUNTS_REFUSED:  # OLD's two layers per platform, said and counted
+        assert copied == [2, 2] and summary["bytes_copied"] > 0
+    else:
+        assert copied == [0, 0] and summary["bytes_copied"] == 0
+    made = platform_manifests(registry, "other/app", "2")
+    wanted = platform_manifests(registry, "team/app", "2-staging")
+    assert set(made) == {"amd64", "arm64"}
+    for arch in made:
+        assert tree_of(registry, "other/app", made[arch]) == tree_of(registry, "team/app", wanted[arch]), arch

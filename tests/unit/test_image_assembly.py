@@ -187,3 +187,17 @@ def test_oci_archive_lists_olds_layers_as_old_did_and_carries_only_the_new_one(t
 )
 def test_full_names_as_containerd_keeps_them(reference, name):
     assert full_name(reference) == name
+
+
+def test_an_old_config_without_history_gets_none_for_the_delta_either():
+    """History and created are optional (OCI); an OLD written without them (ko,
+    rules_oci, hand-made) must not get one history entry for several layers."""
+    new = {"Architecture": "amd64", "Os": "linux", "Config": {"Cmd": ["/app/run"]}}
+    bare = processed_config(new, None, ["sha256:" + "a" * 64], "sha256:" + "b" * 64, "difflayers")
+    assert "history" not in bare and "created" not in bare and len(bare["rootfs"]["diff_ids"]) == 2
+    dated = {**new, "Created": "2026-12-06T00:00:00Z"}
+    kept = processed_config(
+        dated, [{"created_by": "COPY"}], ["sha256:" + "a" * 64], "sha256:" + "b" * 64, "d"
+    )
+    assert [h.get("comment") for h in kept["history"]] == [None, "difflayers delta layer"]
+    assert kept["created"] == "2026-12-06T00:00:00Z"
