@@ -97,11 +97,22 @@ def dead_temp_dirs(root: str | None = None) -> list:
                 continue
             try:
                 text = (Path(entry.path) / MARKER).read_text().strip()
+            except FileNotFoundError:
+                text = ""
             except OSError:
-                continue  # not ours, or not marked: left alone
-            if owner_gone(text):
+                continue  # not ours to read: left alone
+            unmarked = Owner.parse(text) is None
+            if owner_gone(text) or (unmarked and _killed_before_its_marker(Path(entry.path), entry.name)):
                 found.append(Path(entry.path))
     return sorted(found)
+
+
+def _killed_before_its_marker(folder: Path, name: str) -> bool:
+    """A run killed between making its folder and writing the marker (CI saw
+    one): no marker, not kept for the user, and no process of the PID its name
+    holds runs here. A PID reused since is left alone, as an owner that lives."""
+    pid = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+    return pid.isdigit() and not (folder / KEPT_MARKER).exists() and _start_time(int(pid)) is None
 
 
 def folder_bytes(folder: Path) -> int:

@@ -22,3 +22,22 @@ def test_a_kept_folder_is_left_to_the_user(tmp_path, monkeypatch):
     assert dead_temp_dirs(str(tmp_path)) == []
     assert not (folder / MARKER).exists()
     assert "remove it yourself" in (folder / KEPT_MARKER).read_text()
+
+
+def test_a_folder_killed_before_its_marker_is_swept_unless_kept_or_alive(tmp_path):
+    import os
+    import subprocess
+
+    proc = subprocess.Popen(["true"])  # its PID then runs no more
+    proc.wait()
+    dead, alive = proc.pid, os.getpid()
+    bare = tmp_path / f"difflayers-{dead}-abc"
+    kept = tmp_path / f"difflayers-{dead}-def"
+    mine = tmp_path / f"difflayers-{alive}-ghi"
+    empty = tmp_path / f"difflayers-{dead}-jkl"
+    for folder in (bare, kept, mine, empty):
+        folder.mkdir()
+    (kept / KEPT_MARKER).write_text("kept\n")
+    (empty / MARKER).write_text("")  # killed while writing it
+    (tmp_path / "difflayers-index-xyz").mkdir()  # another name of the kit's: no PID in it
+    assert dead_temp_dirs(str(tmp_path)) == [bare, empty]
