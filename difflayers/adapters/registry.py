@@ -359,9 +359,9 @@ class Registry:
         Returns None when mounted, else the upload the registry opened instead
         (a 202: mounting refused, as ECR without blob mounting or another
         account's repository answer), or one opened here where the registry
-        refuses the mount outright (404: a source it does not know; Harbor answers 401 or 403 when the login
-        may not read the source; Docker and containerd then upload, as here);
-        the caller then copies the blob there.
+        refuses the mount outright (404: a source it does not know; Harbor
+        answers 401 or 403 when the login may not read the source; Docker and
+        containerd then upload, as here); the caller then copies the blob there.
         """
         query = urllib.parse.urlencode({"mount": digest, "from": source})
         response = self._request(

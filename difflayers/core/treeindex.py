@@ -147,7 +147,7 @@ class Writer:
 
     def __init__(self, handle: BinaryIO, path: str, image: dict | None = None):
         self._gzip = gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, filename="")
-        self._gzip.write(json.dumps(header(path, image), separators=(",", ":")).encode("ascii") + b"\n")
+        self._gzip.write(_ENCODER.encode(header(path, image)).encode("ascii") + b"\n")
         self._last = None
         self._lines: list = []
         self._pending = 0

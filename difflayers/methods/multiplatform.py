@@ -339,7 +339,7 @@ def _platform_figures(platform, result: dict) -> dict:
         **result,
         "manifest": made["manifest"]["digest"],
         "layers_mounted": made["layers_mounted"],
-        "layers_copied": made.get("layers_copied", 0),  # where the registry would not mount them
-        "bytes_copied": made.get("bytes_copied", 0),
+        "layers_copied": made["layers_copied"],  # where the registry would not mount them
+        "bytes_copied": made["bytes_copied"],
         "bytes_uploaded": made["bytes_uploaded"] or 0,
     }

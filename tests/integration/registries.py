@@ -265,51 +265,6 @@ class TokenIssuer:
         ).stdout
         return f"{signing_input}.{_b64url(signature)}"
 
-    def _record_referrer(self, path: str, body: bytes) -> str | None:
-        """List a manifest pushed with a subject as the referrers API does: its
-        descriptor with its artifactType (else its config's) and annotations."""
-        try:
-            manifest = json.loads(body)
-            subject = manifest["subject"]["digest"]
-        except (ValueError, KeyError, TypeError):
-            return None
-        repository = urllib.parse.urlsplit(path).path.split("/v2/", 1)[1].rsplit("/manifests/", 1)[0]
-        descriptor = {
-            "mediaType": manifest.get("mediaType"),
-            "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
-            "size": len(body),
-            "artifactType": manifest.get("artifactType") or manifest.get("config", {}).get("mediaType"),
-            "annotations": manifest.get("annotations") or {},
-        }
-        with self.lock:
-            listed = self.referrers.setdefault((repository, subject), [])
-            if descriptor not in listed:
-                listed.append(descriptor)
-        return subject
-
-    def _answer_referrers(self, request, path: str):
-        """GET /v2/<repo>/referrers/<digest>[?artifactType=]: an OCI index of
-        what refers to the digest, filtered when asked (OCI-Filters-Applied)."""
-        split = urllib.parse.urlsplit(path)
-        repository, subject = split.path.split("/v2/", 1)[1].rsplit("/referrers/", 1)
-        wanted = urllib.parse.parse_qs(split.query).get("artifactType")
-        with self.lock:
-            listed = list(self.referrers.get((repository, subject), []))
-        if wanted:
-            listed = [entry for entry in listed if entry["artifactType"] in wanted]
-        data = json.dumps(
-            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": listed}
-        ).encode()
-        request.send_response(200)
-        request.send_header("Content-Type", "application/vnd.oci.image.index.v1+json")
-        if wanted:
-            request.send_header("OCI-Filters-Applied", "artifactType")
-        request.send_header("Content-Length", str(len(data)))
-        request.end_headers()
-        request.wfile.write(data)
-        with self.lock:
-            self.sent += len(data)
-
     def stop(self):
         self.server.shutdown()
 
