@@ -14,6 +14,7 @@ sequence survives, and every name read back goes through ``safe_relative``.
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import BinaryIO, NamedTuple
 
@@ -97,7 +98,24 @@ def header(path: str, image: dict | None = None) -> dict:
     return found
 
 
+# Text the JSON encoder writes as it is (printable ASCII but '"' and '\\'):
+# such entries are formatted directly, the encoder's own bytes, at a third of its cost.
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+
+
 def encode(entry: Entry) -> bytes:
+    name, kind, mode, uid, gid, size, mtime, digest, link, group, major, minor, xattrs, pyc = entry
+    if (
+        not xattrs
+        and pyc is None
+        and _PLAIN.fullmatch(name)
+        and _PLAIN.fullmatch(link)
+        and _PLAIN.fullmatch(group)
+    ):
+        return (
+            f'["{name}","{kind}",{mode},{uid},{gid},{size},{mtime},"{digest}","{link}","{group}",'
+            f"{major},{minor},[],null]\n"
+        ).encode("ascii")
     row = list(entry)
     row[0] = escaped_text(entry.name)
     row[9] = escaped_text(entry.group) if entry.group else ""
@@ -106,8 +124,31 @@ def encode(entry: Entry) -> bytes:
     return _ENCODER.encode(row).encode("ascii") + b"\n"
 
 
+_NUMBER = rb"(0|[1-9][0-9]*)"
+_TEXT = rb'"([ !#-\[\]-~]*)"'
+# A row of plain text (``_PLAIN``) and no xattrs or byte-code record, as most
+# are: read by one match, at a fifth of the JSON decoder's cost; any other
+# row, and any a check refuses, goes through the decoder (and its messages).
+_PLAIN_ROW = re.compile(
+    rb"\[" + _TEXT + rb',"([fdlcbp])",' + rb",".join([_NUMBER] * 5) + b","
+    + b",".join([_TEXT] * 3) + b"," + _NUMBER + b"," + _NUMBER + rb",\[\],null\]\n?"
+)  # fmt: skip
+
+
 def decode(line: bytes, lineno: int) -> Entry:
     """One entry line, checked field by field: an index comes from a network."""
+    plain = _PLAIN_ROW.fullmatch(line)
+    if plain is not None:
+        name, kind, mode, uid, gid, size, mtime, digest, link, group, major, minor = plain.groups()
+        if kind != b"f" or (len(digest) == 71 and digest.startswith(b"sha256:")):
+            try:
+                return Entry(
+                    safe_relative(name.decode("ascii")), kind.decode("ascii"), int(mode), int(uid), int(gid),
+                    int(size), int(mtime), digest.decode("ascii"), link.decode("ascii"),
+                    safe_relative(group.decode("ascii")) if group else "", int(major), int(minor), (), None,
+                )  # fmt: skip
+            except UnsafePath:
+                pass  # refused below, with the decoder's message
     try:
         row = _DECODER.decode(line.decode("ascii"))  # an index is ASCII (names escaped)
         if not isinstance(row, list) or len(row) != len(FIELDS):
@@ -146,7 +187,9 @@ class Writer:
     BATCH = 1 << 16  # bytes of lines handed to gzip at once: a call per line costs a third of the time
 
     def __init__(self, handle: BinaryIO, path: str, image: dict | None = None):
-        self._gzip = gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, filename="")
+        # Level 6 (gzip's default): 2% larger than 9 at half the time, which
+        # the differ's pass spends on every index it writes.
+        self._gzip = gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=6, mtime=0, filename="")
         self._gzip.write(_ENCODER.encode(header(path, image)).encode("ascii") + b"\n")
         self._last = None
         self._lines: list = []
@@ -358,7 +401,7 @@ def restamped(data: bytes, image: dict) -> bytes:
     with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as lines:
         found = json.loads(lines.readline())
         found["image"] = image
-        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as out:
+        with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0, filename="") as out:
             out.write(json.dumps(found, separators=(",", ":")).encode("ascii") + b"\n")
             for line in lines:
                 out.write(line)

@@ -248,3 +248,44 @@ def test_the_record_of_the_image_outside_its_path_is_checked():
         bad = treeindex.restamped(data, {"layers": 3, "path_only_from": None, "outside_as_layers": wrong})
         with pytest.raises(BadIndex):
             treeindex.image_of(bad)
+
+
+PLAIN = [
+    Entry("app/main.py", "f", 0o644, 0, 0, size=5, mtime=7, digest="sha256:" + "cd" * 32),
+    Entry("with space, comma", "l", 0o777, 1, 2, link="../x y"),
+    Entry("d/h2", "f", 0o600, 0, 0, size=3, digest="sha256:" + "ef" * 32, group="d/h1"),
+    Entry("dev", "b", 0o600, 0, 0, major=8, minor=1),
+]
+
+
+@pytest.mark.parametrize("entry", PLAIN + entries(), ids=lambda e: repr(e.name))
+def test_rows_read_by_the_plain_reader_equal_the_decoders(entry):
+    line = treeindex.encode(entry)
+    plain = treeindex._PLAIN_ROW.fullmatch(line) is not None
+    # Plain rows take the quick reader, the others the JSON decoder: both give the entry.
+    if entry in PLAIN:
+        assert plain
+    if entry.xattrs or entry.pyc or "\n" in entry.name + entry.link:
+        assert not plain
+    assert treeindex.decode(line, 1) == entry
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (["../etc/passwd", *GOOD_ROW[1:]], "not a plain path"),
+        (["/etc", *GOOD_ROW[1:]], "absolute"),
+        (["a", "f", 420, 0, 0, 1, 0, "md5:x", "", "", 0, 0, [], None], "sha256"),
+        (["a", "f", 420, 0, 0, 1, 0, "", "", "", 0, 0, [], None], "sha256"),
+        (["a", "d", 493, 0, 0, 0, 0, "", "", "../x", 0, 0, [], None], "not a plain path"),
+    ],
+)
+def test_a_compact_bad_row_is_refused_as_any_other(row, message):
+    line = json.dumps(row, separators=(",", ":")).encode() + b"\n"
+    with pytest.raises(BadIndex, match=message):
+        treeindex.decode(line, 1)
+
+
+def test_a_number_json_does_not_allow_is_refused():
+    with pytest.raises(BadIndex, match="not valid"):
+        treeindex.decode(b'[".","d",0493,0,0,0,0,"","","",0,0,[],null]\n', 1)
