@@ -27,11 +27,11 @@ CAPABILITY = "security.capability"
 _XATTR_KEY = "SCHILY.xattr." + CAPABILITY
 
 
-def _text(raw: bytes) -> str:
+def text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _raw(text: str) -> bytes:
+def raw(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
@@ -49,7 +49,7 @@ def tar_info(fs_path: bytes, name: str, st: os.stat_result) -> tarfile.TarInfo |
     elif stat.S_ISDIR(mode):
         info.type = tarfile.DIRTYPE
     elif stat.S_ISLNK(mode):
-        info.type, info.linkname = tarfile.SYMTYPE, _text(os.readlink(fs_path))
+        info.type, info.linkname = tarfile.SYMTYPE, text(os.readlink(fs_path))
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
@@ -63,7 +63,7 @@ def tar_info(fs_path: bytes, name: str, st: os.stat_result) -> tarfile.TarInfo |
         except OSError:
             value = None
         if value:
-            info.pax_headers = {_XATTR_KEY: _text(value)}
+            info.pax_headers = {_XATTR_KEY: text(value)}
     return info
 
 
@@ -75,9 +75,9 @@ class FsTree:
     """
 
     def __init__(self, root: str, base: str, skip: str | None = None):
-        self.root = _raw(root.rstrip("/") or "/")
+        self.root = raw(root.rstrip("/") or "/")
         self.base = base
-        self.skip = _raw(skip) if skip else None
+        self.skip = raw(skip) if skip else None
         self.bytes_read = 0
         self._current: tarfile.TarInfo | None = None
         self._current_path = b""
@@ -85,7 +85,7 @@ class FsTree:
     def __iter__(self) -> Iterator[tarfile.TarInfo]:
         seen: dict = {}  # (device, inode) -> the member name first seen, for hardlinks
         for rel, fs_path, st in self._walk():
-            name = self.base if rel == b"." else f"{self.base}/{_text(rel)}"
+            name = self.base if rel == b"." else f"{self.base}/{text(rel)}"
             info = tar_info(fs_path, name, st)
             if info is None:
                 continue

@@ -52,8 +52,9 @@ def _lstat(path: str):
         return None
 
 
-def find_causes(new_root: str, old_root: str, plan: Plan) -> Causes:
-    """Sort ``plan.additions`` by cause; count unchanged files with new mtimes."""
+def find_causes(new_root: str, old_root: str, plan: Plan, mtime_only: list | None = None) -> Causes:
+    """Sort ``plan.additions`` by cause; count unchanged files with new mtimes
+    (``mtime_only``: [files, bytes] where the trees' indexes already counted them)."""
     found = Causes()
     shipped = set(plan.additions)
     for rel in plan.additions:
@@ -76,7 +77,10 @@ def find_causes(new_root: str, old_root: str, plan: Plan) -> Causes:
             continue
         cause = noise.recognise(rel, lambda: open(old_path, "rb"), lambda: open(new_path, "rb"))
         found.count(cause or CONTENT, new_info.st_size)
-    _count_mtime_only(found, new_root, old_root, shipped)
+    if mtime_only is None:
+        _count_mtime_only(found, new_root, old_root, shipped)
+    elif mtime_only[0]:
+        found.counts[MTIME_ONLY] = list(mtime_only)
     return found
 
 

@@ -11,15 +11,18 @@ property tests check that both differs agree).
 
 import os
 import tarfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from difflayers.adapters.streams import Counting
+from difflayers.archives.dirindex import DirTree
 from difflayers.archives.fstree import tar_reader
 from difflayers.archives.treescan import group_leaders, scan
 from difflayers.core import bytecode
 from difflayers.core.breakdown import BYTECODE_MTIME, CONTENT, MTIME_ONLY
-from difflayers.core.itemize import ATTRIBUTE_COLUMNS, Item
+from difflayers.core.itemize import ATTRIBUTE_COLUMNS, DELETING, Item
+from difflayers.core.names import encode_rsync_name
 from difflayers.core.plan import Plan, make_plan, with_bytecode_policy
 from difflayers.core.treeindex import DIRECTORY, FILE, RSYNC_KIND, Entry, Writer, groups, tree_key
 from difflayers.core.treeindex import read as read_index
@@ -72,6 +75,89 @@ def items_for(old: Entry | None, new: Entry) -> list:
     if new.same_as(old):
         return []
     return [Item(">" if new.kind == FILE else "c", kind, _attributes(old, new), new.name)]
+
+
+@dataclass
+class Compared:
+    """What ``compare_indexes`` found: rsync's items and more, from indexes alone."""
+
+    items: list  # as rsync's dry run itemizes OLD -> NEW, in tree order
+    relink: list  # names whose hardlink partners differ (``comparing.rsync.relinked``)
+    new_tree_bytes: int  # NEW's regular files' bytes, each hardlink group once
+    mtime_only: list  # [files, bytes] unchanged but for their mtime
+
+
+def compare_indexes(old: Iterable[Entry], new: Iterable[Entry]) -> Compared:
+    """OLD's tree against NEW's, both as index entries in tree order: what
+    rsync's dry run finds (``items_for``, removals, broken or moved hardlinks),
+    without reading either tree again. The differ's pass hashes both trees for
+    their indexes anyway; a second read by rsync cost as much again."""
+    items: list = []
+    old_groups: dict = {}
+    new_groups: dict = {}
+    kept_files: set = set()  # grouped names OLD has as a file and NEW still has
+    new_bytes = 0
+    mtime_only = [0, 0]
+    for before, after in _paired(old, new):
+        if after is None:
+            items.append(Item("*", "d" if before.kind == DIRECTORY else "?", "", before.name))
+        else:
+            changes = items_for(before, after)
+            items += changes
+            if after.kind == FILE:
+                if not after.group or after.group == after.name:
+                    new_bytes += after.size
+                if not changes and before.mtime != after.mtime:
+                    mtime_only[0] += 1
+                    mtime_only[1] += after.size
+            if after.group:
+                new_groups.setdefault(after.group, []).append(after.name)
+        if before is not None and before.group:
+            old_groups.setdefault(before.group, []).append(before.name)
+        if before is not None and after is not None and before.kind == FILE and (before.group or after.group):
+            kept_files.add(before.name)
+    old_partners, new_partners = _partners(old_groups), _partners(new_groups)
+    relink = sorted(
+        name for name in kept_files if old_partners.get(name, (name,)) != new_partners.get(name, (name,))
+    )
+    return Compared(items, relink, new_bytes, mtime_only)
+
+
+def _partners(groups_by_leader: dict) -> dict:
+    """name -> every name of its hardlink group, in tree order."""
+    found = {}
+    for names in groups_by_leader.values():
+        ordered = tuple(sorted(names, key=tree_key))
+        found.update((name, ordered) for name in names)
+    return found
+
+
+def _paired(old: Iterable[Entry], new: Iterable[Entry]) -> Iterator[tuple]:
+    """(OLD's entry or None, NEW's entry or None) by name, both in tree order."""
+    old = ((tree_key(entry.name), entry) for entry in old)
+    new = ((tree_key(entry.name), entry) for entry in new)
+    end = (None, None)
+    (old_key, before), (new_key, after) = next(old, end), next(new, end)
+    while before is not None or after is not None:
+        if after is None or (before is not None and old_key < new_key):
+            yield before, None
+            old_key, before = next(old, end)
+        elif before is None or new_key < old_key:
+            yield None, after
+            new_key, after = next(new, end)
+        else:
+            yield before, after
+            (old_key, before), (new_key, after) = next(old, end), next(new, end)
+
+
+def write_log(items: list, log) -> None:
+    """``items`` as rsync's itemized log (``--out-format='%i %n'``) into the
+    binary file ``log``; ``core.itemize`` reads it back: one log format
+    whichever differ made it."""
+    for item in items:
+        name = encode_rsync_name(item.path) + (b"/" if item.kind == "d" else b"")
+        flags = DELETING if item.is_deletion else f"{item.update}{item.kind}{item.attributes}".encode()
+        log.write(flags + b" " + name + b"\n")
 
 
 class _Spool:
@@ -188,7 +274,8 @@ class _NewTree:
 
     def __init__(self, source, tree_path: str, dest: Path, keep=True):
         # A byte stream is counted as it passes; a tar-like reader (``FsTree``) counts itself.
-        self.source = source if hasattr(source, "extractfile") else Counting(source)
+        readers = hasattr(source, "extractfile") or isinstance(source, DirTree)
+        self.source = source if readers else Counting(source)
         self.tree_path, self.dest = tree_path, dest
         self.keep = keep  # False: NEW's index only, no content for a caller
         self.entries = 0
@@ -203,14 +290,12 @@ class _NewTree:
         partial = self.dest.with_name(self.dest.name + ".partial")
         with open(partial, "wb") as handle:
             writer = Writer(handle, self.tree_path)
-            with tar_reader(self.source) as tar:
-                base = os.path.basename(self.tree_path)
-                for member, entry, content in scan(tar, base, self.dest.parent, self.keep):
-                    self.entries += 1
-                    if entry.group:
-                        links[entry.name] = entry.group
-                    writer.add(entry._replace(group=""))
-                    yield member, entry, content
+            for member, entry, content in self._scanned():
+                self.entries += 1
+                if entry.group:
+                    links[entry.name] = entry.group
+                writer.add(entry._replace(group=""))
+                yield member, entry, content
             writer.close()
         self.leaders = group_leaders(links)
         if self.leaders:
@@ -218,10 +303,18 @@ class _NewTree:
         else:
             os.replace(partial, self.dest)  # no hardlinks: the index as written is whole
 
+    def _scanned(self):
+        if isinstance(self.source, DirTree):  # entries only, read in place
+            yield from ((None, entry, None) for entry in self.source.entries())
+            return
+        with tar_reader(self.source) as tar:
+            yield from scan(tar, os.path.basename(self.tree_path), self.dest.parent, self.keep)
+
 
 def index_stream(source, tree_path: str, dest: Path) -> tuple:
     """Only the index of a tree (no OLD to compare with): (entries, bytes read).
-    ``source``: a tar stream of the tree, or a tar-like reader (``fstree.FsTree``)."""
+    ``source``: a tar stream of the tree, a tar-like reader (``fstree.FsTree``),
+    or a mounted tree's entries (``dirindex.DirTree``, the quickest)."""
     new_tree = _NewTree(source, tree_path, dest, keep=False)
     for _ in new_tree:
         pass

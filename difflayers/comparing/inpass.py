@@ -8,9 +8,11 @@ NEW's files never pass through the engine's archive endpoint (25-30 MB/s):
   from NEW's mount, reading only the files it ships (``archives.delta``);
 - ``layer`` (the layer method): the delta layer, likewise (``archives.layer``
   on an ``archives.fstree.FsTree``); OLD's and NEW's tree indexes of the
-  compared path, hashed while rsync runs (the check by construction applies
-  the layer to OLD's and compares with NEW's: ``comparing.construction``;
-  NEW's is the index pushed beside the image); and what differs between OLD
+  compared path, hashed at once, from which the log is made in rsync's
+  format (``comparing.indexdiff.compare_indexes``: no rsync reads both trees
+  again; the check by construction applies the layer to OLD's index and
+  compares with NEW's: ``comparing.construction``; NEW's is the index
+  pushed beside the image); and what differs between OLD
   and NEW outside the path (both whole images mounted, hashed), which no
   delta of the path can carry.
 
@@ -28,13 +30,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from difflayers.archives.delta import DeltaStats, clean_member, write_delta
+from difflayers.archives.dirindex import DirTree
 from difflayers.archives.fstree import FsTree, tar_info
 from difflayers.archives.layer import LayerStats, ancestor_names, write_layer
-from difflayers.archives.treescan import scan
 from difflayers.comparing import difflog
 from difflayers.comparing.indexcheck import tree_differences
 from difflayers.comparing.indexdiff import index_stream
-from difflayers.comparing.record import compare_and_record
+from difflayers.comparing.record import compare_and_record, record_from_indexes
 from difflayers.core.outputs import atomic_file, read_json, write_json
 from difflayers.methods.dockerfile import DELTA_ARCHIVE as DELTA_NAME  # what the Dockerfile ADDs
 
@@ -126,13 +128,23 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
     with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("fork")) as pool:
         jobs = []
         if mode == "layer":
+            # Both trees hashed at once, one core each; the log then comes
+            # from the two indexes, so no rsync reads both trees again.
+            indexes = (out / OLD_INDEX, out / NEW_INDEX)
             jobs = [
-                pool.submit(_timed, f"{role} index", index_stream, FsTree(TREES[role], base), path, dest)
-                for role, dest in (("old", out / OLD_INDEX), ("new", out / NEW_INDEX))
+                pool.submit(_timed, f"{role} index", index_stream, DirTree(TREES[role]), path, dest)
+                for role, dest in zip(("old", "new"), indexes)
             ]
             outside = pool.submit(_timed, "outside", outside_differences, path)
-            jobs.append(outside)
-        timed("rsync", compare_and_record, TREES["new"], TREES["old"], out, path=path, old=old, new=new)
+            for job in jobs:
+                seconds.update(job.result()[1])
+            jobs = [outside]
+            timed(
+                "compare", record_from_indexes, TREES["new"], TREES["old"], out,
+                path=path, old=old, new=new, indexes=indexes,
+            )  # fmt: skip
+        else:
+            timed("rsync", compare_and_record, TREES["new"], TREES["old"], out, path=path, old=old, new=new)
         _, plan = difflog.load(out, byte_exact)
         stats = None
         if mode == "layer" and not plan.is_empty:
@@ -179,7 +191,7 @@ def ancestors(root: str, path: str) -> list:
 def outside_differences(path: str) -> dict:
     """OLD's and NEW's whole trees but ``path``, compared entry by entry (content
     hashed): the processed image keeps OLD's there, so they must be equal."""
-    trees = {role: _entries(FsTree(ROOTS[role], "root", skip=path.strip("/"))) for role in ("old", "new")}
+    trees = {role: _entries(DirTree(ROOTS[role], skip=path.strip("/"))) for role in ("old", "new")}
     lines = tree_differences(trees["old"], trees["new"], only=("only in NEW", "only in OLD"))
     found = {
         "entries": len(trees["new"]),
@@ -191,7 +203,7 @@ def outside_differences(path: str) -> dict:
         # NEW's tree outside the path against its FROM image's: equal, the
         # image made (OLD's layers, the delta) is its base outside the path,
         # which its tree index records, so no later run reads its layers for it.
-        base = _entries(FsTree(BASE_ROOT, "root", skip=path.strip("/")))
+        base = _entries(DirTree(BASE_ROOT, skip=path.strip("/")))
         found["base_differences"] = len(tree_differences(base, trees["new"]))
     return found
 
@@ -225,5 +237,5 @@ def outside_refusal(outside: dict, path: str) -> str | None:
     )
 
 
-def _entries(tree: FsTree) -> dict:
-    return {entry.name: entry for _, entry, _ in scan(tree, tree.base, keep=False)}
+def _entries(tree: DirTree) -> dict:
+    return {entry.name: entry for entry in tree.entries()}
