@@ -79,6 +79,10 @@ class FsTree:
         self.base = base
         self.skip = raw(skip) if skip else None
         self.bytes_read = 0
+        # Names (relative to the tree) of the only entries a reader wants
+        # besides directories and hardlinked files (a link's target may be
+        # needed), or None for all: the others are not made into members.
+        self.only: set | None = None
         self._current: tarfile.TarInfo | None = None
         self._current_path = b""
 
@@ -86,6 +90,10 @@ class FsTree:
         seen: dict = {}  # (device, inode) -> the member name first seen, for hardlinks
         for rel, fs_path, st in self._walk():
             name = self.base if rel == b"." else f"{self.base}/{text(rel)}"
+            linked = stat.S_ISREG(st.st_mode) and st.st_nlink > 1
+            if self.only is not None and not linked and not stat.S_ISDIR(st.st_mode):
+                if text(rel) not in self.only:
+                    continue
             info = tar_info(fs_path, name, st)
             if info is None:
                 continue

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from difflayers.archives.delta import check_xattrs_carried, clean_member, copy_member, relative_name
-from difflayers.archives.fstree import tar_reader
+from difflayers.archives.fstree import FsTree, tar_reader
 from difflayers.archives.tarstream import open_tar
 from difflayers.core.names import is_under
 from difflayers.core.outputs import atomic_file
@@ -155,6 +155,10 @@ def _write_once(source, dest, tree_path, plan, ancestors, extra) -> LayerStats:
             out.addfile(header)
             stats.entries += 1
         with tar_reader(source) as src:
+            if isinstance(src, FsTree) and plan.keeps_old is not None:
+                # Nothing but directories and shipped entries matters then:
+                # the others are not made into members at all.
+                src.only = wanted
             for member in src:
                 rel = relative_name(member.name.rstrip("/") or member.name, base)
                 while stack and not is_under(rel, stack[-1][0]):

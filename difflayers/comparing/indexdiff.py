@@ -85,6 +85,7 @@ class Compared:
     relink: list  # names whose hardlink partners differ (``comparing.rsync.relinked``)
     new_tree_bytes: int  # NEW's regular files' bytes, each hardlink group once
     mtime_only: list  # [files, bytes] unchanged but for their mtime
+    keeps_old: frozenset = frozenset()  # directories where an entry of OLD stays (``Plan.keeps_old``)
 
 
 def compare_indexes(old: Iterable[Entry], new: Iterable[Entry]) -> Compared:
@@ -96,12 +97,15 @@ def compare_indexes(old: Iterable[Entry], new: Iterable[Entry]) -> Compared:
     old_groups: dict = {}
     new_groups: dict = {}
     kept_files: set = set()  # grouped names OLD has as a file and NEW still has
+    keeps_old: set = set()
     new_bytes = 0
     mtime_only = [0, 0]
     for before, after in _paired(old, new):
         if after is None:
             items.append(Item("*", "d" if before.kind == DIRECTORY else "?", "", before.name))
         else:
+            if before is not None and after.name != ".":
+                keeps_old.add(os.path.dirname(after.name) or ".")
             changes = items_for(before, after)
             items += changes
             if after.kind == FILE:
@@ -120,7 +124,7 @@ def compare_indexes(old: Iterable[Entry], new: Iterable[Entry]) -> Compared:
     relink = sorted(
         name for name in kept_files if old_partners.get(name, (name,)) != new_partners.get(name, (name,))
     )
-    return Compared(items, relink, new_bytes, mtime_only)
+    return Compared(items, relink, new_bytes, mtime_only, frozenset(keeps_old))
 
 
 def _partners(groups_by_leader: dict) -> dict:

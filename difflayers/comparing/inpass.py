@@ -26,7 +26,7 @@ import posixpath
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from difflayers.archives.delta import DeltaStats, clean_member, write_delta
@@ -139,13 +139,16 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
             for job in jobs:
                 seconds.update(job.result()[1])
             jobs = [outside]
-            timed(
+            keeps_old = timed(
                 "compare", record_from_indexes, TREES["new"], TREES["old"], out,
                 path=path, old=old, new=new, indexes=indexes,
             )  # fmt: skip
         else:
             timed("rsync", compare_and_record, TREES["new"], TREES["old"], out, path=path, old=old, new=new)
         _, plan = difflog.load(out, byte_exact)
+        if mode == "layer":
+            # Known: the layer writer reads only the directories and the entries it ships.
+            plan = replace(plan, keeps_old=keeps_old)
         stats = None
         if mode == "layer" and not plan.is_empty:
             above = ancestors(ROOTS["new"], path)

@@ -42,11 +42,13 @@ def compare_and_record(
 
 def record_from_indexes(
     new_root: str, old_root: str, output_dir: Path, *, path: str, old: ImageRef, new: ImageRef, indexes: tuple
-) -> None:
+) -> frozenset:
     """As ``compare_and_record``, where both trees' indexes were just made
     (``indexes``: OLD's and NEW's files; the layer method's pass): the log
     comes from them (``indexdiff.compare_indexes``), not from rsync reading
-    both trees once more."""
+    both trees once more. Returns the directories that keep an entry of OLD
+    (``Plan.keeps_old``), which the layer writer then need not learn from
+    every entry of NEW."""
     output_dir = Path(output_dir)
     log = output_dir / LOG_NAME
     with open(indexes[0], "rb") as old_lines, open(indexes[1], "rb") as new_lines:
@@ -58,6 +60,7 @@ def record_from_indexes(
         log, new_root, old_root, output_dir, path, old, new, made_by, found.relink,
         new_tree_bytes=found.new_tree_bytes, mtime_only=found.mtime_only,
     )  # fmt: skip
+    return found.keeps_old
 
 
 def _record(
