@@ -13,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from difflayers.archives.fstree import CAPABILITY, raw, text
+from difflayers.archives.fstree import CAPABILITY, raw, text, walk
 from difflayers.archives.treescan import Content
 from difflayers.core import bytecode
 from difflayers.core.treeindex import BLOCK, CHAR, DIRECTORY, FIFO, FILE, SYMLINK, Entry
@@ -36,7 +36,7 @@ class DirTree:
     def entries(self) -> Iterator[Entry]:
         seen: dict = {}  # (device, inode) -> the first name, for hardlinks
         files: dict = {}  # that first name -> its entry, whose content the links share
-        for rel, fs_path, st in self._walk():
+        for rel, fs_path, st in walk(self.root, self.skip):
             entry = self._entry(rel, fs_path, st)
             if entry is None:
                 continue
@@ -107,27 +107,3 @@ class DirTree:
             raise BadInput(f"{entry.name!r} holds {read} bytes, its stat says {size}: did the tree change?")
         self.bytes_read += read
         return entry._replace(size=read, digest="sha256:" + digest.hexdigest())
-
-    def _walk(self):
-        """(name relative to the tree, path, lstat) in tree order (``FsTree._walk``)."""
-        st = os.lstat(self.root)
-        yield b".", self.root, st
-        if not stat.S_ISDIR(st.st_mode):
-            return
-        stack = [self._children(b"", self.root)]
-        while stack:
-            item = next(stack[-1], None)
-            if item is None:
-                stack.pop()
-                continue
-            yield item
-            if stat.S_ISDIR(item[2].st_mode):
-                stack.append(self._children(item[0], item[1]))
-
-    def _children(self, rel: bytes, directory: bytes):
-        prefix = directory + b"/" if directory != b"/" else directory
-        for name in sorted(os.listdir(directory)):
-            child_rel = rel + b"/" + name if rel else name
-            if child_rel != self.skip:
-                child = prefix + name
-                yield child_rel, child, os.lstat(child)

@@ -88,7 +88,7 @@ class FsTree:
 
     def __iter__(self) -> Iterator[tarfile.TarInfo]:
         seen: dict = {}  # (device, inode) -> the member name first seen, for hardlinks
-        for rel, fs_path, st in self._walk():
+        for rel, fs_path, st in walk(self.root, self.skip):
             name = self.base if rel == b"." else f"{self.base}/{text(rel)}"
             linked = stat.S_ISREG(st.st_mode) and st.st_nlink > 1
             if self.only is not None and not linked and not stat.S_ISDIR(st.st_mode):
@@ -105,36 +105,40 @@ class FsTree:
             yield info
         self._current = None
 
-    def _walk(self):
-        """(name relative to the tree, path, lstat) in tree order: depth first,
-        siblings sorted as bytes (Go's ``filepath.Walk``, which the engine uses)."""
-        st = os.lstat(self.root)
-        yield b".", self.root, st
-        if not stat.S_ISDIR(st.st_mode):
-            return
-        stack = [self._children(b"", self.root)]
-        while stack:
-            item = next(stack[-1], None)
-            if item is None:
-                stack.pop()
-                continue
-            yield item
-            if stat.S_ISDIR(item[2].st_mode):
-                stack.append(self._children(item[0], item[1]))
-
-    def _children(self, rel: bytes, directory: bytes):
-        for name in sorted(os.listdir(directory)):
-            child_rel = rel + b"/" + name if rel else name
-            if child_rel != self.skip:
-                child = os.path.join(directory, name)
-                yield child_rel, child, os.lstat(child)
-
     def extractfile(self, member: tarfile.TarInfo):
         """The current member's content, opened (as ``TarFile.extractfile`` in stream mode)."""
         if member is not self._current or not member.isreg():
             raise ValueError(f"{member.name!r} is not the current file of the walk")
         self.bytes_read += member.size
         return open(self._current_path, "rb")
+
+
+def walk(root: bytes, skip: bytes | None = None):
+    """(name relative to the tree, path, lstat) of every entry under ``root``
+    in tree order: depth first, siblings sorted as bytes (Go's
+    ``filepath.Walk``, which the engine uses); ``skip``: a subtree left out."""
+    st = os.lstat(root)
+    yield b".", root, st
+    if not stat.S_ISDIR(st.st_mode):
+        return
+    stack = [_children(b"", root, skip)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        yield item
+        if stat.S_ISDIR(item[2].st_mode):
+            stack.append(_children(item[0], item[1], skip))
+
+
+def _children(rel: bytes, directory: bytes, skip: bytes | None):
+    prefix = directory + b"/" if directory != b"/" else directory
+    for name in sorted(os.listdir(directory)):
+        child_rel = rel + b"/" + name if rel else name
+        if child_rel != skip:
+            child = prefix + name
+            yield child_rel, child, os.lstat(child)
 
 
 def tar_reader(source):

@@ -48,7 +48,7 @@ def _same_metadata(a: os.stat_result, b: os.stat_result) -> bool:
 def _lstat(path: str):
     try:
         return os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # not there, below a file, or below a link that loops
         return None
 
 

@@ -1,7 +1,8 @@
 """What the differ makes in the pass that compares the trees: the method's input.
 
 In the BuildKit step both images are mounted where they are (``mounts``).
-Besides rsync's log, the same step writes what the method then needs, so
+Besides the itemized log (rsync's, or in the layer mode one made from both
+trees' indexes), the same step writes what the method then needs, so
 NEW's files never pass through the engine's archive endpoint (25-30 MB/s):
 
 - ``delta`` (the Dockerfile method): the delta archive its Dockerfile ADDs,

@@ -109,17 +109,37 @@ def superseded_bytes(old_root: str, plan) -> int:
     dead weight a chain of deltas accumulates.
     """
     sizes: dict = {}
+    real_dirs: set = set()
     for rel in (*plan.additions, *plan.removals):
         path = os.path.join(old_root, rel)
-        try:
-            info = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # new in NEW, or below something OLD has as a file
+        info = _lstat_in_tree(old_root, rel, real_dirs)
+        if info is None:
+            continue  # new in NEW, or below something OLD has as a file or a link
         if stat.S_ISREG(info.st_mode):
             sizes[info.st_ino] = info.st_size
         elif stat.S_ISDIR(info.st_mode) and rel in plan.removals:
             sizes.update({i.st_ino: i.st_size for _, i in _regular_files(path)})
     return sum(sizes.values())
+
+
+def _lstat_in_tree(root: str, rel: str, real_dirs: set):
+    """``lstat`` of ``rel`` under ``root`` when every folder above it is a real
+    directory there (``real_dirs``: those already seen), else None: a name
+    below a symlink is not in the tree, and looking it up would follow the link."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        ancestor = "/".join(parts[:depth])
+        if ancestor not in real_dirs:
+            try:
+                if not stat.S_ISDIR(os.lstat(os.path.join(root, ancestor)).st_mode):
+                    return None
+            except OSError:
+                return None
+            real_dirs.add(ancestor)
+    try:
+        return os.lstat(os.path.join(root, rel))
+    except OSError:
+        return None
 
 
 def xattr_names(new_root: str, additions) -> dict:

@@ -69,6 +69,9 @@ HARD_CASES = [
         },
         {"f": ("dir", 0o700, (0, 0), {"g": ("fifo", 0o600, (0, 0))}), "d": ("symlink", "f", (0, 0))},
     ),
+    # A symlink to itself replaced by a directory: OLD's names below it are not
+    # looked up through the link (its loop stopped the differ).
+    ({"a": ("symlink", "a", (0, 0))}, {"a": ("dir", 0o755, (0, 0), {"a": ("hardlink", "a")})}),
 ]
 
 
