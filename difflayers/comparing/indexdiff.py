@@ -19,7 +19,7 @@ from difflayers.adapters.streams import Counting
 from difflayers.archives.dirindex import DirTree
 from difflayers.archives.fstree import tar_reader
 from difflayers.archives.treescan import group_leaders, scan
-from difflayers.core import bytecode
+from difflayers.core import bytecode, treeindex
 from difflayers.core.breakdown import BYTECODE_MTIME, CONTENT, MTIME_ONLY
 from difflayers.core.itemize import ATTRIBUTE_COLUMNS, DELETING, Item
 from difflayers.core.names import encode_rsync_name
@@ -88,11 +88,13 @@ class Compared:
     keeps_old: frozenset = frozenset()  # directories where an entry of OLD stays (``Plan.keeps_old``)
 
 
-def compare_indexes(old: Iterable[Entry], new: Iterable[Entry]) -> Compared:
-    """OLD's tree against NEW's, both as index entries in tree order: what
-    rsync's dry run finds (``items_for``, removals, broken or moved hardlinks),
-    without reading either tree again. The differ's pass hashes both trees for
-    their indexes anyway; a second read by rsync cost as much again."""
+def compare_indexes(old_rows: Iterable[bytes], new_rows: Iterable[bytes]) -> Compared:
+    """OLD's tree against NEW's, both as index rows (``treeindex.encode``) in
+    tree order: what rsync's dry run finds (``items_for``, removals, broken or
+    moved hardlinks), without reading either tree again. The differ's pass
+    hashes both trees for their indexes anyway; a second read by rsync cost as
+    much again. Rows equal but for the mtime are told apart without decoding
+    (most rows of a fresh checkout)."""
     items: list = []
     old_groups: dict = {}
     new_groups: dict = {}
@@ -100,7 +102,25 @@ def compare_indexes(old: Iterable[Entry], new: Iterable[Entry]) -> Compared:
     keeps_old: set = set()
     new_bytes = 0
     mtime_only = [0, 0]
-    for before, after in _paired(old, new):
+    last_folder = None  # of the last plain row kept: siblings come together
+    for old_row, new_row in _paired(old_rows, new_rows):
+        if old_row is not None and new_row is not None and old_row.plain and new_row.plain:
+            # Both rows plain and in no hardlink group: equal unless a field but the mtime differs.
+            before, after = old_row.fields, new_row.fields
+            if before[:6] + before[7:] == after[:6] + after[7:]:
+                folder = after[0].rpartition(b"/")[0] or b"."
+                if after[0] != b"." and folder != last_folder:
+                    keeps_old.add(folder.decode("ascii"))
+                    last_folder = folder
+                if after[1] == b"f":
+                    size = int(after[5])
+                    new_bytes += size
+                    if before[6] != after[6]:
+                        mtime_only[0] += 1
+                        mtime_only[1] += size
+                continue
+        before = old_row.entry if old_row is not None else None
+        after = new_row.entry if new_row is not None else None
         if after is None:
             items.append(Item("*", "d" if before.kind == DIRECTORY else "?", "", before.name))
         else:
@@ -127,6 +147,30 @@ def compare_indexes(old: Iterable[Entry], new: Iterable[Entry]) -> Compared:
     return Compared(items, relink, new_bytes, mtime_only, frozenset(keeps_old))
 
 
+class _Row:
+    """One index row: its fields as matched (``plain``: text of the quick
+    form, in no hardlink group), else its decoded entry; ``key``: tree order."""
+
+    __slots__ = ("fields", "plain", "key", "_line", "_entry")
+
+    def __init__(self, line: bytes):
+        self._line, self._entry = line, None
+        match = treeindex.plain_row(line)
+        self.fields = match.groups() if match is not None else None
+        self.plain = self.fields is not None and not self.fields[9]
+        if self.fields is not None:
+            name = self.fields[0]
+            self.key = () if name == b"." else tuple(name.split(b"/"))
+        else:
+            self.key = tree_key(self.entry.name)
+
+    @property
+    def entry(self) -> Entry:
+        if self._entry is None:
+            self._entry = treeindex.decode(self._line, 0)
+        return self._entry
+
+
 def _partners(groups_by_leader: dict) -> dict:
     """name -> every name of its hardlink group, in tree order."""
     found = {}
@@ -136,22 +180,20 @@ def _partners(groups_by_leader: dict) -> dict:
     return found
 
 
-def _paired(old: Iterable[Entry], new: Iterable[Entry]) -> Iterator[tuple]:
-    """(OLD's entry or None, NEW's entry or None) by name, both in tree order."""
-    old = ((tree_key(entry.name), entry) for entry in old)
-    new = ((tree_key(entry.name), entry) for entry in new)
-    end = (None, None)
-    (old_key, before), (new_key, after) = next(old, end), next(new, end)
+def _paired(old: Iterable[bytes], new: Iterable[bytes]) -> Iterator[tuple]:
+    """(OLD's ``_Row`` or None, NEW's ``_Row`` or None) by name, both in tree order."""
+    old, new = (_Row(line) for line in old), (_Row(line) for line in new)
+    before, after = next(old, None), next(new, None)
     while before is not None or after is not None:
-        if after is None or (before is not None and old_key < new_key):
+        if after is None or (before is not None and before.key < after.key):
             yield before, None
-            old_key, before = next(old, end)
-        elif before is None or new_key < old_key:
+            before = next(old, None)
+        elif before is None or after.key < before.key:
             yield None, after
-            new_key, after = next(new, end)
+            after = next(new, None)
         else:
             yield before, after
-            (old_key, before), (new_key, after) = next(old, end), next(new, end)
+            before, after = next(old, None), next(new, None)
 
 
 def write_log(items: list, log) -> None:

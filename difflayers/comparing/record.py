@@ -52,7 +52,7 @@ def record_from_indexes(
     output_dir = Path(output_dir)
     log = output_dir / LOG_NAME
     with open(indexes[0], "rb") as old_lines, open(indexes[1], "rb") as new_lines:
-        found = compare_indexes(treeindex.read(old_lines, path), treeindex.read(new_lines, path))
+        found = compare_indexes(treeindex.rows(old_lines, path), treeindex.rows(new_lines, path))
     with atomic_file(log) as handle:
         write_log(found.items, handle)
     made_by = ["difflayers", "compare-indexes", *(Path(name).name for name in indexes)]

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import BinaryIO, NamedTuple
 
+from difflayers.core.itemize import iter_lines
 from difflayers.core.names import check_tree_path, decode_rsync_name, escaped_text, safe_relative
 from difflayers.errors import BadIndex, UnsafePath
 
@@ -133,6 +134,24 @@ _PLAIN_ROW = re.compile(
     rb"\[" + _TEXT + rb',"([fdlcbp])",' + rb",".join([_NUMBER] * 5) + b","
     + b",".join([_TEXT] * 3) + b"," + _NUMBER + b"," + _NUMBER + rb",\[\],null\]\n?"
 )  # fmt: skip
+
+
+def plain_row(line: bytes):
+    """The fields of a row of the quick form as bytes (a match), or None."""
+    return _PLAIN_ROW.fullmatch(line)
+
+
+def rows(handle: BinaryIO, path: str) -> Iterator[bytes]:
+    """The entry rows of an index this run wrote (``Writer`` checked their
+    order), undecoded; the header is checked as ``read`` does."""
+    try:
+        with gzip.GzipFile(fileobj=handle, mode="rb") as lines:
+            found = _checked_header(lines.readline())
+            if found != path:
+                raise BadIndex(f"the tree index is of {found}, not of {path}")
+            yield from iter_lines(lines)  # a megabyte at a time: a read per row costs more
+    except (OSError, EOFError) as exc:
+        raise BadIndex(f"the tree index cannot be read: {exc}") from None
 
 
 def decode(line: bytes, lineno: int) -> Entry:

@@ -126,7 +126,7 @@ def check_indexes_alone(old_index: dict, new_index: dict, rsync_plan, plan, work
         sorted(index.values(), key=lambda entry: treeindex.tree_key(entry.name))
         for index in (old_index, new_index)
     ]
-    compared = compare_indexes(*ordered)
+    compared = compare_indexes(*([treeindex.encode(entry) for entry in entries] for entries in ordered))
     with open(work / "from-indexes.log", "wb") as log:
         write_log(compared.items, log)
     with open(work / "from-indexes.log", "rb") as log:
