@@ -1,12 +1,17 @@
-"""The index differ: NEW's tree, streamed once, against OLD's tree index.
+"""The index differ: trees compared by their tree indexes, not by rsync.
 
-No rsync, tool image, volume or mount: the engine only exports NEW's tree,
-so OLD need not be in the engine at all (its index comes from the
-registry). As NEW passes, each entry is hashed and compared with OLD's;
-changed files are spooled (a tar of what the layer needs, in NEW's order),
-NEW's own index is written, and the changes become the same ``Item``s the
-rsync log gives, so ``core.plan.make_plan`` makes the plan either way (the
-property tests check that both differs agree).
+- ``diff_stream``/``diff_tree``: NEW's tree, streamed once, against OLD's
+  index. No tool image, volume or mount: the engine only exports NEW's tree,
+  so OLD need not be in the engine at all (its index comes from the
+  registry). As NEW passes, each entry is hashed and compared with OLD's;
+  changed files are spooled (a tar of what the layer needs, in NEW's order)
+  and NEW's own index is written.
+- ``compare_indexes``: two indexes already made (the layer method's pass
+  hashes both mounted trees), row by row.
+
+Either way the changes become the same ``Item``s the rsync log gives, so
+``core.plan.make_plan`` makes the plan (the property tests check that the
+differs agree).
 """
 
 import os
