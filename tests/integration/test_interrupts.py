@@ -24,6 +24,7 @@ from .conftest import sh
 pytestmark = pytest.mark.engine
 CLI = [sys.executable, "-m", "difflayers"]
 OWNER_LABEL = "io.github.difflayers.owner"
+KEPT_MARKER = ".difflayers-kept"
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,11 @@ def owned_by(pid: int) -> dict:
         + "]"
     )
     tags = sh(["docker", "images", "--format", "{{.Tag}}", "difflayers-unverified"], ".").stdout.split()
-    folders = [p for p in Path(tempfile.gettempdir()).glob(f"difflayers-{pid}-*")]
+    # A folder kept for the user (a failed verification's) is no leftover, and
+    # may be an earlier process's that had the same PID (PIDs wrap at 32,768).
+    folders = [
+        p for p in Path(tempfile.gettempdir()).glob(f"difflayers-{pid}-*") if not (p / KEPT_MARKER).exists()
+    ]
     return {
         "containers": [c for c in containers if mark in c],
         "volumes": [v for v in volumes if mark in str(v)],
