@@ -23,10 +23,16 @@ from difflayers.core.outputs import LOG_NAME, META_NAME, remove_quietly
 from difflayers.errors import BadInput
 from difflayers.settings import Environment
 
-# File timestamps come from the kernel's coarse clock (a tick, a few ms) while
-# the engine stamps Created with the fine one; Docker copies into the volume
-# after stamping. A stale copy is older by at least one whole compose run.
-CLOCK_SLACK_NS = 100_000_000
+# File timestamps come from the kernel's coarse clock (one tick behind at
+# most: 10 ms at HZ=100; kernels from 6.13 stamp finely) while the engine
+# stamps Created with the fine one, before it copies into the volume. A
+# stale copy is older by a whole Compose invocation: 100 ms and more here,
+# but not always (CI saw less), hence the label check first.
+CLOCK_SLACK_NS = 20_000_000
+
+# Compose v2 labels a container it made to replace an older one of the same
+# service. That older container, not this one, filled the volume.
+REPLACE_LABEL = "com.docker.compose.replace"
 
 
 def _created_ns(stamp: str) -> int:
@@ -47,12 +53,15 @@ def _check_fresh(container: dict, image_id: str, tree: str, service: str) -> Non
     """The volume must have been filled when this container was created.
 
     Docker copies the image's files into an empty volume as it creates the
-    container; the volume root's ctime then is at least the creation time. An
-    older ctime means the files were left by an earlier container.
+    container, and never into one that holds files. A container Compose made
+    to replace an earlier one found the volume as that one left it; and the
+    volume root's ctime is at least the creation time of the container that
+    filled it, so an older ctime means an earlier container did.
     """
     if container["Image"] != image_id:
         raise BadInput(f"the '{service}' container was made from another image; run the command again")
-    if os.stat(tree).st_ctime_ns + CLOCK_SLACK_NS < _created_ns(container["Created"]):
+    replaced = (container["Config"].get("Labels") or {}).get(REPLACE_LABEL)
+    if replaced or os.stat(tree).st_ctime_ns + CLOCK_SLACK_NS < _created_ns(container["Created"]):
         raise BadInput(
             f"the copy of the {service.upper()} tree was left by an earlier, interrupted run and "
             "has been discarded; run the same command again"
