@@ -253,29 +253,35 @@ def optimize(
     # Images by ID from here on: TAG may be OLD's or NEW's own tag, which moves.
     start_id = engine.inspect_image(start.ref)["Id"]
     compared = None
-    if start.decision.kind is DecisionKind.REBASE_NEW:
-        progress(f"tagging {new_ref} as {tag}: NEW as built starts a new chain")
-        engine.publish(new_id, tag)
-        made = Made(Method.NEW_AS_BUILT, 0, 0)
-    else:
-        if registry is not None and start.ref != old_ref:
-            progress(f"finding the chain's base in {target.host}")
-            remote = find_old(registry, engine.inspect_image(start.ref), target)
-        with engine.temporary_tag(uuid.uuid4().hex[:12]) as unverified:
-            made = _make(engine, method, start, unverified, options.allow_drift, remote, progress)
-            lap("make")
-            if not options.skip_verify:
-                compared = _verify(engine, start.diff, made, new_ref, new_id, unverified, options, progress)
-                if not compared.equal:
-                    raise VerificationFailed(
-                        _verification_failure(made.method, compared, new_ref, tag, start)
-                    )
-                lap("verify")
-            engine.publish(unverified, tag)
     pushed = {}
-    if registry is not None:
-        pushed = _push(engine, registry, target, tag, remote, made, progress, new_ref, start.diff, output_dir)
-        lap("push")
+    # A push refused after the tag was put takes the tag back (exit 2: nothing tagged).
+    with engine.tag_put_back_on_failure(tag):
+        if start.decision.kind is DecisionKind.REBASE_NEW:
+            progress(f"tagging {new_ref} as {tag}: NEW as built starts a new chain")
+            engine.publish(new_id, tag)
+            made = Made(Method.NEW_AS_BUILT, 0, 0)
+        else:
+            if registry is not None and start.ref != old_ref:
+                progress(f"finding the chain's base in {target.host}")
+                remote = find_old(registry, engine.inspect_image(start.ref), target)
+            with engine.temporary_tag(uuid.uuid4().hex[:12]) as unverified:
+                made = _make(engine, method, start, unverified, options.allow_drift, remote, progress)
+                lap("make")
+                if not options.skip_verify:
+                    compared = _verify(
+                        engine, start.diff, made, new_ref, new_id, unverified, options, progress
+                    )
+                    if not compared.equal:
+                        raise VerificationFailed(
+                            _verification_failure(made.method, compared, new_ref, tag, start)
+                        )
+                    lap("verify")
+                engine.publish(unverified, tag)
+        if registry is not None:
+            pushed = _push(
+                engine, registry, target, tag, remote, made, progress, new_ref, start.diff, output_dir
+            )
+            lap("push")
     processed = engine.inspect_image(tag)
     # What NEW as built adds: read from its layers, unless the differ's pass
     # already knows NEW's files under the path (reading the layers would

@@ -892,6 +892,22 @@ class Engine:
             if "error" in event:
                 raise EngineError(f"pushing {tag}: {event['error'].strip()}")
 
+    @contextlib.contextmanager
+    def tag_put_back_on_failure(self, tag: str):
+        """TAG names on a failure what it named on the way in: a run that tags
+        and then fails (its push refused, say) leaves no tag behind, as exit 2
+        promises. An image only that tag held goes with it."""
+        before = self.inspect_image(tag)["Id"] if self.has_image(tag) else None
+        try:
+            yield
+        except BaseException:
+            with uninterrupted(), contextlib.suppress(docker.errors.APIError):
+                if before is None:
+                    self.client.api.remove_image(tag)
+                else:
+                    self.publish(before, tag)
+            raise
+
     def publish(self, source: str, tag: str) -> None:
         """Give the verified image its final tag."""
         from docker.utils import parse_repository_tag

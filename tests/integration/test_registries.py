@@ -220,6 +220,8 @@ def test_token_auth_asks_for_the_scopes_a_mount_needs(tmp_path, pair, token_regi
         result = push_with_kit(old_remote, pair["new"], denied, {"DOCKER_CONFIG": str(reader)}, check=False)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert server.address in result.stderr and "reader" in result.stderr
+        # Exit 2 is "nothing tagged or pushed": the tag put before the push is taken back.
+        assert sh(["docker", "image", "inspect", denied], ".", check=False).returncode != 0
     finally:
         sh(["docker", "image", "rm", "-f", *made], ".", check=False)
 

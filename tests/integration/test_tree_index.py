@@ -362,6 +362,7 @@ def test_the_tag_moves_last_after_the_index(revisions, proxied):
         )
         assert failed.returncode == 2 and "Traceback" not in failed.stderr, (flow, failed.stderr)
         assert manifest("team/last", "2", env) is None, flow
+        assert absent(f"{repo}:2"), flow  # nor in the engine (exit 2: nothing tagged)
     proxy.answers = {}
     done = optimize(old, revisions[2], f"{repo}:2", env)
     assert manifest("team/last", "2", env) is not None and done["verified"]
