@@ -34,6 +34,7 @@ from difflayers.adapters import process
 from difflayers.adapters.streams import ChunkReader, Counting, layer_identity
 from difflayers.archives.tarstream import open_tar
 from difflayers.core.mediatypes import ATTESTATION_KEY, INDEXES
+from difflayers.core.names import stand_ins_under
 from difflayers.errors import CommandFailed, EngineError, ImageNotFound, PathProblem
 from difflayers.ownership import (
     OWNER_LABEL,
@@ -48,6 +49,19 @@ from difflayers.settings import ENGINE_TIMEOUT
 
 # Label put on every throwaway container, so a leak can be found and removed.
 LABEL = "io.github.difflayers.role"
+
+
+def refuse_stand_ins(path: str, image: str) -> None:
+    """``path`` read through a container of ``image`` must hold none of the
+    entries Docker puts over the image's in every container."""
+    found = stand_ins_under(path)
+    if found:
+        raise PathProblem(
+            f"{path} of {image!r} cannot be read through a container: it would show what Docker puts "
+            f"in every container ({', '.join(found)}), not the image's own files. The kit reads it from the "
+            "image's layers only: compared in place with BuildKit (OLD and NEW in this engine), "
+            "or in a registry"
+        )
 
 
 @contextlib.contextmanager
@@ -586,7 +600,12 @@ class Engine:
 
     @contextlib.contextmanager
     def tree_archive(self, image: str, path: str):
-        """Yield a tar stream of ``path`` in ``image`` (members ``basename/...``)."""
+        """Yield a tar stream of ``path`` in ``image`` (members ``basename/...``).
+
+        Read through a container, so refused where the container would show
+        Docker's stand-ins instead of the image's entries (``stand_ins_under``).
+        """
+        refuse_stand_ins(path, image)
         with (
             self.throwaway_container(image, "export") as cid,
             self._raw_stream(
@@ -650,6 +669,8 @@ class Engine:
         the same time, one create call per image: on large trees they are most of
         the diff's time.
         """
+        for image in images.values():
+            refuse_stand_ins(path, image)
         with contextlib.ExitStack() as stack:
             names = {}
             for role in images:

@@ -22,7 +22,7 @@ from typing import BinaryIO
 from difflayers.archives.tarstream import open_tar
 from difflayers.core import bytecode
 from difflayers.core.chain import is_chain_label
-from difflayers.core.names import check_tree_path
+from difflayers.core.names import CONTAINER_STAND_INS, check_tree_path
 from difflayers.core.outputs import sha256_of
 
 XATTR_PAX = "SCHILY.xattr."
@@ -304,6 +304,8 @@ class Comparison:
     byte_exact: bool = False
     # "full": both images' files read and compared; "construction": ``comparing.construction``.
     check: str = "full"
+    # Read through the engine's export of a container (the whole filesystem).
+    exported: bool = False
 
     @property
     def equal(self) -> bool:
@@ -313,7 +315,15 @@ class Comparison:
     def scope(self) -> str:
         if self.check == "construction":
             return f"OLD's tree index of {self.path} + the layer against NEW's, the trees outside it"
-        return f"files under {self.path}" if self.path else "the whole filesystem"
+        if self.path:
+            return f"files under {self.path}"
+        if self.exported:
+            return f"the whole filesystem but {EXPORT_BLIND_SPOT}"
+        return "the whole filesystem"
+
+
+# What an export cannot show: the same stand-ins in every container (core.names).
+EXPORT_BLIND_SPOT = f"what Docker puts in every container ({', '.join(CONTAINER_STAND_INS)})"
 
 
 def image_tree(engine, image: str, path: str | None = None, with_groups: bool = True) -> Tree:
@@ -336,8 +346,10 @@ def compare_images(
     ``path``): A read and held, B compared with it as it streams."""
     if path is not None:
         path = check_tree_path(path, "--path", volume_target=False)
+    path = None if path == "/" else path
     inspected = [engine.inspect_image(ref) for ref in (image_a, image_b)]
     tree_a = image_tree(engine, image_a, path, with_groups=False)
     with _tree_stream(engine, image_b, path) as stream:
         lines, equivalent = compare_streamed(tree_a, stream, path or "", byte_exact)
-    return Comparison(image_a, image_b, path, config_differences(*inspected), lines, equivalent, byte_exact)
+    config = config_differences(*inspected)
+    return Comparison(image_a, image_b, path, config, lines, equivalent, byte_exact, exported=path is None)

@@ -194,7 +194,11 @@ def ancestors(root: str, path: str) -> list:
 
 def outside_differences(path: str) -> dict:
     """OLD's and NEW's whole trees but ``path``, compared entry by entry (content
-    hashed): the processed image keeps OLD's there, so they must be equal."""
+    hashed): the processed image keeps OLD's there, so they must be equal.
+    With ``path`` / (the whole image) there is nothing outside."""
+    if path == "/":
+        found = {"entries": 0, "differences": 0, "shown": [], "folders": {}}
+        return {**found, "base_differences": 0} if os.path.isdir(BASE_ROOT) else found
     trees = {role: _entries(DirTree(ROOTS[role], skip=path.strip("/"))) for role in ("old", "new")}
     lines = tree_differences(trees["old"], trees["new"], only=("only in NEW", "only in OLD"))
     found = {

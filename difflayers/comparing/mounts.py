@@ -24,7 +24,7 @@ from difflayers.methods.dockerfile import render_compare_dockerfile
 
 # What may stand in a mount option unquoted: image names and plain paths.
 _REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")
-_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
+_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 
 
 class Unavailable(Exception):

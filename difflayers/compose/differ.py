@@ -13,7 +13,7 @@ import os
 import socket
 from pathlib import Path
 
-from difflayers.adapters.engine import Engine
+from difflayers.adapters.engine import Engine, refuse_stand_ins
 from difflayers.comparing.container import TREES
 from difflayers.comparing.record import compare_and_record
 from difflayers.comparing.rsync import empty_directory
@@ -89,6 +89,7 @@ def run(output_dir: Path, env: Environment) -> None:
         for service, ref in refs.items():
             images[service] = engine.inspect_image(ref)
             engine.require_directory(ref, path)
+            refuse_stand_ins(path, ref)  # the volumes were filled through containers
             _check_fresh(containers[service], images[service]["Id"], TREES[service], service)
         print(f"Comparing {path} of {refs['old']} (OLD) with {refs['new']} (NEW) ...", flush=True)
         compare_and_record(

@@ -77,6 +77,31 @@ def join_under(root: str, rel: str) -> str:
     return root if rel == "." else posixpath.join(root, rel)
 
 
+# What Docker's init layer puts over the image's own entries in every container
+# (moby's daemon/initlayer): empty files, /etc/mtab -> /proc/mounts, empty
+# directories. A container's archive, export or volume copy shows these
+# stand-ins, whatever the image holds there; only the image's layers (or
+# BuildKit's mounts of them) show its own.
+CONTAINER_STAND_INS = (
+    "/.dockerenv",
+    "/dev/console",
+    "/dev/pts",
+    "/dev/shm",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/mtab",
+    "/etc/resolv.conf",
+    "/proc",
+    "/sys",
+)
+
+
+def stand_ins_under(path: str) -> list:
+    """The container stand-ins at or below the absolute directory ``path``."""
+    top = path.rstrip("/") + "/"
+    return [name for name in CONTAINER_STAND_INS if name == path or name.startswith(top)]
+
+
 def is_under(path: str, ancestor: str) -> bool:
     """True when relative ``path`` is ``ancestor`` itself or lies below it."""
     if ancestor == ".":
@@ -108,8 +133,14 @@ def check_tree_path(path: str, what: str = "RESTRICT_DIFF_TO_PATH", volume_targe
 
     if not path:
         raise PathProblem(f"{what} is empty; name the directory to compare, e.g. /app")
-    if not path.startswith("/") or path == "/":
-        raise PathProblem(f"{what} must be an absolute directory below /, not {path!r}")
+    if not path.startswith("/"):
+        raise PathProblem(f"{what} must be an absolute directory, not {path!r}")
+    if path == "/" and volume_target:
+        raise PathProblem(
+            f"{what} cannot be / here: the trees are copied into volumes, and a volume cannot be "
+            "mounted at /. The whole image is compared in place, with BuildKit: `difflayers optimize "
+            "OLD NEW --path /` with a docker CLI that has it"
+        )
     normal = posixpath.normpath("/" + path.lstrip("/"))
     if normal != path:
         raise PathProblem(f"{what} must be normalised: {path!r} (try {normal!r})")

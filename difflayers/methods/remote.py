@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from difflayers.adapters.credentials import credentials_for
-from difflayers.adapters.engine import Engine
+from difflayers.adapters.engine import Engine, refuse_stand_ins
 from difflayers.adapters.registry import Registry
 from difflayers.archives.layer import write_layer
 from difflayers.comparing.indexcheck import layer_differences, tree_differences
@@ -96,6 +96,7 @@ def optimize(
     target, old_name = parse_reference(options.push_to), parse_reference(old_ref)
     new = engine.inspect_image(new_ref)
     engine.require_directory(new_ref, path)
+    refuse_stand_ins(path, new_ref)  # NEW is read through a container below
     registry = registry_for(target, old_name, options.plain_http, options.certs_d)
     if options.new_if_no_old and not in_registry(registry, old_name):
         return first_revision(engine, registry, old_name, options.push_to, new, path, output_dir, progress)

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import json
+import posixpath
 import subprocess
 import tarfile
 
@@ -194,3 +195,83 @@ def added_layers(image: str, base: str) -> tuple:
     added = layers[len(base_layers) :]
     content = layer_content(image) if added else {}
     return len(added), sum(content[diff_id] for diff_id in added)
+
+
+def _describe(member, data: bytes | None) -> tuple:
+    if member.isreg():
+        payload = hashlib.sha256(data).hexdigest()
+    elif member.issym():
+        payload = "-> " + member.linkname
+    elif member.ischr() or member.isblk():
+        payload = f"dev {member.devmajor}:{member.devminor}"
+    else:
+        payload = ""
+    xattrs = tuple(sorted((k, v) for k, v in member.pax_headers.items() if k.startswith("SCHILY.xattr.")))
+    # Go's archive/tar writes the file type bits into the mode field too; tar's mode is 07777.
+    return (member.type, member.mode & 0o7777, member.uid, member.gid, payload, xattrs)
+
+
+def _apply_layer(tree: dict, links: dict, data: bytes) -> None:
+    """Apply one layer tar to ``tree`` as the OCI image spec says: ``.wh.NAME``
+    removes NAME, ``.wh..wh..opq`` hides what lower layers had in its folder."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+
+    def drop(name, keep=()):
+        for key in [k for k in tree if (k == name or k.startswith(name + "/")) and k not in keep]:
+            del tree[key]
+            links.pop(key, None)
+
+    added = set()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        for member in tar:
+            name = posixpath.normpath("/" + member.name).lstrip("/")
+            if not name:
+                continue  # whether a layer lists "./" says nothing of the filesystem
+            folder, base = posixpath.split(name)
+            if base == ".wh..wh..opq":
+                drop(folder, keep=added | {folder})
+                continue
+            if base.startswith(".wh."):
+                drop(posixpath.join(folder, base[4:]))
+                continue
+            if not member.isdir() or (name in tree and tree[name][0] != tarfile.DIRTYPE):
+                drop(name)
+            added.add(name)
+            if member.islnk():
+                target = posixpath.normpath("/" + member.linkname).lstrip("/")
+                tree[name] = tree[target]
+                links[name] = links.setdefault(target, target)
+                continue
+            tree[name] = _describe(member, tar.extractfile(member).read() if member.isreg() else None)
+
+
+def saved_tree(image: str) -> dict:
+    """Like ``exported_tree``, but from the image's layers (``docker save``), applied
+    in order: no container is made, so no stand-in of Docker's (/etc/hosts,
+    /.dockerenv, ...) hides what the image holds there."""
+    proc = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    blobs = {}
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as outer:
+        for member in outer:
+            if member.isreg():
+                blobs[member.name] = outer.extractfile(member).read()
+    if proc.wait() != 0:
+        raise RuntimeError(f"docker save {image} failed")
+    tree, links = {}, {}
+    for layer in json.loads(blobs["manifest.json"])[0]["Layers"]:
+        _apply_layer(tree, links, blobs[layer])
+    groups: dict = {}
+    for name, first in links.items():
+        groups.setdefault(first, set()).add(name)
+    for group in groups.values():
+        if len(group) > 1:
+            for name in group:
+                tree[name] = tree[name] + (tuple(sorted(group)),)
+    return tree
+
+
+def saved_tree_differences(image_a: str, image_b: str) -> list:
+    """``tree_differences`` of the images' layers, the whole filesystem."""
+    a, b = saved_tree(image_a), saved_tree(image_b)
+    return [f"{p}: {a.get(p)} != {b.get(p)}" for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p)]

@@ -2,7 +2,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from difflayers.core.names import check_tree_path, decode_rsync_name, encode_rsync_name, join_under
+from difflayers.core.names import (
+    check_tree_path,
+    decode_rsync_name,
+    encode_rsync_name,
+    join_under,
+    stand_ins_under,
+)
 from difflayers.errors import PathProblem
 
 names = st.binary(min_size=1, max_size=300).map(lambda b: b.decode("utf-8", "surrogateescape"))
@@ -24,6 +30,19 @@ def test_backslash_is_escaped_only_before_a_code():
 def test_bad_tree_paths(path):
     with pytest.raises(PathProblem):
         check_tree_path(path)
+
+
+def test_the_whole_image_is_a_path_where_nothing_is_copied_into_a_volume():
+    assert check_tree_path("/", "--path", volume_target=False) == "/"
+    with pytest.raises(PathProblem, match="BuildKit"):
+        check_tree_path("/")
+
+
+def test_dockers_stand_ins_are_found_at_and_below_a_path():
+    assert len(stand_ins_under("/")) == 10
+    assert stand_ins_under("/etc") == ["/etc/hostname", "/etc/hosts", "/etc/mtab", "/etc/resolv.conf"]
+    assert stand_ins_under("/dev/pts") == ["/dev/pts"]
+    assert stand_ins_under("/app") == stand_ins_under("/et") == stand_ins_under("/dev/pts/0") == []
 
 
 def test_good_tree_path_and_join():

@@ -1,0 +1,149 @@
+"""The whole image (``--path /``): a base-image refresh ships as OLD + one layer.
+
+NEW is built on a refreshed base: the base's one layer re-made with a few files
+patched, one added, one removed (as a security update does), so NEW shares no
+layer with OLD and ``docker push`` would send the whole base again. Among the
+changes are /etc/hosts and /etc/hostname, which every container shows as
+Docker's own stand-ins: only the image's layers tell them, so the result is
+compared with NEW by ``independent.saved_tree`` (``docker save``, layers applied
+by the test itself), not through a container.
+"""
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import urllib.request
+
+import pytest
+
+from .conftest import sh
+from .independent import config_differences, saved_tree_differences
+
+pytestmark = pytest.mark.engine
+CLI = [sys.executable, "-m", "difflayers"]
+BASE = "debian:bookworm-slim"
+
+PATCHED = {  # the refresh: name in the base layer -> bytes appended
+    "usr/share/doc/zlib1g/copyright": b"\npatched\n",
+    "usr/share/doc/zlib1g/changelog.gz": b"\npatched\n",
+}
+# Written whether the base has them or not: two of them are Docker's stand-ins.
+WRITTEN = {
+    "etc/patched-release": b"bookworm, patched\n",
+    "etc/hosts": b"127.0.0.1 localhost\n",
+    "etc/hostname": b"refreshed\n",
+}
+REMOVED = "usr/share/doc/tzdata/changelog.Debian.gz"
+
+
+def _refreshed_layer(base: str) -> tuple:
+    """(the base's only layer re-written with the refresh, names created, names changed)."""
+    proc = subprocess.Popen(["docker", "save", base], stdout=subprocess.PIPE)
+    blobs = {}
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as outer:
+        for member in outer:
+            if member.isreg():
+                blobs[member.name] = outer.extractfile(member).read()
+    assert proc.wait() == 0
+    (layer,) = json.loads(blobs["manifest.json"])[0]["Layers"]
+    out, changed, removed = io.BytesIO(), set(), False
+    with tarfile.open(fileobj=io.BytesIO(blobs[layer])) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for member in src:
+            name = member.name.removeprefix("./")
+            if name == REMOVED or name in WRITTEN:
+                removed |= name == REMOVED
+                changed |= {name} & set(WRITTEN)
+                continue
+            body = src.extractfile(member).read() if member.isreg() else None
+            if name in PATCHED:
+                body += PATCHED[name]
+                member.size = len(body)
+                changed.add(name)
+            dst.addfile(member, io.BytesIO(body) if body is not None else None)
+        for name, body in WRITTEN.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(body), 0o644
+            dst.addfile(info, io.BytesIO(body))
+    assert removed and set(PATCHED) <= changed, changed
+    return out.getvalue(), set(WRITTEN) - changed, changed
+
+
+@pytest.fixture(scope="module")
+def refresh(tmp_path_factory, unique_module):
+    """{"old": OLD on the base, "new": NEW on the refreshed base}, the app changed too."""
+    tmp = tmp_path_factory.mktemp("refresh")
+    names = {role: f"difflayers-test-refresh-{unique_module}:{role}" for role in ("base", "old", "new")}
+    layer, created, changed = _refreshed_layer(BASE)
+    subprocess.run(
+        ["docker", "import", "--change", 'CMD ["bash"]', "-", names["base"]],
+        input=layer,
+        check=True,
+        capture_output=True,
+    )
+    for role, base, text in (("old", BASE, "1"), ("new", names["base"], "2")):
+        context = tmp / role
+        (context / "app").mkdir(parents=True)
+        (context / "app" / "version").write_text(text)
+        (context / "app" / "same").write_bytes(bytes(range(256)) * 64)
+        (context / "Dockerfile").write_text(f'FROM {base}\nCOPY app /app\nCMD ["cat", "/app/version"]\n')
+        sh(["docker", "build", "-q", "-t", names[role], "."], context)
+    # Counts as the kit reports them: /app/version changed too.
+    yield {**names, "counts": (len(created), len(changed) + 1, 1)}
+    sh(["docker", "image", "rm", "-f", *names.values()], ".", check=False)
+
+
+@pytest.mark.parametrize("method", ["layer", "dockerfile"])
+def test_a_base_refresh_ships_as_one_small_layer_equal_to_new(refresh, unique, method):
+    made = f"{unique}:processed"
+    try:
+        result = sh(
+            [*CLI, "optimize", refresh["old"], refresh["new"], "--path", "/", "-t", made]
+            + ["--method", method, "--verify", "full", "--json"],
+            ".",
+        )
+        done = json.loads(result.stdout)
+        assert done["verified"] and done["check"] == "full"
+        assert (done["new"], done["changed"], done["removed"]) == refresh["counts"], done
+        assert done["bytes_added"] < 100_000 < 100_000_000 < done["naive_bytes"], done
+        base_layers = json.loads(sh(["docker", "image", "inspect", refresh["old"]], ".").stdout)[0]
+        layers = json.loads(sh(["docker", "image", "inspect", made], ".").stdout)[0]
+        old_layers = base_layers["RootFS"]["Layers"]
+        assert layers["RootFS"]["Layers"][: len(old_layers)] == old_layers
+        # The independent comparison from the layers: /etc/hosts and /etc/hostname included.
+        assert saved_tree_differences(refresh["new"], made) == []
+        assert config_differences(refresh["new"], made) == []
+        run = sh(["docker", "run", "--rm", "--network", "none", made], ".").stdout
+        assert run == "2"
+    finally:
+        sh(["docker", "image", "rm", "-f", made], ".", check=False)
+
+
+def test_verify_of_the_whole_image_says_what_an_export_cannot_show(refresh):
+    differs = sh([*CLI, "verify", refresh["old"], refresh["new"], "--path", "/"], ".", check=False)
+    assert differs.returncode == 1
+    assert "etc/patched-release" in differs.stdout and "usr/share/doc/zlib1g/copyright" in differs.stdout
+    same = sh([*CLI, "verify", refresh["new"], refresh["new"]], ".")
+    assert "the whole filesystem but what Docker puts in every container" in same.stdout
+
+
+def test_a_path_holding_dockers_stand_ins_is_not_read_through_a_container(refresh, registry):
+    """OLD only in the registry: NEW is read through a container, which shows
+    empty files at /etc/hosts and the like: refused, not shipped."""
+    address, _ = registry
+    old_remote = f"{address}/refresh/app:1"
+    sh(["docker", "tag", refresh["old"], old_remote], ".")
+    try:
+        sh(["docker", "push", "-q", old_remote], ".")
+        sh(["docker", "image", "rm", old_remote], ".")
+        target = f"{address}/refresh/app:2"
+        for path in ("/", "/etc"):
+            optimize = [*CLI, "optimize", old_remote, refresh["new"], "--path", path, "--push", target]
+            result = sh(optimize, ".", check=False)
+            assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+            assert "cannot be read through a container" in result.stderr and "/etc/hosts" in result.stderr
+        with urllib.request.urlopen(f"http://{address}/v2/refresh/app/tags/list") as answer:
+            assert json.load(answer)["tags"] == ["1"]  # nothing pushed
+    finally:
+        sh(["docker", "image", "rm", "-f", old_remote], ".", check=False)
