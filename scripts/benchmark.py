@@ -792,6 +792,8 @@ class Run:
             write_context(context, files, dict.fromkeys(files, OLD_MTIME), f"FROM {base}\nCOPY app /app\n")
             built[side] = self.tag(side)
             build(context, built[side])
+        # A node with OLD has not the refreshed base: NEW alone holds its layer from here.
+        sh("docker", "image", "rm", refreshed)
         old = self._publish_old(built["old"], self.base)
         changed["app/f007.bin"] = new_app["f007.bin"]
         app_bytes = sum(len(data) for data in new_app.values())
