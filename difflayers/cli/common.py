@@ -1,5 +1,6 @@
 """What the commands share: the output folder, and how JSON is printed."""
 
+import argparse
 import contextlib
 import json
 from pathlib import Path
@@ -10,6 +11,24 @@ from difflayers.ownership import Owner, keep_folder, make_temp_dir, remove_folde
 # The version of every command's --json document; docs/schemas/COMMAND.schema.json
 # describes each, and the tests check the outputs against them.
 JSON_SCHEMA_VERSION = 1
+
+
+class OnePath(argparse.Action):
+    """``--path`` given once: a second one is refused (exit 2), never silently
+    preferred to the first. One directory per run; ``--path /`` is the whole
+    image."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = f"_{self.dest}_given"  # not the default, which a project file may set
+        before = getattr(namespace, given, None)
+        if before is not None and before != values:
+            raise argparse.ArgumentError(
+                self,
+                f"given twice ({before}, {values}): the kit compares one directory per run; "
+                "--path / compares the whole image",
+            )
+        setattr(namespace, given, values)
+        setattr(namespace, self.dest, values)
 
 
 def print_json(document: dict) -> None:

@@ -1,7 +1,7 @@
 """difflayers diff OLD NEW --path P: what changed (the plan only, nothing made)."""
 
 from difflayers import pipeline
-from difflayers.cli.common import output_dir, print_json
+from difflayers.cli.common import OnePath, output_dir, print_json
 from difflayers.comparing import difflog
 from difflayers.core import breakdown
 from difflayers.errors import ExitCode
@@ -15,7 +15,7 @@ EXAMPLE = "difflayers diff app:1 app:2 --path /app --json"
 def add_arguments(p) -> None:
     p.add_argument("old", metavar="OLD", help="the image already pushed (local)")
     p.add_argument("new", metavar="NEW", help="the image just built (local)")
-    p.add_argument("--path", help="directory compared in both images, e.g. /app")
+    p.add_argument("--path", action=OnePath, help="directory compared in both images, e.g. /app")
     p.add_argument("--output", help="keep the log and its record in this folder")
     p.add_argument(
         "--replace-output", action="store_true", help="write into --output even if it holds files of yours"

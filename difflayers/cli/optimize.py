@@ -4,7 +4,7 @@ import time
 
 import difflayers
 from difflayers import pipeline
-from difflayers.cli.common import output_dir, platform_args, print_json
+from difflayers.cli.common import OnePath, output_dir, platform_args, print_json
 from difflayers.core import breakdown
 from difflayers.core.chain import MAX_LAYERS, DecisionKind, Policy
 from difflayers.core.reference import check_tag_reference
@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
         metavar="NEW",
         help="the image just built (local; or, with --push, in that registry: one or many platforms)",
     )
-    p.add_argument("--path", help="directory compared in both images, e.g. /app")
+    p.add_argument("--path", action=OnePath, help="directory compared in both images, e.g. /app")
     p.add_argument("-t", "--tag", help="tag of the processed image (default: the --push reference)")
     p.add_argument("--output", help="keep the log, Dockerfile or layer, and the archives in this folder")
     p.add_argument(

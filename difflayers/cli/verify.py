@@ -7,7 +7,7 @@ Independent of rsync and of the plan: it reads both images through the engine
 import tempfile
 from pathlib import Path
 
-from difflayers.cli.common import platform_args, print_json, reads_registry, registry_for_reading
+from difflayers.cli.common import OnePath, platform_args, print_json, reads_registry, registry_for_reading
 from difflayers.comparing.equality import SCOPE_NOTE, Comparison, compare_images, equality_checked
 from difflayers.comparing.registrycompare import compare_platforms
 from difflayers.errors import ExitCode
@@ -23,7 +23,9 @@ def add_arguments(parser) -> None:
         help="an image in the local engine, or HOST/REPO:TAG in a registry (one or many platforms)",
     )
     parser.add_argument("image_b", metavar="IMAGE_B", help="the image to compare it with")
-    parser.add_argument("--path", help="compare only this directory (default: the whole filesystem)")
+    parser.add_argument(
+        "--path", action=OnePath, help="compare only this directory (default: the whole filesystem)"
+    )
     parser.add_argument(
         "--byte-exact",
         action="store_true",

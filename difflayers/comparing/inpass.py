@@ -241,7 +241,8 @@ def outside_refusal(outside: dict, path: str) -> str | None:
     return (
         f"NEW differs from OLD outside {path} in {count} ({where}; first: {first}): "
         f"OLD with a layer of {path} cannot make NEW, so nothing was made. Keep what a build step leaves "
-        "there out of the image (a cache: RUN --mount=type=cache,target=FOLDER), or ship NEW as built"
+        "there out of the image (a cache: RUN --mount=type=cache,target=FOLDER), compare the whole image "
+        "(--path /: one layer of everything that changed), or ship NEW as built"
     )
 
 

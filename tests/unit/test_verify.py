@@ -105,5 +105,5 @@ def test_differences_outside_the_path_are_said_by_folder_most_first():
     }
     said = outside_refusal(outside, "/app")
     assert said.startswith("NEW differs from OLD outside /app in 5 entries (/root/.npm (2), /.dockerenv (1)")
-    assert "RUN --mount=type=cache" in said
+    assert "RUN --mount=type=cache" in said and "--path /" in said
     assert outside_refusal({"differences": 0, "shown": []}, "/app") is None
