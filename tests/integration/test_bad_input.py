@@ -79,7 +79,15 @@ def test_missing_image_fails_clearly(kit, project, pair):
     assert running(project["COMPOSE_PROJECT_NAME"]) == ""
 
 
-@pytest.mark.parametrize("path,message", [("/srv/nowhere", "does not exist in image"), ("/srv/app/a", "")])
+@pytest.mark.parametrize(
+    "path,message",
+    [
+        ("/srv/nowhere", "does not exist in image"),
+        ("/srv/app/a", ""),
+        ("/", "can't be '/'"),  # Docker's own words: a volume cannot be mounted at /
+        ("/etc", "cannot be read through a container"),  # /etc/hosts would be Docker's stand-in
+    ],
+)
 def test_path_not_a_directory_fails_clearly(kit, project, pair, path, message):
     result = up(kit, project, OLD_IMAGE=pair[0], NEW_IMAGE=pair[1], RESTRICT_DIFF_TO_PATH=path)
     assert result.returncode != 0
