@@ -30,7 +30,8 @@ import docker.utils
 import urllib3.exceptions
 from requests.exceptions import RequestException, Timeout
 
-from difflayers.adapters import process
+from difflayers.adapters import enginehost, process
+from difflayers.adapters.enginehost import Endpoint
 from difflayers.adapters.streams import ChunkReader, Counting, layer_identity
 from difflayers.archives.tarstream import open_tar
 from difflayers.core.mediatypes import ATTESTATION_KEY, INDEXES
@@ -248,8 +249,11 @@ class Engine:
         docker_cli: str | None = None,
         builder="auto",
         compare="auto",
+        endpoint: Endpoint | None = None,
     ):
         self.client = client
+        # Where the client connected; the docker CLI the kit runs is pointed there too.
+        self.endpoint = endpoint
         # Put on everything this process makes, from birth (see ``ownership``).
         self.owner = owner or Owner.me()
         # The docker CLI to build with BuildKit (the SDK cannot), and which
@@ -275,6 +279,10 @@ class Engine:
             if major.isdigit() and int(major) <= 22:
                 return cli
         return None
+
+    def _cli_env(self) -> dict:
+        """The docker CLI's environment: BuildKit on, and this engine (``enginehost``)."""
+        return {**os.environ, "DOCKER_BUILDKIT": "1", **(self.endpoint.cli_env() if self.endpoint else {})}
 
     def _labels(self, role: str, run_id: str = "") -> dict:
         labels = {LABEL: role, OWNER_LABEL: self.owner.text}
@@ -447,7 +455,7 @@ class Engine:
             argv = [cli, "build", "--network", "none", "--output", f"type=local,dest={dest}", str(context)]
             try:
                 with self.cache_left_as_found():
-                    process.run(argv, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+                    process.run(argv, env=self._cli_env())
             except CommandFailed as exc:
                 last = exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else str(exc)
                 failures.append(f"{cli}: {last}")
@@ -465,19 +473,25 @@ class Engine:
         compare="auto",
         timeout=ENGINE_TIMEOUT,
     ) -> "Engine":
-        """An engine on ``client``, or on the one Docker's environment names
-        (DOCKER_HOST, the current context); say clearly why it is unreachable.
-        ``timeout``: seconds a call may go without an answer (``is_engine_error``)."""
-        if client is None:
+        """An engine on ``client``, or the first that answers where Docker's and
+        Podman's users expect one (``enginehost``); say where it looked when none
+        does. ``timeout``: seconds a call may go without an answer (``is_engine_error``)."""
+        if client is not None:
+            return cls(client, docker_cli=docker_cli, builder=builder, compare=compare)
+        tried = []
+        for endpoint in enginehost.here():
             try:
-                client = docker.from_env(timeout=timeout)
+                client = endpoint.client(timeout)
                 client.ping()
             except docker.errors.DockerException as exc:
-                raise EngineError(
-                    f"cannot reach the Docker engine ({exc}); is it running, and is "
-                    "DOCKER_HOST (or /var/run/docker.sock) right?"
-                ) from None
-        return cls(client, docker_cli=docker_cli, builder=builder, compare=compare)
+                tried.append(f"{endpoint.host} ({endpoint.named_by}): {exc}")
+                continue
+            return cls(client, docker_cli=docker_cli, builder=builder, compare=compare, endpoint=endpoint)
+        raise EngineError(
+            "cannot reach a container engine; is it running? Looked at "
+            + "; ".join(tried)
+            + ". Set DOCKER_HOST (or CONTAINER_HOST for Podman), or choose a Docker context"
+        )
 
     def describe(self) -> str:
         """The engine as a bug report needs it: version, API, store, builder, how trees are exposed."""
@@ -794,7 +808,7 @@ class Engine:
             argv += ["--target", target] if target else []
             try:
                 with uninterrupted():
-                    process.run([*argv, folder], env={**os.environ, "DOCKER_BUILDKIT": "1"}, own_session=True)
+                    process.run([*argv, folder], env=self._cli_env(), own_session=True)
             except CommandFailed as exc:
                 tail = "\n".join(exc.stderr.strip().splitlines()[-10:])
                 raise EngineError(f"building {tag} with BuildKit failed:\n{tail}") from None

@@ -579,3 +579,22 @@ def test_every_json_output_matches_its_schema(pair, cleanup_images, tmp_path):
         document = json.loads(text)
         jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
         assert document["schema"] == 1, name
+
+
+@pytest.mark.once
+def test_the_engine_is_found_as_the_docker_cli_finds_it(tmp_path):
+    """`docker context use` and DOCKER_CONTEXT are followed, and an engine that
+    does not answer is named with what named it (``tests/unit/test_enginehost.py``:
+    the order, and the docker CLI the kit runs pointed at the same engine)."""
+    here = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker-config"), "DOCKER_HOST": ""}
+    sh(["docker", "context", "create", "here", "--docker", f"host={here}"], ".", env=env)
+    gone = f"unix://{tmp_path}/none.sock"
+    sh(["docker", "context", "create", "gone", "--docker", f"host={gone}"], ".", env=env)
+    sh(["docker", "context", "use", "gone"], ".", env=env)
+    lost = cli("verify", "difflayers-test-none:1", "difflayers-test-none:2", env=env)
+    assert lost.returncode == 2 and "Traceback" not in lost.stderr, lost.stderr
+    assert f"{gone} (the Docker context 'gone')" in lost.stderr
+    chosen = {**env, "DOCKER_CONTEXT": "here"}
+    found = cli("verify", "difflayers-test-none:1", "difflayers-test-none:2", env=chosen)
+    assert found.returncode == 2 and "is not in the local engine" in found.stderr, found.stderr
