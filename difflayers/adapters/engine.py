@@ -209,6 +209,8 @@ def _sources_digest(sources: dict) -> str:
     return digest.hexdigest()
 
 
+# The command of a container the kit creates and never starts.
+PLACEHOLDER = "/nonexistent-difflayers-placeholder"
 BUILDKIT_CANDIDATES = ("docker", "/usr/bin/docker")
 # Manifests, indexes and configs are small; layers are not kept while reading a save stream.
 SMALL_BLOB = 1 << 20
@@ -266,9 +268,18 @@ class Engine:
         self.compare = compare
 
     @functools.cached_property
+    def is_podman(self) -> bool:
+        """Podman's Docker-compatible API: no BuildKit behind it (Buildah builds)."""
+        components = self.client.version().get("Components") or []
+        return any("podman" in (c.get("Name") or "").lower() for c in components)
+
+    @functools.cached_property
     def buildkit_cli(self) -> str | None:
         """The first docker CLI that builds with BuildKit: one with buildx, or
-        one from before buildx was required (up to 22), where DOCKER_BUILDKIT=1 does."""
+        one from before buildx was required (up to 22), where DOCKER_BUILDKIT=1 does.
+        None on Podman, whose API cannot serve one."""
+        if self.is_podman:
+            return None
         for cli in self.clis:
             if shutil.which(cli) is None:
                 continue
@@ -448,6 +459,8 @@ class Engine:
         Tries each docker CLI in turn (the SDK cannot build with BuildKit);
         returns why each one that failed did, empty on success.
         """
+        if self.is_podman:
+            return ["Podman builds with Buildah: no BuildKit session to mount images in place"]
         failures = []
         for cli in self.clis:
             if shutil.which(cli) is None:
@@ -549,17 +562,29 @@ class Engine:
         """Create (never start) a container of ``image``; return its ID.
 
         Creating it needs no shell or command in the image: nothing runs.
+        Docker fills an empty named volume from the image as it creates the
+        container; Podman only as it initializes one, which its own API does
+        without starting it: the volumes are filled first, then the runtime is
+        asked to create the process, which fails on the placeholder command
+        (and must: nothing of the image may run).
         """
-        return _api(
+        cid = _api(
             f"creating a container of {image!r}",
             self.client.api.create_container,
             image,
-            command=["/nonexistent-difflayers-placeholder"],
+            command=[PLACEHOLDER],
             entrypoint=[],
             network_disabled=True,
             labels={**self._labels(role), **(labels or {})},
             host_config=self.client.api.create_host_config(binds=binds) if binds else None,
         )["Id"]
+        if binds and self.is_podman:
+            url = f"{self.client.api.base_url}/v4.0.0/libpod/containers/{cid}/init"
+            answer = self.client.api._post(url)
+            if answer.status_code not in (204, 304) and PLACEHOLDER not in answer.text:
+                said = f"HTTP {answer.status_code} {answer.text[:200]}"
+                raise EngineError(f"filling volumes from {image!r} (Podman's init): {said}")
+        return cid
 
     @contextlib.contextmanager
     def throwaway_container(self, image: str, role: str, labels=None, binds=None):
