@@ -25,7 +25,7 @@ from difflayers.archives.treescan import LayerChanges
 from difflayers.core import bytecode
 from difflayers.core.names import escaped_text, under_any
 from difflayers.core.plan import Plan
-from difflayers.core.treeindex import DIRECTORY, FIELDS, Entry, tree_key
+from difflayers.core.treeindex import DIRECTORY, FIELDS, Entry, paired, tree_key
 
 _APART = ("mtime", "group")  # not compared, or compared apart
 # A side of a comparison: (entry, hardlink group key or None), in tree order.
@@ -104,7 +104,8 @@ def differences(got: Side, new: Side, kept=frozenset(), only=("missing", "not in
     lines = []
     sides = (_Held(), _Held())  # got's and new's hardlinks and byte-code stamps
     pycs = []  # names of byte-code in both trees, for the freshness check
-    for name, made, wanted in _paired(got, new):
+    for made, wanted in paired(got, new, _key, _same):
+        name = (made or wanted)[0].name
         shown = escaped_text(name)
         for held, pair in zip(sides, (made, wanted)):
             if pair is not None:
@@ -131,27 +132,12 @@ def differences(got: Side, new: Side, kept=frozenset(), only=("missing", "not in
     return lines
 
 
-def _paired(got: Side, new: Side) -> Iterator[tuple]:
-    """(name, got's (entry, group) or None, new's or None), names in tree order."""
-    a, b = iter(got), iter(new)
-    end = object()
-    x, y = next(a, end), next(b, end)
-    while x is not end or y is not end:
-        if x is not end and y is not end and x[0].name == y[0].name:  # most names: no keys
-            yield x[0].name, x, y
-            x, y = next(a, end), next(b, end)
-            continue
-        kx = tree_key(x[0].name) if x is not end else None
-        ky = tree_key(y[0].name) if y is not end else None
-        if y is end or (x is not end and kx < ky):
-            yield x[0].name, x, None
-            x = next(a, end)
-        elif x is end or ky < kx:
-            yield y[0].name, None, y
-            y = next(b, end)
-        else:
-            yield x[0].name, x, y
-            x, y = next(a, end), next(b, end)
+def _key(pair: tuple) -> tuple:
+    return tree_key(pair[0].name)
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return a[0].name == b[0].name
 
 
 class Stamp(NamedTuple):

@@ -16,7 +16,7 @@ differs agree).
 
 import os
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -108,7 +108,7 @@ def compare_indexes(old_rows: Iterable[bytes], new_rows: Iterable[bytes]) -> Com
     new_bytes = 0
     mtime_only = [0, 0]
     last_folder = None  # of the last plain row kept: siblings come together
-    for old_row, new_row in _paired(old_rows, new_rows):
+    for old_row, new_row in treeindex.paired(map(_Row, old_rows), map(_Row, new_rows), _row_key):
         if old_row is not None and new_row is not None and old_row.plain and new_row.plain:
             # Both rows plain and in no hardlink group: equal unless a field but the mtime differs.
             before, after = old_row.fields, new_row.fields
@@ -152,6 +152,10 @@ def compare_indexes(old_rows: Iterable[bytes], new_rows: Iterable[bytes]) -> Com
     return Compared(items, relink, new_bytes, mtime_only, frozenset(keeps_old))
 
 
+def _row_key(row) -> tuple:
+    return row.key
+
+
 class _Row:
     """One index row: its fields as matched (``plain``: text of the quick
     form, in no hardlink group), else its decoded entry; ``key``: tree order."""
@@ -183,22 +187,6 @@ def _partners(groups_by_leader: dict) -> dict:
         ordered = tuple(sorted(names, key=tree_key))
         found.update((name, ordered) for name in names)
     return found
-
-
-def _paired(old: Iterable[bytes], new: Iterable[bytes]) -> Iterator[tuple]:
-    """(OLD's ``_Row`` or None, NEW's ``_Row`` or None) by name, both in tree order."""
-    old, new = (_Row(line) for line in old), (_Row(line) for line in new)
-    before, after = next(old, None), next(new, None)
-    while before is not None or after is not None:
-        if after is None or (before is not None and before.key < after.key):
-            yield before, None
-            before = next(old, None)
-        elif before is None or after.key < before.key:
-            yield None, after
-            after = next(new, None)
-        else:
-            yield before, after
-            before, after = next(old, None), next(new, None)
 
 
 def write_log(items: list, log) -> None:

@@ -48,11 +48,11 @@ def make(old: bytes, new: bytes) -> bytes:
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as out:
         out.write(json.dumps(head, separators=(",", ":")).encode("ascii") + b"\n")
-        for name, before, after in _paired(_named(_entry_lines(old)), _named(_entry_lines(new))):
+        for before, after in treeindex.paired(_named(_entry_lines(old)), _named(_entry_lines(new)), _key):
             if after is None:
-                out.write(REMOVED + json.dumps(escaped_text(name)).encode("ascii") + b"]\n")
-            elif before != after:
-                out.write(after)
+                out.write(REMOVED + json.dumps(escaped_text(before[0])).encode("ascii") + b"]\n")
+            elif before is None or before[2] != after[2]:
+                out.write(after[2])
     return buffer.getvalue()
 
 
@@ -81,11 +81,11 @@ def _applied(index: bytes, delta: bytes, path: str, number: int) -> bytes:
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as out:
         out.write(json.dumps(base_head, separators=(",", ":")).encode("ascii") + b"\n")
         changes = _named(_entry_lines(delta), number)
-        for _, before, change in _paired(_named(_entry_lines(index)), changes):
+        for before, change in treeindex.paired(_named(_entry_lines(index)), changes, _key):
             if change is None:
-                out.write(before)
-            elif not change.startswith(REMOVED):
-                out.write(change)
+                out.write(before[2])
+            elif not change[2].startswith(REMOVED):
+                out.write(change[2])
     return buffer.getvalue()
 
 
@@ -109,6 +109,10 @@ def _entry_lines(data: bytes) -> Iterator[bytes]:
         raise BadIndex(f"a part of the tree index cannot be read: {exc}") from None
 
 
+def _key(named: tuple) -> tuple:
+    return named[1]
+
+
 def _named(lines, part: int = 0) -> Iterator[tuple]:
     """(name, tree key, line) of each row, in tree order (checked)."""
     last = None
@@ -126,19 +130,3 @@ def _named(lines, part: int = 0) -> Iterator[tuple]:
             raise BadIndex(f"row {lineno} of part {part} of the tree index is out of order")
         last = key
         yield name, key, line
-
-
-def _paired(left, right) -> Iterator[tuple]:
-    """(name, left's line or None, right's line or None), in tree order."""
-    end = (None, None, None)
-    a, b = next(left, end), next(right, end)
-    while a is not end or b is not end:
-        if b is end or (a is not end and a[1] < b[1]):
-            yield a[0], a[2], None
-            a = next(left, end)
-        elif a is end or b[1] < a[1]:
-            yield b[0], None, b[2]
-            b = next(right, end)
-        else:
-            yield a[0], a[2], b[2]
-            a, b = next(left, end), next(right, end)

@@ -86,6 +86,33 @@ def tree_key(name: str) -> tuple:
     return tuple(name.encode("utf-8", "surrogateescape").split(b"/"))
 
 
+def paired(left: Iterable, right: Iterable, key, same=None) -> Iterator[tuple]:
+    """(left's item or None, right's item or None), matched by ``key(item)``;
+    both sides sorted by it (tree order, ``tree_key``). The one walk of two
+    trees side by side that the differ, the index delta and the check make.
+    ``same(a, b)``: a cheap test that two items match, tried before the keys
+    (most names are on both sides), which are then made only where it fails."""
+    end = object()
+    left, right = iter(left), iter(right)
+    a, b = next(left, end), next(right, end)
+    while a is not end or b is not end:
+        if a is not end and b is not end and same is not None and same(a, b):
+            yield a, b
+            a, b = next(left, end), next(right, end)
+            continue
+        ka = key(a) if a is not end else None
+        kb = key(b) if b is not end else None
+        if b is end or (a is not end and ka < kb):
+            yield a, None
+            a = next(left, end)
+        elif a is end or kb < ka:
+            yield None, b
+            b = next(right, end)
+        else:
+            yield a, b
+            a, b = next(left, end), next(right, end)
+
+
 def header(path: str, image: dict | None = None) -> dict:
     """The first line. ``image`` says what is known of the image's layers:
     ``{"layers": N, "path_only_from": L}``, L the first layer from which every

@@ -289,3 +289,15 @@ def test_a_compact_bad_row_is_refused_as_any_other(row, message):
 def test_a_number_json_does_not_allow_is_refused():
     with pytest.raises(BadIndex, match="not valid"):
         treeindex.decode(b'[".","d",0493,0,0,0,0,"","","",0,0,[],null]\n', 1)
+
+
+def test_paired_walks_two_sorted_sides_by_key_once():
+    from difflayers.core.treeindex import paired, tree_key
+
+    left, right = ["a", "a/b", "c"], ["a", "a/c", "a.b", "c"]  # tree order: a/c before a.b
+    got = list(paired(left, right, tree_key))
+    assert got == [("a", "a"), ("a/b", None), (None, "a/c"), (None, "a.b"), ("c", "c")]
+    keyed = []
+    counted = lambda name: keyed.append(name) or tree_key(name)  # noqa: E731
+    assert list(paired(left, right, counted, same=str.__eq__)) == got
+    assert "a" not in keyed  # equal names paired without their keys
