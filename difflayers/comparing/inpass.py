@@ -238,11 +238,13 @@ def outside_refusal(outside: dict, path: str) -> str | None:
     where = ", ".join(f"{folder} ({count:,})" for folder, count in list(folders.items())[:SHOWN])
     first = outside["shown"][0] if outside["shown"] else ""
     count = f"{outside['differences']:,} entries"
+    covering = posixpath.commonpath([path, *folders]) if folders else "/"
+    wider = "--path / (the whole image)" if covering == "/" else f"--path {covering}, which covers them"
     return (
         f"NEW differs from OLD outside {path} in {count} ({where}; first: {first}): "
         f"OLD with a layer of {path} cannot make NEW, so nothing was made. Keep what a build step leaves "
-        "there out of the image (a cache: RUN --mount=type=cache,target=FOLDER), compare the whole image "
-        "(--path /: one layer of everything that changed), or ship NEW as built"
+        f"there out of the image (a cache: RUN --mount=type=cache,target=FOLDER), compare with {wider}, "
+        "or ship NEW as built"
     )
 
 

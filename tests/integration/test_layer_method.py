@@ -202,12 +202,17 @@ def test_a_change_outside_the_path_is_refused_before_anything_is_made(tmp_path, 
         "FROM debian:bookworm-slim\nCOPY tree/ /app/\nCOPY tree/x /etc/extra.conf\n",
         {"x": b"2"},
     )
-    cleanup_images.extend([old, new, f"{unique}:made"])
+    cleanup_images.extend([old, new, f"{unique}:made", f"{unique}:whole"])
     result = _optimize(old, new, "-t", f"{unique}:made", "--method", "layer", check=False)
     assert result.returncode == 2, result.stderr
     assert "outside /app in 1 entries (/etc (1); first: only in NEW: etc/extra.conf)" in result.stderr
     assert "nothing was made" in result.stderr and "Traceback" not in result.stderr
     assert sh(["docker", "image", "inspect", f"{unique}:made"], ".", check=False).returncode != 0
+    # The advice holds: the whole image makes NEW, in one layer.
+    assert "--path / (the whole image)" in result.stderr
+    whole = [sys.executable, "-m", "difflayers", "optimize", old, new, "--path", "/", "-t", f"{unique}:whole"]
+    assert json.loads(sh([*whole, "--json"], ".").stdout)["layers_added"] == 1
+    _assert_equal(new, f"{unique}:whole")
 
 
 def test_a_removed_name_that_is_not_utf8(tmp_path, unique, cleanup_images):

@@ -105,5 +105,7 @@ def test_differences_outside_the_path_are_said_by_folder_most_first():
     }
     said = outside_refusal(outside, "/app")
     assert said.startswith("NEW differs from OLD outside /app in 5 entries (/root/.npm (2), /.dockerenv (1)")
-    assert "RUN --mount=type=cache" in said and "--path /" in said
+    assert "RUN --mount=type=cache" in said and "--path / (the whole image)" in said
+    beside = {"differences": 2, "shown": ["only in NEW: srv/data/a"], "folders": {"/srv/data": 2}}
+    assert "--path /srv, which covers them" in outside_refusal(beside, "/srv/app")
     assert outside_refusal({"differences": 0, "shown": []}, "/app") is None
