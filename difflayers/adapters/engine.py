@@ -448,9 +448,11 @@ class Engine:
     def _prune_cache_records(self, kept: set) -> None:
         """Prune the build cache records not in ``kept``. One BuildKit holds
         while an image built from it exists (an ADD layer) is left: it goes
-        with the image."""
+        with the image. A record the engine fails to prune does not stop the
+        others from going (each holds the change, possibly)."""
         for record in sorted(self._build_cache_ids() - kept):  # the engine takes one value a filter
-            self.client.api.prune_builds(filters={"id": record})
+            with contextlib.suppress(docker.errors.APIError, RequestException):
+                self.client.api.prune_builds(filters={"id": record})
 
     def buildkit_export(self, context: Path, dest: Path) -> list:
         """Build ``context`` with BuildKit, its result exported into ``dest``,
