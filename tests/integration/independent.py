@@ -246,10 +246,9 @@ def _apply_layer(tree: dict, links: dict, data: bytes) -> None:
             tree[name] = _describe(member, tar.extractfile(member).read() if member.isreg() else None)
 
 
-def saved_tree(image: str) -> dict:
-    """Like ``exported_tree``, but from the image's layers (``docker save``), applied
-    in order: no container is made, so no stand-in of Docker's (/etc/hosts,
-    /.dockerenv, ...) hides what the image holds there."""
+def saved_layers(image: str) -> list:
+    """The image's layer blobs, bottom first, as ``docker save`` gives them (held whole:
+    test images are small)."""
     proc = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
     blobs = {}
     with tarfile.open(fileobj=proc.stdout, mode="r|") as outer:
@@ -258,9 +257,16 @@ def saved_tree(image: str) -> dict:
                 blobs[member.name] = outer.extractfile(member).read()
     if proc.wait() != 0:
         raise RuntimeError(f"docker save {image} failed")
+    return [blobs[layer] for layer in json.loads(blobs["manifest.json"])[0]["Layers"]]
+
+
+def saved_tree(image: str) -> dict:
+    """Like ``exported_tree``, but from the image's layers (``docker save``), applied
+    in order: no container is made, so no stand-in of Docker's (/etc/hosts,
+    /.dockerenv, ...) hides what the image holds there."""
     tree, links = {}, {}
-    for layer in json.loads(blobs["manifest.json"])[0]["Layers"]:
-        _apply_layer(tree, links, blobs[layer])
+    for layer in saved_layers(image):
+        _apply_layer(tree, links, layer)
     groups: dict = {}
     for name, first in links.items():
         groups.setdefault(first, set()).add(name)

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from .conftest import sh
-from .independent import config_differences, saved_tree_differences
+from .independent import config_differences, saved_layers, saved_tree_differences
 
 pytestmark = pytest.mark.engine
 CLI = [sys.executable, "-m", "difflayers"]
@@ -40,16 +40,9 @@ REMOVED = "usr/share/doc/tzdata/changelog.Debian.gz"
 
 def _refreshed_layer(base: str) -> tuple:
     """(the base's only layer re-written with the refresh, names created, names changed)."""
-    proc = subprocess.Popen(["docker", "save", base], stdout=subprocess.PIPE)
-    blobs = {}
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as outer:
-        for member in outer:
-            if member.isreg():
-                blobs[member.name] = outer.extractfile(member).read()
-    assert proc.wait() == 0
-    (layer,) = json.loads(blobs["manifest.json"])[0]["Layers"]
+    (layer,) = saved_layers(base)
     out, changed, removed = io.BytesIO(), set(), False
-    with tarfile.open(fileobj=io.BytesIO(blobs[layer])) as src, tarfile.open(fileobj=out, mode="w") as dst:
+    with tarfile.open(fileobj=io.BytesIO(layer)) as src, tarfile.open(fileobj=out, mode="w") as dst:
         for member in src:
             name = member.name.removeprefix("./")
             if name == REMOVED or name in WRITTEN:
