@@ -1,7 +1,8 @@
 """Commands the kit runs inside its own containers, left out of the user's --help.
 
 diff-trees, summarize and generate are the compose kit's services and
-./generate-dockerfile.sh; compare-trees is the CLI's differ container.
+./generate-dockerfile.sh; compare-trees is the CLI's differ container, diff-against-index
+the registry flow's pass (``comparing.indexpass``).
 """
 
 from difflayers.errors import ExitCode
@@ -12,6 +13,7 @@ COMMANDS = {
     "summarize": "(compose) print what the last diff found: the result service",
     "generate": "(compose) write the delta archive, removal list and Dockerfile",
     "compare-trees": "(internal) compare /trees/old and /trees/new into /out",
+    "diff-against-index": "(internal) compare /trees/new with OLD's index in /in into /out",
 }
 
 
@@ -22,6 +24,9 @@ def add_arguments(name: str, p, env: Environment) -> None:
         p.add_argument("--new", required=True, help="JSON {ref, id}")
         p.add_argument("--in-pass", choices=["delta", "layer"], help="also what that method needs")
         p.add_argument("--byte-exact", action="store_true")
+    elif name == "diff-against-index":
+        p.add_argument("--path", required=True)
+        p.add_argument("--byte-exact", action="store_true")
     else:
         p.add_argument("--output", default=env.output, help="output folder")
 
@@ -31,6 +36,10 @@ def run(args, env: Environment) -> int:
         from difflayers.comparing import container
 
         container.run(args.path, args.old, args.new, args.in_pass, args.byte_exact)
+    elif args.command == "diff-against-index":
+        from difflayers.comparing import container, indexpass
+
+        indexpass.make(container.OUT, args.path, args.byte_exact)
     elif args.command == "diff-trees":
         from difflayers.compose import differ
 

@@ -164,8 +164,9 @@ def print_registry_summary(s: dict) -> None:
     )
     print(f"OLD's tree index: {found}")
     again = ", then again for a hardlink" if s["new_reads"] > 1 else ""
+    where = "mounted in place" if s.get("new_read_from") == "mounts" else "through the engine's archive"
     print(
-        f"read: NEW's tree once ({s['new_bytes_read']:,} bytes{again}), "
+        f"read: NEW's tree once ({s['new_bytes_read']:,} bytes, {where}{again}), "
         f"the names in NEW's own layers ({s['new_layer_bytes_read']:,} bytes); "
         f"downloaded from the registry: {s['registry_bytes_downloaded']:,} bytes"
     )

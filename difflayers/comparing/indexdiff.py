@@ -226,19 +226,41 @@ class _Spool:
     def close(self) -> None:
         self._tar.close()
 
+    def holds(self, names) -> bool:
+        """Whether the layer can be written from the spool alone."""
+        return set(names) <= self.names and not self.missing_targets
+
+
+class _NoSpool:
+    """Where NEW is read again for the layer: nothing kept."""
+
+    path = None
+    files = frozenset()
+
+    def add(self, member, content, rel: str, target: str = "") -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def holds(self, names) -> bool:
+        return True
+
 
 def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: bool = False) -> IndexDiff:
     """Compare NEW's tree (``source``: a tar stream from the archive endpoint)
     with OLD's index (``old``: name -> Entry); write the spool and NEW's index
     into ``work_dir``."""
-    return diff_tree(_NewTree(source, tree_path, work_dir / NEW_INDEX_NAME), old, work_dir, byte_exact)
+    return diff_tree(NewTree(source, tree_path, work_dir / NEW_INDEX_NAME), old, work_dir, byte_exact)
 
 
-def diff_tree(new_tree, old: dict, work_dir: Path, byte_exact: bool = False) -> IndexDiff:
+def diff_tree(new_tree, old: dict, work_dir: Path, byte_exact: bool = False, spool: bool = True) -> IndexDiff:
     """As ``diff_stream``, for any NEW tree that yields (member, entry, content)
     in tree order and then knows its index (``dest``), hardlink ``leaders``,
-    ``entries`` and ``bytes_read`` (``_NewTree``; ``methods.registrytree``)."""
-    spool = _Spool(work_dir / SPOOL_NAME)
+    ``entries`` and ``bytes_read`` (``NewTree``; ``methods.registrytree``).
+    ``spool=False``: nothing is spooled (NEW can be read again where it is:
+    ``comparing.indexpass``); its contents are then only hashed."""
+    spool = _Spool(work_dir / SPOOL_NAME) if spool else _NoSpool()
     remaining = _Remaining(old)
     items: list = []
     keeps_old: set = set()
@@ -274,7 +296,7 @@ def diff_tree(new_tree, old: dict, work_dir: Path, byte_exact: bool = False) -> 
     plan, equivalent, sources = _bytecode(found, old, new_pyc, new_files, byte_exact)
     sizes.update((name, old[name].size) for name in relink if name not in sizes)
     causes = _causes(found, sizes, set(equivalent), mtime_only)
-    complete = set(plan.additions) <= spool.names and not spool.missing_targets
+    complete = spool.holds(plan.additions)
     # The spool lacks the unchanged entries from which the layer writer would
     # learn which directories keep OLD's entries (no opaque whiteout there).
     plan = replace(plan, keeps_old=frozenset(keeps_old))
@@ -305,7 +327,7 @@ def _causes(plan: Plan, sizes: dict, equivalent: set, mtime_only: list) -> dict:
     return causes
 
 
-class _NewTree:
+class NewTree:
     """NEW's tree read once from the engine's archive stream: each (member,
     entry, content) goes to the caller, and NEW's index is written as they pass
     (``dest``); the hardlink groups' leaders, known once the stream has ended,
@@ -354,7 +376,7 @@ def index_stream(source, tree_path: str, dest: Path) -> tuple:
     """Only the index of a tree (no OLD to compare with): (entries, bytes read).
     ``source``: a tar stream of the tree, a tar-like reader (``fstree.FsTree``),
     or a mounted tree's entries (``dirindex.DirTree``, the quickest)."""
-    new_tree = _NewTree(source, tree_path, dest, keep=False)
+    new_tree = NewTree(source, tree_path, dest, keep=False)
     for _ in new_tree:
         pass
     return new_tree.entries, new_tree.bytes_read

@@ -71,6 +71,25 @@ def render_compare_dockerfile(
     )
 
 
+def render_index_pass_dockerfile(
+    *, tool_image: str, new_ref: str, path: str, old_index: str, command: list
+) -> str:
+    """The Dockerfile whose build compares ``path`` of NEW, mounted in place,
+    with OLD's tree index, a file of the build context (``comparing.indexpass``)."""
+    return (
+        template_environment()
+        .get_template("index-pass.Dockerfile.j2")
+        .render(
+            version=__version__,
+            tool_image=tool_image,
+            new_ref=new_ref,
+            path=path,
+            old_index=old_index,
+            command=command,
+        )
+    )
+
+
 def removal_commands(paths) -> list:
     """Exec-form ``RUN`` arguments that remove ``paths``, split to stay small.
 

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from difflayers.adapters.credentials import credentials_for
-from difflayers.adapters.engine import Engine, refuse_stand_ins
+from difflayers.adapters.engine import TOOL_IMAGE, Engine, refuse_stand_ins
 from difflayers.adapters.registry import Registry
 from difflayers.archives.layer import write_layer
+from difflayers.comparing import indexpass, mounts
 from difflayers.comparing.indexcheck import layer_differences, tree_differences
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream, index_stream
 from difflayers.core import breakdown, indexdelta, treeindex
@@ -96,7 +97,9 @@ def optimize(
     target, old_name = parse_reference(options.push_to), parse_reference(old_ref)
     new = engine.inspect_image(new_ref)
     engine.require_directory(new_ref, path)
-    refuse_stand_ins(path, new_ref)  # NEW is read through a container below
+    in_place = indexpass.usable(engine, new_ref, path)
+    if not in_place:
+        refuse_stand_ins(path, new_ref)  # NEW is read through a container below
     registry = registry_for(target, old_name, options.plain_http, options.certs_d)
     if options.new_if_no_old and not in_registry(registry, old_name):
         return first_revision(engine, registry, old_name, options.push_to, new, path, output_dir, progress)
@@ -106,9 +109,7 @@ def optimize(
     if options.verify_full and not index.built:
         index = index_checked_against_layers(registry, remote, index, path, old_ref, progress)
     scope = check_scope(engine, registry, new, remote, index, path)
-    progress(f"streaming {path} of {new_ref} once against OLD's index")
-    with engine.tree_archive(new_ref, path) as source:
-        found = diff_stream(source, path, index.entries, output_dir, options.byte_exact)
+    found, made_layer = _diff_new(engine, new_ref, path, index, output_dir, options, in_place, progress)
     plan = found.plan
     new_index = found.new_index.read_bytes()
     new_entries = treeindex.streamed(new_index, path)  # read as needed: a tree is never held
@@ -126,7 +127,7 @@ def optimize(
         image = {"layers": len(new["RootFS"]["Layers"]), "path_only_from": scope["shared_layers"]}
         made = Made(pushed, subject, image, chain=read_chain(new))
     else:
-        layer, stats = _layer(engine, new_ref, path, found, output_dir)
+        layer, stats = made_layer or _layer(engine, new_ref, path, found, output_dir)
         check_layer(index.entries, layer, new_entries, plan, path, output_dir)
         index.entries = {}  # looked up no more: its bytes (index.data) are what is pushed
         chain = next_chain(
@@ -193,12 +194,36 @@ def optimize(
         **scope,
         "new_bytes_read": found.new_bytes_read,
         "new_reads": 1 if found.spool_complete else 2,
+        "new_read_from": "mounts" if made_layer is not None else "archive",
         "registry_bytes_downloaded": registry.received,
         "by_cause": breakdown.as_json(breakdown.rows(record, plan)),
         "chain": chain_summary(decision, made.chain, made.image["layers"]),
         **made.pushed,
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _diff_new(engine: Engine, new_ref: str, path: str, index, output_dir: Path, options, in_place, progress):
+    """(``IndexDiff``, (layer, stats) or None): NEW's tree read once against OLD's
+    index, mounted in place where BuildKit is (``comparing.indexpass``: the
+    layer is written in the same pass), else streamed from the engine's archive
+    endpoint (the layer is written from the spool later)."""
+    if in_place:
+        engine.ensure_tool_image(progress)
+        progress(f"comparing {path} of {new_ref}, mounted in place, with OLD's index (BuildKit)")
+        try:
+            found, layer, stats = indexpass.diff_in_place(
+                engine, TOOL_IMAGE, new_ref, path, index.data, output_dir, options.byte_exact
+            )
+            return found, (layer, stats)
+        except mounts.Unavailable as exc:
+            if engine.compare == "mounts":
+                raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
+            progress(f"no BuildKit here ({str(exc)[:100]}); streaming NEW instead")
+            refuse_stand_ins(path, new_ref)
+    progress(f"streaming {path} of {new_ref} once against OLD's index")
+    with engine.tree_archive(new_ref, path) as source:
+        return diff_stream(source, path, index.entries, output_dir, options.byte_exact), None
 
 
 def _read_old(registry: Registry, old_name: Reference, new: dict):
@@ -320,6 +345,7 @@ def first_revision(
         "old_layer_bytes_read": 0,
         "new_bytes_read": tree_read,
         "new_reads": 1,
+        "new_read_from": "archive",
         "registry_bytes_downloaded": registry.received,
         "by_cause": [],
         "chain": chain_summary(

@@ -146,6 +146,8 @@ def test_optimize_with_old_only_in_the_registry(revisions, proxied, tmp_path):
     downloaded = proxy.sent
     assert not third["old_index"]["built"] and third["old_index"]["layer_bytes_read"] == 0
     assert third["new_reads"] == 1 and third["old_layer_bytes_read"] == 0
+    # Read where it is (BuildKit mounts), not through the engine's archive endpoint.
+    assert third["new_read_from"] == "mounts"
     assert (third["new"], third["changed"], third["removed"]) == (0, 1, 0)
     assert downloaded <= 0.01 * old_bytes, (downloaded, old_bytes)
     assert third["registry_bytes_downloaded"] <= downloaded

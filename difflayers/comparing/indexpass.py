@@ -1,0 +1,162 @@
+"""NEW's tree against OLD's tree index, in place: the registry flow's pass.
+
+With OLD only in the registry, OLD's tree is its index (``core.treeindex``).
+NEW was streamed through the engine's archive endpoint (25-30 MB/s here, and
+through a container, which shows Docker's stand-ins for /etc/hosts and nine
+other entries). Where BuildKit is, NEW is mounted in a build step instead (a
+snapshot, nothing copied), OLD's index comes in as a file of the build
+context, and the step runs the same index differ (``indexdiff.diff_tree``)
+and writes the delta layer from the mount. Only the plan, the layer and
+NEW's index leave the engine; the caller checks the layer against both
+indexes as before (``indexcheck``).
+
+``DONE`` is written last; the caller reads the rest only when it is there.
+"""
+
+import os
+import posixpath
+import shutil
+import tempfile
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+from difflayers.archives.fstree import FsTree
+from difflayers.archives.layer import LayerStats, write_layer
+from difflayers.comparing import inpass, mounts
+from difflayers.comparing.indexdiff import NEW_INDEX_NAME, IndexDiff, NewTree, diff_tree
+from difflayers.core import treeindex
+from difflayers.core.outputs import read_json, write_json
+from difflayers.core.plan import Plan
+from difflayers.methods.dockerfile import render_index_pass_dockerfile
+
+OLD_INDEX = "old-tree-index.jsonl.gz"  # in the build context, mounted at IN
+IN = "/in"
+LAYER_NAME = inpass.LAYER_NAME
+FOUND = "index-diff.json"
+DONE = "index-pass.json"
+
+
+def command(path: str, byte_exact: bool) -> list:
+    """The tool's argv in the build step."""
+    return [
+        "python3", "-m", "difflayers", "diff-against-index", "--path", path,
+        *(["--byte-exact"] if byte_exact else []),
+    ]  # fmt: skip
+
+
+def diff_in_place(
+    engine, tool_image: str, new_ref: str, path: str, old_index: bytes, output_dir: Path, byte_exact: bool
+) -> tuple:
+    """(``IndexDiff``, the layer or None, its ``LayerStats`` or None): NEW's
+    ``path`` compared in place with ``old_index`` (see the module); the layer
+    and NEW's index are left in ``output_dir``. Raises ``mounts.Unavailable``
+    when no docker CLI here can build with BuildKit."""
+    output_dir = Path(output_dir)
+    for name in (LAYER_NAME, NEW_INDEX_NAME, FOUND, DONE):
+        (output_dir / name).unlink(missing_ok=True)
+    argv = command(path, byte_exact)
+    dockerfile = render_index_pass_dockerfile(
+        tool_image=tool_image, new_ref=new_ref, path=path, old_index=OLD_INDEX, command=argv
+    )
+    context = Path(tempfile.mkdtemp(prefix=".difflayers-index-pass-", dir=output_dir))
+    try:
+        (context / "Dockerfile").write_text(dockerfile)
+        (context / OLD_INDEX).write_bytes(old_index)
+        result = context / "out"
+        failures = engine.buildkit_export(context, result)
+        if failures:
+            raise mounts.Unavailable("; ".join(failures))
+        if not (result / DONE).is_file():
+            raise mounts.Unavailable("the pass ended without its results")
+        for item in result.iterdir():
+            os.replace(item, output_dir / item.name)
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    return read_found(output_dir)
+
+
+def make(out: Path, path: str, byte_exact: bool) -> None:
+    """In the build step: NEW (mounted) against OLD's index (a context file);
+    the plan, NEW's index and the layer into ``out``."""
+    out.mkdir(exist_ok=True)
+    base = posixpath.basename(path)
+    old = treeindex.load((Path(IN) / OLD_INDEX).read_bytes(), path)
+    with tempfile.TemporaryDirectory() as work:
+        # NEW is read again for the layer where it is mounted: nothing is spooled.
+        new_tree = NewTree(FsTree(inpass.TREES["new"], base), path, out / NEW_INDEX_NAME, keep=False)
+        found = diff_tree(new_tree, old, Path(work), byte_exact, spool=False)
+    stats = None
+    if not found.plan.is_empty:
+        stats = write_layer(
+            lambda: nullcontext(FsTree(inpass.TREES["new"], base)),
+            out / LAYER_NAME,
+            tree_path=path,
+            plan=found.plan,
+            ancestors=inpass.ancestors(inpass.ROOTS["new"], path),
+        )
+    write_json(out / FOUND, _found_json(found, stats))
+    write_json(out / DONE, {"layer": stats is not None})
+
+
+def read_found(folder: Path) -> tuple:
+    """What ``make`` wrote into ``folder``: (``IndexDiff``, layer or None, ``LayerStats`` or None)."""
+    data = read_json(folder / FOUND)
+    plan = data["plan"]
+    found = IndexDiff(
+        plan=Plan(
+            additions=tuple(plan["additions"]),
+            removals=tuple(plan["removals"]),
+            created=plan["created"],
+            changed=plan["changed"],
+            kinds=plan["kinds"],
+            new_paths=frozenset(plan["new_paths"]),
+            xattrs=plan["xattrs"],
+            kept_from_old=tuple(plan["kept_from_old"]),
+            sources_for_bytecode=tuple(plan["sources_for_bytecode"]),
+            keeps_old=None if plan["keeps_old"] is None else frozenset(plan["keeps_old"]),
+        ),
+        spool=None,
+        new_index=folder / NEW_INDEX_NAME,
+        spool_complete=True,
+        new_bytes_read=data["new_bytes_read"],
+        new_entries=data["new_entries"],
+        equivalent_bytecode=data["equivalent_bytecode"],
+        bytecode_sources={pyc: tuple(pair) for pyc, pair in data["bytecode_sources"].items()},
+        causes=data["causes"],
+    )
+    if data["layer"] is None:
+        return found, None, None
+    return found, folder / LAYER_NAME, LayerStats(**data["layer"])
+
+
+def _found_json(found: IndexDiff, stats: LayerStats | None) -> dict:
+    """``found`` and ``stats`` as JSON (names with any byte survive: JSON escapes
+    the surrogates that stand for non-UTF-8 bytes)."""
+    plan = found.plan
+    return {
+        "plan": {
+            "additions": list(plan.additions),
+            "removals": list(plan.removals),
+            "created": plan.created,
+            "changed": plan.changed,
+            "kinds": plan.kinds,
+            "new_paths": sorted(plan.new_paths),
+            "xattrs": plan.xattrs,
+            "kept_from_old": list(plan.kept_from_old),
+            "sources_for_bytecode": list(plan.sources_for_bytecode),
+            "keeps_old": None if plan.keeps_old is None else sorted(plan.keeps_old),
+        },
+        "new_bytes_read": found.new_bytes_read,
+        "new_entries": found.new_entries,
+        "equivalent_bytecode": list(found.equivalent_bytecode),
+        "bytecode_sources": {pyc: list(pair) for pyc, pair in found.bytecode_sources.items()},
+        "causes": found.causes,
+        "layer": asdict(stats) if stats is not None else None,
+    }
+
+
+def usable(engine, new_ref: str, path: str) -> bool:
+    """Whether this engine may compare in place here (the caller falls back to
+    the archive stream when the pass turns out ``Unavailable``)."""
+    return engine.compare != "volumes" and not engine.is_podman and mounts.usable(new_ref, new_ref, path)
