@@ -519,6 +519,7 @@ def _push(
             image=_index_record(engine, diff, remote, made),
             data=diff.in_pass.new_index if diff.in_pass else None,
             base=found,
+            progress=progress,
         )
     if made.assembled is not None:
         tag_last(registry, target, pushed["manifest"])

@@ -9,8 +9,9 @@ the registry (its layers streamed once, whiteouts applied).
 import tempfile
 from pathlib import Path
 
+from difflayers.adapters.engine import TOOL_IMAGE
 from difflayers.cli.common import OnePath, print_json
-from difflayers.comparing.indexdiff import index_stream
+from difflayers.comparing import indexpass
 from difflayers.core.names import check_tree_path
 from difflayers.core.outputs import atomic_file
 from difflayers.core.reference import parse_reference
@@ -57,8 +58,7 @@ def run(args, engine, progress) -> int:
         if local:
             progress(f"reading {args.path} of {args.image} from the engine")
             dest = Path(work) / "index.jsonl.gz"
-            with engine.tree_archive(args.image, args.path) as source:
-                entries, read = index_stream(source, args.path, dest)
+            entries, read = indexpass.tree_index(engine, TOOL_IMAGE, args.image, args.path, dest, progress)
             data = dest.read_bytes()
             result.update(entries=entries, tree_bytes_read=read)
         else:

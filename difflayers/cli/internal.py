@@ -27,6 +27,7 @@ def add_arguments(name: str, p, env: Environment) -> None:
     elif name == "diff-against-index":
         p.add_argument("--path", required=True)
         p.add_argument("--byte-exact", action="store_true")
+        p.add_argument("--index-only", action="store_true", help="NEW's index alone")
     else:
         p.add_argument("--output", default=env.output, help="output folder")
 
@@ -39,7 +40,7 @@ def run(args, env: Environment) -> int:
     elif args.command == "diff-against-index":
         from difflayers.comparing import container, indexpass
 
-        indexpass.make(container.OUT, args.path, args.byte_exact)
+        indexpass.make(container.OUT, args.path, args.byte_exact, args.index_only)
     elif args.command == "diff-trees":
         from difflayers.compose import differ
 

@@ -21,13 +21,15 @@ from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
+from difflayers.archives.dirindex import DirTree
 from difflayers.archives.fstree import FsTree
 from difflayers.archives.layer import LayerStats, write_layer
 from difflayers.comparing import inpass, mounts
-from difflayers.comparing.indexdiff import NEW_INDEX_NAME, IndexDiff, NewTree, diff_tree
+from difflayers.comparing.indexdiff import NEW_INDEX_NAME, IndexDiff, NewTree, diff_tree, index_stream
 from difflayers.core import treeindex
 from difflayers.core.outputs import read_json, write_json
 from difflayers.core.plan import Plan
+from difflayers.errors import BadInput
 from difflayers.methods.dockerfile import render_index_pass_dockerfile
 
 OLD_INDEX = "old-tree-index.jsonl.gz"  # in the build context, mounted at IN
@@ -37,11 +39,12 @@ FOUND = "index-diff.json"
 DONE = "index-pass.json"
 
 
-def command(path: str, byte_exact: bool) -> list:
+def command(path: str, byte_exact: bool, index_only: bool = False) -> list:
     """The tool's argv in the build step."""
     return [
         "python3", "-m", "difflayers", "diff-against-index", "--path", path,
         *(["--byte-exact"] if byte_exact else []),
+        *(["--index-only"] if index_only else []),
     ]  # fmt: skip
 
 
@@ -53,16 +56,54 @@ def diff_in_place(
     and NEW's index are left in ``output_dir``. Raises ``mounts.Unavailable``
     when no docker CLI here can build with BuildKit."""
     output_dir = Path(output_dir)
+    _run(engine, tool_image, new_ref, path, old_index, output_dir, command(path, byte_exact))
+    return read_found(output_dir)
+
+
+def index_in_place(engine, tool_image: str, image_ref: str, path: str, dest: Path) -> tuple:
+    """(entries, bytes read): the tree index of ``path`` in a local image, read
+    where it is mounted (no container: the image's own /etc/hosts and the like),
+    written to ``dest``. Raises ``mounts.Unavailable`` as ``diff_in_place``."""
+    dest = Path(dest)
+    _run(engine, tool_image, image_ref, path, None, dest.parent, command(path, False, index_only=True))
+    os.replace(dest.parent / NEW_INDEX_NAME, dest)
+    done = read_json(dest.parent / DONE)
+    (dest.parent / DONE).unlink()
+    return done["entries"], done["bytes_read"]
+
+
+def tree_index(engine, tool_image: str, image_ref: str, path: str, dest: Path, progress) -> tuple:
+    """(entries, bytes read): the tree index of ``path`` in a local image, into
+    ``dest``: in place where BuildKit is, else through the engine's archive
+    endpoint (refused there for a path holding Docker's stand-ins)."""
+    if usable(engine, image_ref, path):
+        engine.ensure_tool_image(progress)
+        try:
+            return index_in_place(engine, tool_image, image_ref, path, dest)
+        except mounts.Unavailable as exc:
+            if engine.compare == "mounts":
+                raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
+            progress(f"no BuildKit here ({str(exc)[:100]}); reading {path} through a container")
+    with engine.tree_archive(image_ref, path) as source:
+        return index_stream(source, path, dest)
+
+
+def _run(engine, tool_image: str, image_ref: str, path: str, old_index, output_dir: Path, argv: list) -> None:
+    """Build the pass (OLD's index in its context when given); its results into ``output_dir``."""
     for name in (LAYER_NAME, NEW_INDEX_NAME, FOUND, DONE):
         (output_dir / name).unlink(missing_ok=True)
-    argv = command(path, byte_exact)
     dockerfile = render_index_pass_dockerfile(
-        tool_image=tool_image, new_ref=new_ref, path=path, old_index=OLD_INDEX, command=argv
+        tool_image=tool_image,
+        new_ref=image_ref,
+        path=path,
+        old_index=OLD_INDEX if old_index is not None else None,
+        command=argv,
     )
     context = Path(tempfile.mkdtemp(prefix=".difflayers-index-pass-", dir=output_dir))
     try:
         (context / "Dockerfile").write_text(dockerfile)
-        (context / OLD_INDEX).write_bytes(old_index)
+        if old_index is not None:
+            (context / OLD_INDEX).write_bytes(old_index)
         result = context / "out"
         failures = engine.buildkit_export(context, result)
         if failures:
@@ -73,13 +114,17 @@ def diff_in_place(
             os.replace(item, output_dir / item.name)
     finally:
         shutil.rmtree(context, ignore_errors=True)
-    return read_found(output_dir)
 
 
-def make(out: Path, path: str, byte_exact: bool) -> None:
+def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> None:
     """In the build step: NEW (mounted) against OLD's index (a context file);
-    the plan, NEW's index and the layer into ``out``."""
+    the plan, NEW's index and the layer into ``out``. ``index_only``: NEW's
+    index alone (no OLD)."""
     out.mkdir(exist_ok=True)
+    if index_only:
+        entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
+        write_json(out / DONE, {"entries": entries, "bytes_read": read})
+        return
     base = posixpath.basename(path)
     old = treeindex.load((Path(IN) / OLD_INDEX).read_bytes(), path)
     with tempfile.TemporaryDirectory() as work:

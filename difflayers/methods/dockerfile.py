@@ -72,10 +72,11 @@ def render_compare_dockerfile(
 
 
 def render_index_pass_dockerfile(
-    *, tool_image: str, new_ref: str, path: str, old_index: str, command: list
+    *, tool_image: str, new_ref: str, path: str, old_index: str | None, command: list
 ) -> str:
     """The Dockerfile whose build compares ``path`` of NEW, mounted in place,
-    with OLD's tree index, a file of the build context (``comparing.indexpass``)."""
+    with OLD's tree index, a file of the build context (``comparing.indexpass``);
+    without ``old_index``, the build only indexes NEW."""
     return (
         template_environment()
         .get_template("index-pass.Dockerfile.j2")

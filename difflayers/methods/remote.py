@@ -29,7 +29,7 @@ from difflayers.adapters.registry import Registry
 from difflayers.archives.layer import write_layer
 from difflayers.comparing import indexpass, mounts
 from difflayers.comparing.indexcheck import layer_differences, tree_differences
-from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream, index_stream
+from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream
 from difflayers.core import breakdown, indexdelta, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
 from difflayers.core.chain import summary as chain_summary
@@ -320,7 +320,15 @@ def first_revision(
     progress("pushing NEW's tree index beside it")
     with after_the_tag_moved(push_to, path):
         new_index, entries, tree_read = attach_tree_index(
-            engine, registry, target.repository, new["Id"], path, subject, output_dir, image
+            engine,
+            registry,
+            target.repository,
+            new["Id"],
+            path,
+            subject,
+            output_dir,
+            image,
+            progress=progress,
         )
     naive = sum(content for content, _ in found.values())
     return {
@@ -413,6 +421,7 @@ def attach_tree_index(
     image=None,
     data=None,
     base=None,
+    progress=lambda _: None,
 ):
     """Index ``path`` of a local image (streamed once) and attach the index to
     ``subject`` (a manifest descriptor) in the registry, with ``image``, the
@@ -422,8 +431,7 @@ def attach_tree_index(
     entries = read = 0
     if data is None:
         dest = output_dir / NEW_INDEX_NAME
-        with engine.tree_archive(image_ref, path) as source:
-            entries, read = index_stream(source, path, dest)
+        entries, read = indexpass.tree_index(engine, TOOL_IMAGE, image_ref, path, dest, progress)
         data = dest.read_bytes()
     attached = indexartifact.attach(registry, repository, subject, data, path, base, image)
     figures = {

@@ -9,6 +9,8 @@ compared with NEW by ``independent.saved_tree`` (``docker save``, layers applied
 by the test itself), not through a container.
 """
 
+import gzip
+import hashlib
 import io
 import json
 import subprocess
@@ -121,22 +123,48 @@ def test_verify_of_the_whole_image_says_what_an_export_cannot_show(refresh):
     assert "the whole filesystem but what Docker puts in every container" in same.stdout
 
 
-def test_a_path_holding_dockers_stand_ins_is_not_read_through_a_container(refresh, registry):
-    """OLD only in the registry: NEW is read through a container, which shows
-    empty files at /etc/hosts and the like: refused, not shipped."""
+def test_old_only_in_the_registry_the_whole_image_is_read_in_place(refresh, registry, unique):
+    """OLD only in the registry, ``--path /``: NEW is mounted where it is (BuildKit),
+    so /etc/hosts and the like are the image's own: the image pushed equals NEW
+    from its layers. Read through a container instead (no mounts), Docker's
+    stand-ins would be shipped: that run is refused, nothing pushed."""
     address, _ = registry
-    old_remote = f"{address}/refresh/app:1"
+    old_remote, target = f"{address}/refresh/app:1", f"{address}/refresh/app:2"
     sh(["docker", "tag", refresh["old"], old_remote], ".")
     try:
         sh(["docker", "push", "-q", old_remote], ".")
         sh(["docker", "image", "rm", old_remote], ".")
-        target = f"{address}/refresh/app:2"
+        through_containers = {"DIFFLAYERS_COMPARE": "volumes"}
         for path in ("/", "/etc"):
             optimize = [*CLI, "optimize", old_remote, refresh["new"], "--path", path, "--push", target]
-            result = sh(optimize, ".", check=False)
+            result = sh(optimize, ".", check=False, env=through_containers)
             assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
             assert "cannot be read through a container" in result.stderr and "/etc/hosts" in result.stderr
         with urllib.request.urlopen(f"http://{address}/v2/refresh/app/tags/list") as answer:
             assert json.load(answer)["tags"] == ["1"]  # nothing pushed
+
+        optimize = [*CLI, "optimize", old_remote, refresh["new"], "--path", "/", "--push", target, "--json"]
+        done = json.loads(sh(optimize, ".").stdout)
+        assert done["verified"] and done["new_read_from"] == "mounts", done
+        assert (done["new"], done["changed"], done["removed"]) == refresh["counts"], done
+        assert done["bytes_added"] < 100_000 < 100_000_000 < done["naive_bytes"], done
+        sh(["docker", "pull", "-q", target], ".")
+        assert saved_tree_differences(refresh["new"], target) == []
+        assert config_differences(refresh["new"], target) == []
     finally:
-        sh(["docker", "image", "rm", "-f", old_remote], ".", check=False)
+        sh(["docker", "image", "rm", "-f", old_remote, target], ".", check=False)
+
+
+def test_the_index_of_the_whole_image_holds_the_images_own_files(refresh, tmp_path):
+    """``index --path /`` of a local image reads it mounted in place: /etc/hosts
+    is the image's file, and none of Docker's stand-ins is in it."""
+    dest = tmp_path / "index.jsonl.gz"
+    indexed = sh([*CLI, "index", refresh["new"], "--path", "/", "-o", str(dest), "--json"], ".")
+    done = json.loads(indexed.stdout)
+    with gzip.open(dest) as lines:
+        rows = [json.loads(line) for line in lines][1:]
+    entries = {row[0]: row for row in rows}
+    assert done["entries"] == len(entries) > 1000
+    hosts = entries["etc/hosts"]
+    assert hosts[1] == "f" and hosts[7] == "sha256:" + hashlib.sha256(WRITTEN["etc/hosts"]).hexdigest()
+    assert ".dockerenv" not in entries and entries["etc/hostname"][5] == len(WRITTEN["etc/hostname"])
