@@ -195,6 +195,13 @@ def tree_relative(name: str, root: str):
     return None
 
 
+# The root of a whole image's tree, as an engine makes it: a layer's "./"
+# entry is not applied (moby's pkg/archive Unpack skips "." once the root
+# exists), and BuildKit's mounts of an image show this root whatever its
+# layers say (debootstrap's base layer says 0700).
+WHOLE_ROOT = Entry(".", DIRECTORY, 0o755, 0, 0)
+
+
 class LayerChanges:
     """What one layer does to the tree under its root, as an engine applies it
     (OCI image spec, "Applying Changesets"): the names its whiteouts hide with
@@ -238,6 +245,8 @@ class LayerChanges:
                     found.outside = True
                 continue
             rel = tree_relative(member.name, root)
+            if rel == "." and not root and member.isdir():
+                continue  # an engine keeps the root it made (``WHOLE_ROOT``)
             if rel is None or (rel == "" and not member.isdir()):
                 found.outside = True
             if rel == "" and not member.isdir():
@@ -282,6 +291,8 @@ class Overlay:
         self.root = tree_path.strip("/")
         self.keep = keep
         self.entries = Held()  # name -> Entry, kept encoded: a whole tree is held
+        if not self.root:
+            self.entries["."] = WHOLE_ROOT
         self.above: dict = {}  # the directories above the tree, by name
         self._inode: dict = {}  # hardlinked names -> (layer number, first name)
         self._layers = 0

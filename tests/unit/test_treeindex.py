@@ -108,6 +108,17 @@ def _layer(*members) -> tarfile.TarFile:
     return tarfile.open(fileobj=buffer, mode="r|")
 
 
+def test_the_whole_images_root_is_the_engines_not_a_layers():
+    """A layer's "./" (debootstrap's says 0700) is not applied: the engine keeps
+    the root it made, as BuildKit's mounts show it; a layer need not list it."""
+    for first in ([("./", "d")], []):
+        overlay = Overlay("/")
+        overlay.apply(_layer(*first, ("etc", "d"), ("etc/os", "f", b"x")))
+        root = overlay.result()["."]
+        assert (root.kind, root.mode, root.uid, root.gid) == ("d", 0o755, 0, 0)
+        assert sorted(overlay.result()) == [".", "etc", "etc/os"]
+
+
 def test_layers_overlay_with_whiteouts_opaque_directories_and_hardlinks():
     overlay = Overlay("/srv/app")
     overlay.apply(_layer(("etc", "d"), ("etc/os", "f", b"x"), ("srv", "d"), ("srv/app", "d")))
