@@ -20,7 +20,8 @@ VARIABLES = {
     "DIFFLAYERS_DEBUG": "1: errors print a traceback before their line (the exit status stays the same)",
     "DIFFLAYERS_ENGINE_TIMEOUT": "seconds an engine call may go without an answer before the run stops "
     "with exit 2 (default 60, the docker SDK's; a push through the engine waits on the registry too)",
-    "DIFFLAYERS_COMPARE": "auto (default), mounts or volumes: how the CLI exposes the two trees to rsync",
+    "DIFFLAYERS_COMPARE": "auto (default), mounts or volumes: how the CLI reads the trees: mounted in place "
+    "(BuildKit), or through containers (copies, archives)",
     "DIFFLAYERS_DOCKER_CLI": "the docker CLI that builds with BuildKit (default: docker, /usr/bin/docker)",
     "DIFFLAYERS_BUILDER": "auto (default: BuildKit where a docker CLI has it), buildkit or classic: "
     "the Dockerfile method's builder",
