@@ -25,6 +25,7 @@ from difflayers.archives.dirindex import DirTree
 from difflayers.archives.fstree import FsTree
 from difflayers.archives.layer import LayerStats, write_layer
 from difflayers.comparing import inpass, mounts
+from difflayers.comparing.indexcheck import tree_differences
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, IndexDiff, NewTree, diff_tree, index_stream
 from difflayers.core import treeindex
 from difflayers.core.outputs import read_json, write_json
@@ -49,15 +50,37 @@ def command(path: str, byte_exact: bool, index_only: bool = False) -> list:
 
 
 def diff_in_place(
-    engine, tool_image: str, new_ref: str, path: str, old_index: bytes, output_dir: Path, byte_exact: bool
+    engine,
+    tool_image: str,
+    new_ref: str,
+    path: str,
+    old_index: bytes,
+    output_dir: Path,
+    byte_exact: bool,
+    base_ref: str | None = None,
 ) -> tuple:
-    """(``IndexDiff``, the layer or None, its ``LayerStats`` or None): NEW's
-    ``path`` compared in place with ``old_index`` (see the module); the layer
-    and NEW's index are left in ``output_dir``. Raises ``mounts.Unavailable``
-    when no docker CLI here can build with BuildKit."""
+    """(``IndexDiff``, the layer or None, its ``LayerStats`` or None, what
+    differs outside ``path``): NEW's ``path`` compared in place with
+    ``old_index`` (see the module); the layer and NEW's index are left in
+    ``output_dir``. ``base_ref``: the image NEW was built FROM (its layers
+    shared with OLD), compared with NEW outside ``path`` in the same pass
+    (None: not compared, and the last item is None). Raises
+    ``mounts.Unavailable`` when no docker CLI here can build with BuildKit."""
     output_dir = Path(output_dir)
-    _run(engine, tool_image, new_ref, path, old_index, output_dir, command(path, byte_exact))
+    argv = command(path, byte_exact)
+    _run(engine, tool_image, new_ref, path, old_index, output_dir, argv, base_ref)
     return read_found(output_dir)
+
+
+def from_image(engine, new: dict, shared: int, path: str) -> str | None:
+    """A tag of the image NEW was built FROM (NEW's first ``shared`` layers,
+    those it shares with OLD), when the engine has one the pass can mount:
+    NEW's tree outside ``path`` is then compared with it where it is, instead
+    of reading NEW's own layers to prove they change nothing there."""
+    if path == "/" or not 0 < shared < len(new["RootFS"]["Layers"]):
+        return None
+    found = engine.image_with_layers(new["RootFS"]["Layers"][:shared])
+    return found if found is not None and mounts.usable(found, found, path) else None
 
 
 def index_in_place(engine, tool_image: str, image_ref: str, path: str, dest: Path) -> tuple:
@@ -88,7 +111,9 @@ def tree_index(engine, tool_image: str, image_ref: str, path: str, dest: Path, p
         return index_stream(source, path, dest)
 
 
-def _run(engine, tool_image: str, image_ref: str, path: str, old_index, output_dir: Path, argv: list) -> None:
+def _run(
+    engine, tool_image: str, image_ref: str, path: str, old_index, output_dir: Path, argv: list, base_ref=None
+) -> None:
     """Build the pass (OLD's index in its context when given); its results into ``output_dir``."""
     for name in (LAYER_NAME, NEW_INDEX_NAME, FOUND, DONE):
         (output_dir / name).unlink(missing_ok=True)
@@ -98,6 +123,7 @@ def _run(engine, tool_image: str, image_ref: str, path: str, old_index, output_d
         path=path,
         old_index=OLD_INDEX if old_index is not None else None,
         command=argv,
+        base_ref=base_ref,
     )
     context = Path(tempfile.mkdtemp(prefix=".difflayers-index-pass-", dir=output_dir))
     try:
@@ -140,12 +166,35 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> No
             plan=found.plan,
             ancestors=inpass.ancestors(inpass.ROOTS["new"], path),
         )
-    write_json(out / FOUND, _found_json(found, stats))
+    found_json = _found_json(found, stats)
+    if os.path.isdir(inpass.BASE_ROOT):
+        found_json["outside"] = outside_base(path)
+    write_json(out / FOUND, found_json)
     write_json(out / DONE, {"layer": stats is not None})
 
 
+def outside_base(path: str) -> dict:
+    """NEW's whole tree but ``path`` against its FROM image's, entry by entry
+    (content hashed): equal, NEW's own layers change nothing there, so OLD's
+    layers and a delta of ``path`` can make NEW (OLD's side is proven apart)."""
+    skip = path.strip("/")
+    trees = [_entries(DirTree(root, skip=skip)) for root in (inpass.BASE_ROOT, inpass.ROOTS["new"])]
+    lines = tree_differences(*trees, only=("only in NEW", "only in the image NEW was built FROM"))
+    return {
+        "entries": len(trees[1]),
+        "differences": len(lines),
+        "shown": lines[: inpass.SHOWN],
+        "folders": inpass.top_folders(line.split(": ", 1)[1] for line in lines),
+    }
+
+
+def _entries(tree: DirTree) -> dict:
+    return {entry.name: entry for entry in tree.entries()}
+
+
 def read_found(folder: Path) -> tuple:
-    """What ``make`` wrote into ``folder``: (``IndexDiff``, layer or None, ``LayerStats`` or None)."""
+    """What ``make`` wrote into ``folder``: (``IndexDiff``, layer or None,
+    ``LayerStats`` or None, NEW against its FROM image outside the path or None)."""
     data = read_json(folder / FOUND)
     plan = data["plan"]
     found = IndexDiff(
@@ -170,9 +219,10 @@ def read_found(folder: Path) -> tuple:
         bytecode_sources={pyc: tuple(pair) for pyc, pair in data["bytecode_sources"].items()},
         causes=data["causes"],
     )
+    outside = data.get("outside")
     if data["layer"] is None:
-        return found, None, None
-    return found, folder / LAYER_NAME, LayerStats(**data["layer"])
+        return found, None, None, outside
+    return found, folder / LAYER_NAME, LayerStats(**data["layer"]), outside
 
 
 def _found_json(found: IndexDiff, stats: LayerStats | None) -> dict:

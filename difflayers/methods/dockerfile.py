@@ -72,11 +72,12 @@ def render_compare_dockerfile(
 
 
 def render_index_pass_dockerfile(
-    *, tool_image: str, new_ref: str, path: str, old_index: str | None, command: list
+    *, tool_image: str, new_ref: str, path: str, old_index: str | None, command: list, base_ref=None
 ) -> str:
     """The Dockerfile whose build compares ``path`` of NEW, mounted in place,
     with OLD's tree index, a file of the build context (``comparing.indexpass``);
-    without ``old_index``, the build only indexes NEW."""
+    without ``old_index``, the build only indexes NEW. ``base_ref``: NEW's FROM
+    image, mounted whole to compare with NEW outside ``path``."""
     return (
         template_environment()
         .get_template("index-pass.Dockerfile.j2")
@@ -87,6 +88,7 @@ def render_index_pass_dockerfile(
             path=path,
             old_index=old_index,
             command=command,
+            base_ref=base_ref,
         )
     )
 

@@ -98,18 +98,23 @@ def outside_of(path: str):
     return lambda name: tree_relative(name, root) is None
 
 
-def check_scope(engine: Engine, registry: Registry, new: dict, remote: RemoteImage, index: OldIndex, path):
+def check_scope(
+    engine: Engine, registry: Registry, new: dict, remote: RemoteImage, index: OldIndex, path, new_side=True
+):
     """Prove the delta of ``path`` is the whole difference: the layers NEW does
     not share with OLD, and those OLD does not share with NEW, change nothing
     outside ``path`` (else the image made would not be NEW, and only whole
     images compared with OLD in the engine could tell). NEW's are read from the
-    engine (names only); OLD's are known from its index's header, or else read
-    from the registry once (names only) and recorded in the index."""
+    engine (names only), unless ``new_side`` is False (the caller compares NEW
+    with its FROM image in place: ``comparing.indexpass``; ``naive_bytes`` is
+    then None); OLD's are known from its index's header, or else read from the
+    registry once (names only) and recorded in the index."""
     new_layers = new["RootFS"]["Layers"]
     shared = shared_layers(new, {"RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]}})
     outside = outside_of(path)
-    found, new_read = engine.layer_names(new["Id"], new_layers[shared:], outside)
-    for diff_id in new_layers[shared:]:
+    wanted = new_layers[shared:] if new_side else []
+    found, new_read = engine.layer_names(new["Id"], wanted, outside)
+    for diff_id in wanted:
         _, names = found[diff_id]
         if names:
             raise BadInput(
@@ -122,7 +127,7 @@ def check_scope(engine: Engine, registry: Registry, new: dict, remote: RemoteIma
         "new_layer_bytes_read": new_read,
         "old_layer_bytes_read": old_scope(registry, remote, index, shared, path),
         # What NEW as built adds once OLD is in the registry (as ``figures.naive_bytes``).
-        "naive_bytes": sum(content for content, _ in found.values()),
+        "naive_bytes": sum(content for content, _ in found.values()) if new_side else None,
     }
 
 

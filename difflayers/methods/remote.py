@@ -30,6 +30,7 @@ from difflayers.archives.layer import write_layer
 from difflayers.comparing import indexpass, mounts
 from difflayers.comparing.indexcheck import layer_differences, tree_differences
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream
+from difflayers.comparing.inpass import outside_refusal
 from difflayers.core import breakdown, indexdelta, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
 from difflayers.core.chain import summary as chain_summary
@@ -38,6 +39,7 @@ from difflayers.core.imageconfig import config_bytes, processed_config
 from difflayers.core.names import check_tree_path, escaped_text, under_any
 from difflayers.core.reference import Reference, parse_reference
 from difflayers.errors import BadIndex, BadInput, VerificationFailed
+from difflayers.figures import shared_layers
 from difflayers.methods import Method, indexartifact
 from difflayers.methods.assemble import LAYER_NAME, ancestor_headers
 from difflayers.methods.oldtree import check_scope, old_index, outside_of
@@ -108,13 +110,23 @@ def optimize(
     index = usable_old_index(registry, remote, path, old_ref, progress)
     if options.verify_full and not index.built:
         index = index_checked_against_layers(registry, remote, index, path, old_ref, progress)
-    scope = check_scope(engine, registry, new, remote, index, path)
-    found, made_layer = _diff_new(engine, new_ref, path, index, output_dir, options, in_place, progress)
+    shared = shared_layers(new, {"RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]}})
+    base_ref = indexpass.from_image(engine, new, shared, path) if in_place else None
+    scope = check_scope(engine, registry, new, remote, index, path, new_side=base_ref is None)
+    found, made_layer, outside = _diff_new(
+        engine, new_ref, path, index, output_dir, options, in_place, base_ref, progress
+    )
+    if base_ref is not None and outside is None:  # NEW was streamed instead: its layers read after all
+        scope = check_scope(engine, registry, new, remote, index, path)
+    elif outside is not None and outside_refusal(outside, path):
+        raise BadInput(outside_refusal(outside, path))
     plan = found.plan
     new_index = found.new_index.read_bytes()
     new_entries = treeindex.streamed(new_index, path)  # read as needed: a tree is never held
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
     superseded, tree_bytes = superseded_bytes(index.entries, new_entries, plan)
+    if scope["naive_bytes"] is None:
+        scope["naive_bytes"] = tree_bytes  # NEW's own layers add only the path: proven in the pass
     old_like = {
         "Id": remote.config_digest,
         "Config": remote.config.get("config") or {},
@@ -203,19 +215,23 @@ def optimize(
     }
 
 
-def _diff_new(engine: Engine, new_ref: str, path: str, index, output_dir: Path, options, in_place, progress):
-    """(``IndexDiff``, (layer, stats) or None): NEW's tree read once against OLD's
-    index, mounted in place where BuildKit is (``comparing.indexpass``: the
-    layer is written in the same pass), else streamed from the engine's archive
-    endpoint (the layer is written from the spool later)."""
+def _diff_new(
+    engine: Engine, new_ref: str, path: str, index, output_dir: Path, options, in_place, base_ref, progress
+):
+    """(``IndexDiff``, (layer, stats) or None, NEW against ``base_ref`` outside
+    the path or None): NEW's tree read once against OLD's index, mounted in
+    place where BuildKit is (``comparing.indexpass``: the layer is written in
+    the same pass, and NEW compared with its FROM image outside the path),
+    else streamed from the engine's archive endpoint (the layer is written
+    from the spool later)."""
     if in_place:
         engine.ensure_tool_image(progress)
         progress(f"comparing {path} of {new_ref}, mounted in place, with OLD's index (BuildKit)")
         try:
-            found, layer, stats = indexpass.diff_in_place(
-                engine, TOOL_IMAGE, new_ref, path, index.data, output_dir, options.byte_exact
+            found, layer, stats, outside = indexpass.diff_in_place(
+                engine, TOOL_IMAGE, new_ref, path, index.data, output_dir, options.byte_exact, base_ref
             )
-            return found, (layer, stats)
+            return found, (layer, stats), outside
         except mounts.Unavailable as exc:
             if engine.compare == "mounts":
                 raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
@@ -223,7 +239,7 @@ def _diff_new(engine: Engine, new_ref: str, path: str, index, output_dir: Path, 
             refuse_stand_ins(path, new_ref)
     progress(f"streaming {path} of {new_ref} once against OLD's index")
     with engine.tree_archive(new_ref, path) as source:
-        return diff_stream(source, path, index.entries, output_dir, options.byte_exact), None
+        return diff_stream(source, path, index.entries, output_dir, options.byte_exact), None, None
 
 
 def _read_old(registry: Registry, old_name: Reference, new: dict):
