@@ -209,10 +209,13 @@ def manifest(repository: str, reference: str, env, raw=False):
     return registries.manifest(host, repository, reference, scheme="https", ca=ca, raw=raw)
 
 
-def test_a_delta_of_the_path_cannot_hide_a_change_outside_it(revisions, proxied, tmp_path):
-    """NEW's own layers change /etc too: a delta of /app would not make NEW, so no push."""
+@pytest.mark.parametrize("compare", ["auto", "volumes"])
+def test_a_delta_of_the_path_cannot_hide_a_change_outside_it(revisions, proxied, tmp_path, compare):
+    """NEW's own layers change /etc too: a delta of /app would not make NEW, so
+    no push. Found in place (NEW against its FROM image, both mounted) or, NEW
+    read through a container, in NEW's own layers."""
     server, proxy = proxied
-    env = proxy.env
+    env = {**proxy.env, "DIFFLAYERS_COMPARE": compare}
     repo = f"{proxy.address}/team/other"
     sh(["docker", "tag", revisions[3], f"{repo}:1"], ".")
     sh(["docker", "push", "-q", f"{repo}:1"], ".", env=env)
@@ -227,7 +230,10 @@ def test_a_delta_of_the_path_cannot_hide_a_change_outside_it(revisions, proxied,
         result = kit(
             "optimize", f"{repo}:1", new, "--path", "/app", "--push", f"{repo}:2", env=env, check=False
         )
-        assert result.returncode == 2 and "outside /app" in result.stderr and "'etc" in result.stderr
+        assert result.returncode == 2 and "outside /app" in result.stderr, result.stderr
+        # Named: the folder and first entry (in place), or the layer's first name outside.
+        named = "/etc (1); first: only in NEW: etc/extra.conf" if compare == "auto" else "changes 'etc'"
+        assert named in result.stderr, result.stderr
         assert manifest("team/other", "2", env) is None
     finally:
         sh(["docker", "image", "rm", "-f", new], ".", check=False)
