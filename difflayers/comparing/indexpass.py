@@ -26,8 +26,7 @@ from difflayers.archives.fstree import FsTree
 from difflayers.archives.layer import LayerStats, write_layer
 from difflayers.comparing import inpass, mounts
 from difflayers.comparing.indexcheck import tree_differences
-from difflayers.comparing.indexdiff import NEW_INDEX_NAME, IndexDiff, NewTree, diff_tree, index_stream
-from difflayers.core import treeindex
+from difflayers.comparing.indexdiff import NEW_INDEX_NAME, IndexDiff, diff_indexes, index_stream
 from difflayers.core.outputs import read_json, write_json
 from difflayers.core.plan import Plan
 from difflayers.errors import BadInput
@@ -152,11 +151,11 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> No
         write_json(out / DONE, {"entries": entries, "bytes_read": read})
         return
     base = posixpath.basename(path)
-    old = treeindex.load((Path(IN) / OLD_INDEX).read_bytes(), path)
-    with tempfile.TemporaryDirectory() as work:
-        # NEW is read again for the layer where it is mounted: nothing is spooled.
-        new_tree = NewTree(FsTree(inpass.TREES["new"], base), path, out / NEW_INDEX_NAME, keep=False)
-        found = diff_tree(new_tree, old, Path(work), byte_exact, spool=False)
+    # NEW's index hashed where it is mounted, then compared with OLD's row by
+    # row; NEW is read again there for the layer, only what it ships.
+    entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
+    found = diff_indexes(Path(IN) / OLD_INDEX, out / NEW_INDEX_NAME, path, byte_exact)
+    found.new_bytes_read, found.new_entries = read, entries
     stats = None
     if not found.plan.is_empty:
         stats = write_layer(

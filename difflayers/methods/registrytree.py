@@ -86,7 +86,7 @@ class RegistryTree:
     """The tree at ``path`` of an image in the registry (``methods.push.RemoteImage``).
 
     Iterated, it yields (member, entry, content) in tree order as
-    ``comparing.indexdiff.NewTree`` does, and writes the tree's index to ``dest``.
+    ``comparing.indexdiff._NewTree`` does, and writes the tree's index to ``dest``.
     """
 
     def __init__(self, registry, image, path: str, old, work_dir: Path, keep_all: bool = False):

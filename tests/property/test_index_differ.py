@@ -19,7 +19,7 @@ from difflayers.archives.layer import write_layer
 from difflayers.archives.treescan import Overlay
 from difflayers.comparing import difflog
 from difflayers.comparing.indexcheck import layer_differences
-from difflayers.comparing.indexdiff import compare_indexes, diff_stream, index_stream, write_log
+from difflayers.comparing.indexdiff import compare_indexes, diff_indexes, diff_stream, index_stream, write_log
 from difflayers.comparing.record import compare_and_record
 from difflayers.core import treeindex
 from difflayers.core.diffrecord import ImageRef
@@ -151,6 +151,12 @@ def check_in_place(new: Path, old_index: dict, new_index: dict, plan, work: Path
     # The differ's pass indexes the trees without tar headers: the same bytes.
     index_stream(DirTree(str(new)), "/app", work / "walked-index.jsonl.gz")
     assert (work / "walked-index.jsonl.gz").read_bytes() == (work / "in-place-index.jsonl.gz").read_bytes()
+    # The registry flow's pass (``comparing.indexpass``): that index against OLD's, row by row.
+    (work / "old-index.jsonl.gz").write_bytes(treeindex.to_bytes("/app", old_index.values()))
+    compared = diff_indexes(work / "old-index.jsonl.gz", work / "walked-index.jsonl.gz", "/app")
+    assert (compared.plan.additions, compared.plan.removals) == (plan.additions, plan.removals)
+    assert (compared.plan.created, compared.plan.changed) == (plan.created, plan.changed)
+    assert compared.plan.keeps_old == plan.keeps_old
     layer = work / "in-place-layer.tar"
     tree = lambda: nullcontext(FsTree(str(new), "app"))  # noqa: E731
     write_layer(tree, layer, tree_path="/app", plan=plan, ancestors=[])

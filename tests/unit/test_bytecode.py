@@ -176,8 +176,10 @@ def _tree_tar(root: Path, name: str) -> io.BytesIO:
 @pytest.mark.parametrize("byte_exact", [False, True])
 def test_the_index_differ_applies_the_same_byte_code_rule(trees, tmp_path, byte_exact):
     """OLD only as an index (no content): the same equivalent byte-code, the same sources shipped."""
+    from difflayers.archives.dirindex import DirTree
     from difflayers.archives.treescan import Overlay
-    from difflayers.comparing.indexdiff import diff_stream
+    from difflayers.comparing.indexdiff import diff_indexes, diff_stream, index_stream
+    from difflayers.core import treeindex
 
     old, new, out = trees
     record, plan = difflog.load(out, byte_exact)
@@ -187,8 +189,17 @@ def test_the_index_differ_applies_the_same_byte_code_rule(trees, tmp_path, byte_
     work = tmp_path / f"work-{byte_exact}"
     work.mkdir()
     found = diff_stream(_tree_tar(new, "app"), "/app", overlay.result(), work, byte_exact)
-    assert found.plan.additions == plan.additions and found.plan.removals == plan.removals
-    assert found.plan.kept_from_old == plan.kept_from_old
-    assert found.plan.sources_for_bytecode == plan.sources_for_bytecode
-    assert found.equivalent_bytecode == record.equivalent_bytecode
-    assert found.causes[breakdown.MTIME_ONLY] == record.causes[breakdown.MTIME_ONLY]
+    # The registry flow's pass: NEW's index made first where NEW is, then both compared.
+    (work / "old.jsonl.gz").write_bytes(treeindex.to_bytes("/app", overlay.result().values()))
+    index_stream(DirTree(str(new)), "/app", work / "new.jsonl.gz")
+    from_indexes = diff_indexes(work / "old.jsonl.gz", work / "new.jsonl.gz", "/app", byte_exact)
+    for found in (found, from_indexes):
+        assert found.plan.additions == plan.additions and found.plan.removals == plan.removals
+        assert found.plan.kept_from_old == plan.kept_from_old
+        assert found.plan.sources_for_bytecode == plan.sources_for_bytecode
+        assert found.equivalent_bytecode == record.equivalent_bytecode
+        assert found.causes[breakdown.MTIME_ONLY] == record.causes[breakdown.MTIME_ONLY]
+    assert (
+        from_indexes.causes
+        == diff_stream(_tree_tar(new, "app"), "/app", overlay.result(), work, byte_exact).causes
+    )
