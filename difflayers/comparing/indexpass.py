@@ -5,18 +5,22 @@ NEW was streamed through the engine's archive endpoint (25-30 MB/s here, and
 through a container, which shows Docker's stand-ins for /etc/hosts and nine
 other entries). Where BuildKit is, NEW is mounted in a build step instead (a
 snapshot, nothing copied), OLD's index comes in as a file of the build
-context, and the step runs the same index differ (``indexdiff.diff_tree``)
-and writes the delta layer from the mount. Only the plan, the layer and
-NEW's index leave the engine; the caller checks the layer against both
-indexes as before (``indexcheck``).
+context, and the step indexes NEW where it is, compares the two indexes row
+by row (``indexdiff.diff_indexes``) and writes the delta layer from the
+mount, reading only what it ships. Where the engine has the image NEW was
+built FROM, the same step compares it with NEW outside the path, on a core
+of its own. Only the plan, the layer and NEW's index leave the engine; the
+caller checks the layer against both indexes as before (``indexcheck``).
 
 ``DONE`` is written last; the caller reads the rest only when it is there.
 """
 
+import multiprocessing
 import os
 import posixpath
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -151,23 +155,26 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> No
         write_json(out / DONE, {"entries": entries, "bytes_read": read})
         return
     base = posixpath.basename(path)
-    # NEW's index hashed where it is mounted, then compared with OLD's row by
-    # row; NEW is read again there for the layer, only what it ships.
-    entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
-    found = diff_indexes(Path(IN) / OLD_INDEX, out / NEW_INDEX_NAME, path, byte_exact)
-    found.new_bytes_read, found.new_entries = read, entries
-    stats = None
-    if not found.plan.is_empty:
-        stats = write_layer(
-            lambda: nullcontext(FsTree(inpass.TREES["new"], base)),
-            out / LAYER_NAME,
-            tree_path=path,
-            plan=found.plan,
-            ancestors=inpass.ancestors(inpass.ROOTS["new"], path),
-        )
-    found_json = _found_json(found, stats)
-    if os.path.isdir(inpass.BASE_ROOT):
-        found_json["outside"] = outside_base(path)
+    # A process, not a thread: hashing trees is Python work (``inpass.make``).
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+        outside = pool.submit(outside_base, path) if os.path.isdir(inpass.BASE_ROOT) else None
+        # NEW's index hashed where it is mounted, then compared with OLD's row by
+        # row; NEW is read again there for the layer, only what it ships.
+        entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
+        found = diff_indexes(Path(IN) / OLD_INDEX, out / NEW_INDEX_NAME, path, byte_exact)
+        found.new_bytes_read, found.new_entries = read, entries
+        stats = None
+        if not found.plan.is_empty:
+            stats = write_layer(
+                lambda: nullcontext(FsTree(inpass.TREES["new"], base)),
+                out / LAYER_NAME,
+                tree_path=path,
+                plan=found.plan,
+                ancestors=inpass.ancestors(inpass.ROOTS["new"], path),
+            )
+        found_json = _found_json(found, stats)
+        if outside is not None:
+            found_json["outside"] = outside.result()
     write_json(out / FOUND, found_json)
     write_json(out / DONE, {"layer": stats is not None})
 
