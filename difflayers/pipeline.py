@@ -108,9 +108,7 @@ def diff(
             made = InPass.found_in(output_dir) if in_pass else None
             return Diff(*difflog.load(output_dir, byte_exact), "mounts", output_dir, byte_exact, made)
         except mounts.Unavailable as exc:
-            if engine.compare == "mounts":
-                raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
-            progress(f"no BuildKit here ({str(exc)[:100]}); copying instead")
+            mounts.fall_back(engine, exc, progress, "copying instead")
     check_tree_path(path, "--path", volume_target=True)
     progress(f"copying {path} of OLD and NEW into fresh volumes")
     run_id = uuid.uuid4().hex[:12]

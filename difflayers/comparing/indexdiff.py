@@ -226,10 +226,6 @@ class _Spool:
     def close(self) -> None:
         self._tar.close()
 
-    def holds(self, names) -> bool:
-        """Whether the layer can be written from the spool alone."""
-        return set(names) <= self.names and not self.missing_targets
-
 
 def diff_stream(source, tree_path: str, old: dict, work_dir: Path, byte_exact: bool = False) -> IndexDiff:
     """Compare NEW's tree (``source``: a tar stream from the archive endpoint)
@@ -278,7 +274,7 @@ def diff_tree(new_tree, old: dict, work_dir: Path, byte_exact: bool = False) -> 
     plan, equivalent, sources = _bytecode(found, old, new_pyc, new_files, byte_exact)
     sizes.update((name, old[name].size) for name in relink if name not in sizes)
     causes = _causes(found, sizes, set(equivalent), mtime_only)
-    complete = spool.holds(plan.additions)
+    complete = set(plan.additions) <= spool.names and not spool.missing_targets
     # The spool lacks the unchanged entries from which the layer writer would
     # learn which directories keep OLD's entries (no opaque whiteout there).
     plan = replace(plan, keeps_old=frozenset(keeps_old))

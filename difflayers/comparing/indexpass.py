@@ -29,11 +29,9 @@ from difflayers.archives.dirindex import DirTree
 from difflayers.archives.fstree import FsTree
 from difflayers.archives.layer import LayerStats, write_layer
 from difflayers.comparing import inpass, mounts
-from difflayers.comparing.indexcheck import tree_differences
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, IndexDiff, diff_indexes, index_stream
 from difflayers.core.outputs import read_json, write_json
 from difflayers.core.plan import Plan
-from difflayers.errors import BadInput
 from difflayers.methods.dockerfile import render_index_pass_dockerfile
 
 OLD_INDEX = "old-tree-index.jsonl.gz"  # in the build context, mounted at IN
@@ -107,9 +105,7 @@ def tree_index(engine, tool_image: str, image_ref: str, path: str, dest: Path, p
         try:
             return index_in_place(engine, tool_image, image_ref, path, dest)
         except mounts.Unavailable as exc:
-            if engine.compare == "mounts":
-                raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
-            progress(f"no BuildKit here ({str(exc)[:100]}); reading {path} through a container")
+            mounts.fall_back(engine, exc, progress, f"reading {path} through a container")
     with engine.tree_archive(image_ref, path) as source:
         return index_stream(source, path, dest)
 
@@ -180,22 +176,11 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> No
 
 
 def outside_base(path: str) -> dict:
-    """NEW's whole tree but ``path`` against its FROM image's, entry by entry
-    (content hashed): equal, NEW's own layers change nothing there, so OLD's
-    layers and a delta of ``path`` can make NEW (OLD's side is proven apart)."""
-    skip = path.strip("/")
-    trees = [_entries(DirTree(root, skip=skip)) for root in (inpass.BASE_ROOT, inpass.ROOTS["new"])]
-    lines = tree_differences(*trees, only=("only in NEW", "only in the image NEW was built FROM"))
-    return {
-        "entries": len(trees[1]),
-        "differences": len(lines),
-        "shown": lines[: inpass.SHOWN],
-        "folders": inpass.top_folders(line.split(": ", 1)[1] for line in lines),
-    }
-
-
-def _entries(tree: DirTree) -> dict:
-    return {entry.name: entry for entry in tree.entries()}
+    """NEW's whole tree but ``path`` against its FROM image's: equal, NEW's own
+    layers change nothing there, so OLD's layers and a delta of ``path`` can
+    make NEW (OLD's side is proven apart)."""
+    base, new = (inpass.outside_entries(root, path) for root in (inpass.BASE_ROOT, inpass.ROOTS["new"]))
+    return inpass.summarized(base, new, only=("only in NEW", "only in the image NEW was built FROM"))
 
 
 def read_found(folder: Path) -> tuple:

@@ -199,21 +199,33 @@ def outside_differences(path: str) -> dict:
     if path == "/":
         found = {"entries": 0, "differences": 0, "shown": [], "folders": {}}
         return {**found, "base_differences": 0} if os.path.isdir(BASE_ROOT) else found
-    trees = {role: _entries(DirTree(ROOTS[role], skip=path.strip("/"))) for role in ("old", "new")}
-    lines = tree_differences(trees["old"], trees["new"], only=("only in NEW", "only in OLD"))
-    found = {
-        "entries": len(trees["new"]),
-        "differences": len(lines),
-        "shown": lines[:SHOWN],
-        "folders": top_folders(line.split(": ", 1)[1] for line in lines),
-    }
+    new = outside_entries(ROOTS["new"], path)
+    found = summarized(outside_entries(ROOTS["old"], path), new, only=("only in NEW", "only in OLD"))
     if os.path.isdir(BASE_ROOT):
         # NEW's tree outside the path against its FROM image's: equal, the
         # image made (OLD's layers, the delta) is its base outside the path,
         # which its tree index records, so no later run reads its layers for it.
-        base = _entries(DirTree(BASE_ROOT, skip=path.strip("/")))
-        found["base_differences"] = len(tree_differences(base, trees["new"]))
+        found["base_differences"] = len(tree_differences(outside_entries(BASE_ROOT, path), new))
     return found
+
+
+def outside_entries(root: str, path: str) -> dict:
+    """name -> Entry of the whole tree at ``root`` but ``path`` (content hashed)."""
+    return {entry.name: entry for entry in DirTree(root, skip=path.strip("/")).entries()}
+
+
+def summarized(got: dict, new: dict, only: tuple) -> dict:
+    """Two trees compared entry by entry, as the refusal of changes outside the
+    path reads them (``outside_refusal``): {"entries": NEW's, "differences":
+    count, "shown": [first lines], "folders": ``top_folders``}; ``only`` as
+    ``indexcheck.differences`` says a name in one tree only."""
+    lines = tree_differences(got, new, only=only)
+    return {
+        "entries": len(new),
+        "differences": len(lines),
+        "shown": lines[:SHOWN],
+        "folders": top_folders(line.split(": ", 1)[1] for line in lines),
+    }
 
 
 def top_folders(names) -> dict:
@@ -246,7 +258,3 @@ def outside_refusal(outside: dict, path: str) -> str | None:
         f"there out of the image (a cache: RUN --mount=type=cache,target=FOLDER), compare with {wider}, "
         "or ship NEW as built"
     )
-
-
-def _entries(tree: DirTree) -> dict:
-    return {entry.name: entry for entry in tree.entries()}

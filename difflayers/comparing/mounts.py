@@ -20,6 +20,7 @@ from pathlib import Path
 
 from difflayers.comparing.container import command as compare_command
 from difflayers.core.diffrecord import ImageRef
+from difflayers.errors import BadInput
 from difflayers.methods.dockerfile import render_compare_dockerfile
 
 # What may stand in a mount option unquoted: image names and plain paths.
@@ -29,6 +30,14 @@ _PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 
 class Unavailable(Exception):
     """This comparison cannot run here; the reason says why."""
+
+
+def fall_back(engine, exc: Unavailable, progress, instead: str) -> None:
+    """A pass in place could not run: refused where the user asked for mounts
+    (``DIFFLAYERS_COMPARE=mounts``), else said, and the caller does ``instead``."""
+    if engine.compare == "mounts":
+        raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
+    progress(f"no BuildKit here ({str(exc)[:100]}); {instead}")
 
 
 def usable(old_ref: str, new_ref: str, path: str) -> bool:

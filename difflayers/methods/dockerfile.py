@@ -55,19 +55,15 @@ def render_compare_dockerfile(
     (BuildKit mounts them from the images; see ``mounts``); ``whole_roots``
     mounts both whole images too, and ``base_ref``, the image both were built
     FROM (``comparing.inpass``)."""
-    return (
-        template_environment()
-        .get_template("compare.Dockerfile.j2")
-        .render(
-            version=__version__,
-            tool_image=tool_image,
-            old_ref=old_ref,
-            new_ref=new_ref,
-            path=path,
-            command=command,
-            whole_roots=whole_roots,
-            base_ref=base_ref if whole_roots else None,
-        )
+    return _render_step(
+        "compare.Dockerfile.j2",
+        tool_image=tool_image,
+        old_ref=old_ref,
+        new_ref=new_ref,
+        path=path,
+        command=command,
+        whole_roots=whole_roots,
+        base_ref=base_ref if whole_roots else None,
     )
 
 
@@ -78,19 +74,20 @@ def render_index_pass_dockerfile(
     with OLD's tree index, a file of the build context (``comparing.indexpass``);
     without ``old_index``, the build only indexes NEW. ``base_ref``: NEW's FROM
     image, mounted whole to compare with NEW outside ``path``."""
-    return (
-        template_environment()
-        .get_template("index-pass.Dockerfile.j2")
-        .render(
-            version=__version__,
-            tool_image=tool_image,
-            new_ref=new_ref,
-            path=path,
-            old_index=old_index,
-            command=command,
-            base_ref=base_ref,
-        )
+    return _render_step(
+        "index-pass.Dockerfile.j2",
+        tool_image=tool_image,
+        new_ref=new_ref,
+        path=path,
+        old_index=old_index,
+        command=command,
+        base_ref=base_ref,
     )
+
+
+def _render_step(template: str, **values) -> str:
+    """A Dockerfile of the kit's own build steps, stamped with the kit's version."""
+    return template_environment().get_template(template).render(version=__version__, **values)
 
 
 def removal_commands(paths) -> list:

@@ -118,8 +118,9 @@ def optimize(
     )
     if base_ref is not None and outside is None:  # NEW was streamed instead: its layers read after all
         scope = check_scope(engine, registry, new, remote, index, path)
-    elif outside is not None and outside_refusal(outside, path):
-        raise BadInput(outside_refusal(outside, path))
+    refusal = outside_refusal(outside, path) if outside is not None else None
+    if refusal:
+        raise BadInput(refusal)
     plan = found.plan
     new_index = found.new_index.read_bytes()
     new_entries = treeindex.streamed(new_index, path)  # read as needed: a tree is never held
@@ -233,9 +234,7 @@ def _diff_new(
             )
             return found, (layer, stats), outside
         except mounts.Unavailable as exc:
-            if engine.compare == "mounts":
-                raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
-            progress(f"no BuildKit here ({str(exc)[:100]}); streaming NEW instead")
+            mounts.fall_back(engine, exc, progress, "streaming NEW instead")
             refuse_stand_ins(path, new_ref)
     progress(f"streaming {path} of {new_ref} once against OLD's index")
     with engine.tree_archive(new_ref, path) as source:
