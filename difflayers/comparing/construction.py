@@ -15,11 +15,8 @@ read in place (``comparing.inpass``), never from the plan the layer came from:
 comparison of both images' exported filesystems (``comparing.equality``).
 """
 
-import io
-
 from difflayers.comparing.equality import Comparison, config_differences
 from difflayers.comparing.indexcheck import layer_differences
-from difflayers.core import treeindex
 
 CHECK = "construction"  # the name in --json; the other is "full" (comparing.equality)
 
@@ -36,9 +33,7 @@ def describe(path: str) -> str:
 def check(engine, diff, new_ref: str, made_ref: str) -> Comparison:
     """Compare the image made (``made_ref``, loaded) with NEW by construction."""
     found, path, plan = diff.in_pass, diff.record.path, diff.plan
-    old = treeindex.read(io.BytesIO(found.old_index), path)
-    new = treeindex.read(io.BytesIO(found.new_index), path)
-    tree = layer_differences(old, found.layer, new, plan, path)  # streamed: no tree held
+    tree = layer_differences(found.old_index, found.layer, found.new_index, plan, path)  # streamed
     outside = found.outside
     tree += [f"outside {path}: {line}" for line in outside["shown"]]
     if outside["differences"] > len(outside["shown"]):

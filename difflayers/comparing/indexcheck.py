@@ -16,16 +16,18 @@ whole tree, so a million entries are checked in a few megabytes.
 """
 
 import heapq
+import io
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from difflayers.archives.tarstream import open_tar
 from difflayers.archives.treescan import LayerChanges
-from difflayers.core import bytecode
+from difflayers.core import bytecode, treeindex
 from difflayers.core.names import escaped_text, under_any
 from difflayers.core.plan import Plan
-from difflayers.core.treeindex import DIRECTORY, FIELDS, Entry, paired, tree_key
+from difflayers.core.treeindex import DIRECTORY, FIELDS, Entry, Row, paired, row_key, tree_key
 
 _APART = ("mtime", "group")  # not compared, or compared apart
 # A side of a comparison: (entry, hardlink group key or None), in tree order.
@@ -34,13 +36,48 @@ Side = Iterable[tuple]
 
 def layer_differences(old, layer: Path | None, new, plan: Plan, tree_path: str) -> list:
     """What the image made of OLD + ``layer`` would show differently from NEW
-    (empty: equal); ``old`` and ``new``: index entries streamed in tree order
+    (empty: equal); ``old`` and ``new``: the indexes (bytes, their rows streamed
+    side by side: no tree held), or entries streamed in tree order
     (``treeindex.read``), or held (name -> Entry)."""
     changes = LayerChanges()
     if layer is not None:
         with open_tar(layer) as tar:
             changes = LayerChanges.read(tar, tree_path.strip("/"))
+    if isinstance(old, bytes) and isinstance(new, bytes):
+        old, new = _unalike(old, new, changes, tree_path)
     return differences(applied(_streamed(old), changes), grouped(_streamed(new)), set(plan.kept_from_old))
+
+
+def _unalike(old: bytes, new: bytes, changes: LayerChanges, tree_path: str) -> tuple:
+    """Both indexes' entries (as two streams in tree order) less the names that
+    cannot differ: untouched by the layer, and given by rows of the quick form
+    (``treeindex.plain_row``: no hardlink group, xattrs or byte-code record)
+    whose fields but the mtime are the same bytes, neither Python source nor
+    byte-code. A fresh checkout's rows differ in every mtime; decoding 100,000
+    of them on each side cost 1.2 s. Both indexes were read (checked) or
+    written by this run, so their rows are in tree order."""
+    added = set(changes.added)
+
+    def untouched(name: str) -> bool:
+        return not (under_any(name, added) or changes.hides(name))
+
+    def left_out(a, b) -> bool:
+        if a is None or b is None or not (a.plain and b.plain):
+            return False
+        before, after = a.fields, b.fields
+        if before[:6] + before[7:] != after[:6] + after[7:]:
+            return False
+        name = after[0].decode("ascii")
+        return not (name.endswith(".py") or bytecode.source_of(name)) and untouched(name)
+
+    def kept() -> Iterator[tuple]:
+        rows = (map(Row, treeindex.rows(io.BytesIO(data), tree_path)) for data in (old, new))
+        for a, b in paired(*rows, row_key):
+            if not left_out(a, b):
+                yield (a.entry if a is not None else None), (b.entry if b is not None else None)
+
+    left, right = itertools.tee(kept())
+    return (a for a, _ in left if a is not None), (b for _, b in right if b is not None)
 
 
 def _streamed(entries) -> Iterable[Entry]:

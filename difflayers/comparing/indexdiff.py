@@ -27,7 +27,7 @@ from difflayers.archives.treescan import group_leaders, scan
 from difflayers.core import bytecode, treeindex
 from difflayers.core.breakdown import BYTECODE_MTIME, CONTENT, MTIME_ONLY
 from difflayers.core.itemize import ATTRIBUTE_COLUMNS, DELETING, Item
-from difflayers.core.names import encode_rsync_name
+from difflayers.core.names import encode_rsync_name, under_any
 from difflayers.core.plan import Plan, make_plan, with_bytecode_policy
 from difflayers.core.treeindex import DIRECTORY, FILE, RSYNC_KIND, Entry, Writer, groups, tree_key
 from difflayers.core.treeindex import read as read_index
@@ -51,6 +51,10 @@ class IndexDiff:
     equivalent_bytecode: list = field(default_factory=list)
     bytecode_sources: dict = field(default_factory=dict)  # pyc -> (its source, the source's size)
     causes: dict = field(default_factory=dict)  # as ``DiffRecord.causes``
+    # What the chain policy weighs (``methods.remote.superseded_bytes``), where
+    # the pass that compared both indexes counted it (None: not counted).
+    superseded_bytes: int | None = None
+    tree_bytes: int | None = None
 
 
 def _attributes(old: Entry, new: Entry) -> str:
@@ -108,7 +112,8 @@ def compare_indexes(old_rows: Iterable[bytes], new_rows: Iterable[bytes]) -> Com
     new_bytes = 0
     mtime_only = [0, 0]
     last_folder = None  # of the last plain row kept: siblings come together
-    for old_row, new_row in treeindex.paired(map(_Row, old_rows), map(_Row, new_rows), _row_key):
+    pairs = treeindex.paired(map(treeindex.Row, old_rows), map(treeindex.Row, new_rows), treeindex.row_key)
+    for old_row, new_row in pairs:
         if old_row is not None and new_row is not None and old_row.plain and new_row.plain:
             # Both rows plain and in no hardlink group: equal unless a field but the mtime differs.
             before, after = old_row.fields, new_row.fields
@@ -150,34 +155,6 @@ def compare_indexes(old_rows: Iterable[bytes], new_rows: Iterable[bytes]) -> Com
         name for name in kept_files if old_partners.get(name, (name,)) != new_partners.get(name, (name,))
     )
     return Compared(items, relink, new_bytes, mtime_only, frozenset(keeps_old))
-
-
-def _row_key(row) -> tuple:
-    return row.key
-
-
-class _Row:
-    """One index row: its fields as matched (``plain``: text of the quick
-    form, in no hardlink group), else its decoded entry; ``key``: tree order."""
-
-    __slots__ = ("fields", "plain", "key", "_line", "_entry")
-
-    def __init__(self, line: bytes):
-        self._line, self._entry = line, None
-        match = treeindex.plain_row(line)
-        self.fields = match.groups() if match is not None else None
-        self.plain = self.fields is not None and not self.fields[9]
-        if self.fields is not None:
-            name = self.fields[0]
-            self.key = () if name == b"." else tuple(name.split(b"/"))
-        else:
-            self.key = tree_key(self.entry.name)
-
-    @property
-    def entry(self) -> Entry:
-        if self._entry is None:
-            self._entry = treeindex.decode(self._line, 0)
-        return self._entry
 
 
 def _partners(groups_by_leader: dict) -> dict:
@@ -303,7 +280,9 @@ def diff_indexes(old_index: Path, new_index: Path, path: str, byte_exact: bool =
     found = make_plan(sorted(compared.items, key=lambda i: tree_key(i.path)), compared.relink)
     wanted = set(found.additions) | set(compared.relink)
     wanted |= {bytecode.source_of(name) for name in found.additions} - {None}
-    old, new = (_entries_named(index, path, wanted) for index in (old_index, new_index))
+    removed = frozenset(found.removals)
+    old = _entries_named(old_index, path, wanted, below=removed)
+    new = _entries_named(new_index, path, wanted)
     new_pyc = {name: e for name, e in new.items() if e.pyc is not None and bytecode.source_of(name)}
     new_files = {name: e for name, e in new.items() if e.kind == FILE and name.endswith(".py")}
     plan, equivalent, sources = _bytecode(found, old, new_pyc, new_files, byte_exact)
@@ -318,24 +297,46 @@ def diff_indexes(old_index: Path, new_index: Path, path: str, byte_exact: bool =
         equivalent_bytecode=equivalent,
         bytecode_sources=sources,
         causes=causes,
+        superseded_bytes=_superseded(old, set(plan.additions) - plan.new_paths, removed),
+        tree_bytes=compared.new_tree_bytes,
     )
 
 
-def _entries_named(index: Path, path: str, names: set) -> dict:
-    """name -> Entry of the index at ``index`` for ``names`` only; the other rows
-    are matched (``treeindex.plain_row``), not decoded."""
+def _entries_named(index: Path, path: str, names: set, below=frozenset()) -> dict:
+    """name -> Entry of the index at ``index`` for ``names`` and the names
+    ``below`` any of ``below`` only; the other rows are matched
+    (``treeindex.plain_row``), not decoded."""
     found: dict = {}
-    if not names:
+    if not names and not below:
         return found
+
+    def wanted(name: str) -> bool:
+        return name in names or (bool(below) and under_any(name, below))
+
     with open(index, "rb") as handle:
         for line in treeindex.rows(handle, path):
             match = treeindex.plain_row(line)
-            if match is not None and match.group(1).decode("ascii") not in names:
+            if match is not None and not wanted(match.group(1).decode("ascii")):
                 continue
             entry = treeindex.decode(line, 0)
-            if entry.name in names:
+            if wanted(entry.name):
                 found[entry.name] = entry
     return found
+
+
+def _superseded(old: dict, replaced: set, removed: frozenset) -> int:
+    """Bytes of OLD's files the layer replaces or removes, a hardlink group once
+    (as ``methods.remote.superseded_bytes`` counts them from both indexes held)."""
+    seen, count = set(), 0
+    for name, entry in old.items():
+        if entry.kind != FILE or not (name in replaced or under_any(name, removed)):
+            continue
+        if entry.group:
+            if entry.group in seen:
+                continue
+            seen.add(entry.group)
+        count += entry.size
+    return count
 
 
 def _causes(plan: Plan, sizes: dict, equivalent: set, mtime_only: list) -> dict:

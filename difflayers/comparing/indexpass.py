@@ -209,6 +209,8 @@ def read_found(folder: Path) -> tuple:
         equivalent_bytecode=data["equivalent_bytecode"],
         bytecode_sources={pyc: tuple(pair) for pyc, pair in data["bytecode_sources"].items()},
         causes=data["causes"],
+        superseded_bytes=data.get("superseded_bytes"),
+        tree_bytes=data.get("tree_bytes"),
     )
     outside = data.get("outside")
     if data["layer"] is None:
@@ -238,6 +240,8 @@ def _found_json(found: IndexDiff, stats: LayerStats | None) -> dict:
         "equivalent_bytecode": list(found.equivalent_bytecode),
         "bytecode_sources": {pyc: list(pair) for pyc, pair in found.bytecode_sources.items()},
         "causes": found.causes,
+        "superseded_bytes": found.superseded_bytes,
+        "tree_bytes": found.tree_bytes,
         "layer": asdict(stats) if stats is not None else None,
     }
 

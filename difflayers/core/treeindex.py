@@ -168,6 +168,34 @@ def plain_row(line: bytes):
     return _PLAIN_ROW.fullmatch(line)
 
 
+def row_key(row) -> tuple:
+    return row.key
+
+
+class Row:
+    """One index row: its fields as matched (``plain``: text of the quick
+    form, in no hardlink group), else its decoded entry; ``key``: tree order."""
+
+    __slots__ = ("fields", "plain", "key", "_line", "_entry")
+
+    def __init__(self, line: bytes):
+        self._line, self._entry = line, None
+        match = plain_row(line)
+        self.fields = match.groups() if match is not None else None
+        self.plain = self.fields is not None and not self.fields[9]
+        if self.fields is not None:
+            name = self.fields[0]
+            self.key = () if name == b"." else tuple(name.split(b"/"))
+        else:
+            self.key = tree_key(self.entry.name)
+
+    @property
+    def entry(self) -> Entry:
+        if self._entry is None:
+            self._entry = decode(self._line, 0)
+        return self._entry
+
+
 def rows(handle: BinaryIO, path: str) -> Iterator[bytes]:
     """The entry rows of an index this run wrote (``Writer`` checked their
     order), undecoded; the header is checked as ``read`` does."""

@@ -215,7 +215,7 @@ def _delta(registry, target, old: Image, new: Image, platform, path, output_dir,
             layer = work / LAYER_NAME
             source = lambda: open(found.spool, "rb")  # noqa: E731
             stats = write_layer(source, layer, tree_path=path, plan=plan, ancestors=tree.ancestors())
-        check_layer(index.entries, layer, new_entries, plan, path, work)
+        check_layer(index.data, layer, new_data, plan, path, work)
         chain = next_chain(
             old_like, new_like["Id"], superseded, stats.content_bytes if stats else 0, 1 if stats else 0
         )

@@ -123,9 +123,11 @@ def optimize(
         raise BadInput(refusal)
     plan = found.plan
     new_index = found.new_index.read_bytes()
-    new_entries = treeindex.streamed(new_index, path)  # read as needed: a tree is never held
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
-    superseded, tree_bytes = superseded_bytes(index.entries, new_entries, plan)
+    if found.superseded_bytes is not None:  # counted in the pass, beside both indexes
+        superseded, tree_bytes = found.superseded_bytes, found.tree_bytes
+    else:  # NEW's index read as needed: a tree is never held
+        superseded, tree_bytes = superseded_bytes(index.entries, treeindex.streamed(new_index, path), plan)
     if scope["naive_bytes"] is None:
         scope["naive_bytes"] = tree_bytes  # NEW's own layers add only the path: proven in the pass
     old_like = {
@@ -141,7 +143,7 @@ def optimize(
         made = Made(pushed, subject, image, chain=read_chain(new))
     else:
         layer, stats = made_layer or _layer(engine, new_ref, path, found, output_dir)
-        check_layer(index.entries, layer, new_entries, plan, path, output_dir)
+        check_layer(index.data, layer, new_index, plan, path, output_dir)
         index.entries = {}  # looked up no more: its bytes (index.data) are what is pushed
         chain = next_chain(
             old_like, new["Id"], superseded, stats.content_bytes if stats else 0, 1 if stats else 0
@@ -284,7 +286,7 @@ def index_checked_against_layers(registry: Registry, remote, index, path: str, o
     return rebuilt
 
 
-def check_layer(old: dict, layer, new: dict, plan, path: str, output_dir: Path) -> None:
+def check_layer(old: bytes, layer, new: bytes, plan, path: str, output_dir: Path) -> None:
     """Verification without OLD (``comparing.indexcheck``): nothing is pushed otherwise."""
     differences = layer_differences(old, layer, new, plan, path)
     if differences:

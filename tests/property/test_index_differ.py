@@ -25,6 +25,7 @@ from difflayers.core import treeindex
 from difflayers.core.diffrecord import ImageRef
 from difflayers.core.itemize import iter_lines, parse
 from difflayers.core.plan import make_plan
+from difflayers.methods.remote import superseded_bytes
 
 from .test_exact_trees import EXAMPLES, engine_like_stream, pytestmark  # noqa: F401 (rsync and root)
 from .treemodel import HARD_CASES, materialize, remove, snapshot, trees, unpack
@@ -116,6 +117,12 @@ def check(old_spec, new_spec, work: Path):
     assert snapshot(result) == snapshot(new)
     # On the index, as optimize checks it without OLD.
     assert layer_differences(old_index, layer, new_index, plan, "/app") == []
+    ordered = (sorted(i.values(), key=lambda e: treeindex.tree_key(e.name)) for i in (old_index, new_index))
+    old_rows, new_rows = (treeindex.to_bytes("/app", entries) for entries in ordered)
+    assert layer_differences(old_rows, layer, new_rows, plan, "/app") == []  # rows alike left undecoded
+    # Without the layer the trees differ: found the same way from the rows.
+    unchanged = layer_differences(old_rows, None, new_rows, plan, "/app")
+    assert unchanged == layer_differences(old_index, None, new_index, plan, "/app")
     check_in_place(new, old_index, new_index, plan, work)
 
 
@@ -157,6 +164,9 @@ def check_in_place(new: Path, old_index: dict, new_index: dict, plan, work: Path
     assert (compared.plan.additions, compared.plan.removals) == (plan.additions, plan.removals)
     assert (compared.plan.created, compared.plan.changed) == (plan.created, plan.changed)
     assert compared.plan.keeps_old == plan.keeps_old
+    # The chain policy's figures, counted in the pass, as from both indexes held.
+    counted = superseded_bytes(old_index, new_index, compared.plan)
+    assert (compared.superseded_bytes, compared.tree_bytes) == counted
     layer = work / "in-place-layer.tar"
     tree = lambda: nullcontext(FsTree(str(new), "app"))  # noqa: E731
     write_layer(tree, layer, tree_path="/app", plan=plan, ancestors=[])

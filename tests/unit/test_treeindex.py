@@ -226,27 +226,35 @@ def test_a_layer_streamed_past_an_index_agrees_with_the_held_overlay(tmp_path):
     streamed = treeindex.read(io.BytesIO(treeindex.to_bytes("/app", old.values())), "/app")
     assert layer_differences(streamed, layer, new, _Plan, "/app") == []
 
+    def checked(against: dict) -> list:
+        """The differences found with both sides held, and with both sides
+        as index bytes (rows alike but for the mtime left undecoded): the same."""
+        held = layer_differences(old, layer, against, _Plan, "/app")
+        as_rows = layer_differences(_index(old), layer, _index(against), _Plan, "/app")
+        assert as_rows == held
+        return held
+
     def wrong(name, **fields):
         changed = dict(new)
         changed[name] = changed[name]._replace(**fields)
-        return layer_differences(old, layer, changed, _Plan, "/app")
+        return checked(changed)
 
+    assert checked(new) == []
+    assert wrong("keep", mtime=12345) == []
     assert wrong("keep", digest="sha256:" + "0" * 64) == ["differs in digest: keep"]
-    assert layer_differences(old, layer, {**new, "gone": old["gone"]}, _Plan, "/app") == ["missing: gone"]
-    assert layer_differences(old, layer, {**new, "e/x": old["e/x"]}, _Plan, "/app") == ["missing: e/x"]
-    assert layer_differences(old, layer, {n: e for n, e in new.items() if n != "keep"}, _Plan, "/app") == [
-        "not in NEW: keep"
-    ]
+    assert wrong("keep", mode=0o600) == ["differs in mode: keep"]
+    assert wrong("d", uid=7) == ["differs in uid: d"]
+    assert checked({**new, "gone": old["gone"]}) == ["missing: gone"]
+    assert checked({**new, "e/x": old["e/x"]}) == ["missing: e/x"]
+    assert checked({n: e for n, e in new.items() if n != "keep"}) == ["not in NEW: keep"]
     unlinked = {**new, "n2": new["n2"]._replace(group=""), "n1": new["n1"]._replace(group="")}
-    assert layer_differences(old, layer, unlinked, _Plan, "/app") == [
-        "hardlinks differ: n1",
-        "hardlinks differ: n2",
-    ]
+    assert checked(unlinked) == ["hardlinks differ: n1", "hardlinks differ: n2"]
     relinked = {**new, "a": new["a"]._replace(group="a"), "b": new["b"]._replace(group="a")}
-    assert layer_differences(old, layer, relinked, _Plan, "/app") == [
-        "hardlinks differ: a",
-        "hardlinks differ: b",
-    ]
+    assert checked(relinked) == ["hardlinks differ: a", "hardlinks differ: b"]
+
+
+def _index(entries: dict) -> bytes:
+    return treeindex.to_bytes("/app", sorted(entries.values(), key=lambda e: treeindex.tree_key(e.name)))
 
 
 def test_the_record_of_the_image_outside_its_path_is_checked():
