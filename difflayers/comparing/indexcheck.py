@@ -57,9 +57,11 @@ def _unalike(old: bytes, new: bytes, changes: LayerChanges, tree_path: str) -> t
     of them on each side cost 1.2 s. Both indexes were read (checked) or
     written by this run, so their rows are in tree order."""
     added = set(changes.added)
+    # A layer's directory over OLD's keeps what is below it; anything else drops it.
+    over = {name for name, entry in changes.added.items() if entry.kind != DIRECTORY}
 
     def untouched(name: str) -> bool:
-        return not (under_any(name, added) or changes.hides(name))
+        return name not in added and not (over and under_any(name, over)) and not changes.hides(name)
 
     def left_out(a, b) -> bool:
         if a is None or b is None or not (a.plain and b.plain):

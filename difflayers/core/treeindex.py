@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import BinaryIO, NamedTuple
 
@@ -261,10 +262,13 @@ class Writer:
     BATCH = 1 << 16  # bytes of lines handed to gzip at once: a call per line costs a third of the time
 
     def __init__(self, handle: BinaryIO, path: str, image: dict | None = None):
+        # The header is a gzip member of its own: the image record is written
+        # in it once the image is made (``restamped``) without compressing the
+        # entries again (100,000 entries: 0.7 s).
+        handle.write(_header_member(header(path, image)))
         # Level 6 (gzip's default): 2% larger than 9 at half the time, which
         # the differ's pass spends on every index it writes.
         self._gzip = gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=6, mtime=0, filename="")
-        self._gzip.write(_ENCODER.encode(header(path, image)).encode("ascii") + b"\n")
         self._last = None
         self._lines: list = []
         self._pending = 0
@@ -468,9 +472,23 @@ def groups(entries: Mapping) -> dict:
     return {leader: sorted(names, key=tree_key) for leader, names in found.items()}
 
 
+def _header_member(found: dict) -> bytes:
+    return gzip.compress(_ENCODER.encode(found).encode("ascii") + b"\n", compresslevel=6, mtime=0)
+
+
 def restamped(data: bytes, image: dict) -> bytes:
     """The same index with ``image`` in its header (known once the image it
-    describes is made: the processed image's layers)."""
+    describes is made: the processed image's layers). Where the header is a
+    gzip member of its own (``Writer``), only that member is written anew."""
+    first = zlib.decompressobj(wbits=31)  # one gzip member
+    try:
+        line = first.decompress(data, 1 << 16)
+    except zlib.error:
+        raise BadIndex("the tree index cannot be read") from None
+    if first.eof and line.endswith(b"\n") and line.count(b"\n") == 1:
+        found = json.loads(line)
+        found["image"] = image
+        return _header_member(found) + first.unused_data
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as lines:
         found = json.loads(lines.readline())

@@ -105,11 +105,11 @@ def attach(
     ``image``: the record of the image's layers to write in its header."""
     index = treeindex.bound(index, layer_digests(registry, repository, subject["digest"]), image)
     parts, sent = None, 0
-    if base is not None and base.data is not None:
-        delta = indexdelta.make(base.data, index)
+    if base is not None and base.data is not None and len(base.parts) - 1 < MAX_DELTAS:
         deltas = base.parts[1:]
-        small = sum(part["size"] for part in deltas) + len(delta) <= max(base.parts[0]["size"] / 2, SMALL)
-        if len(deltas) < MAX_DELTAS and small:
+        room = int(max(base.parts[0]["size"] / 2, SMALL)) - sum(part["size"] for part in deltas)
+        delta = indexdelta.make(base.data, index, limit=room)
+        if delta is not None and len(delta) <= room:
             sent += carry_blobs(registry, repository, base.repository, base.parts)[2]  # bytes copied
             parts = [*base.parts, _part(indexdelta.MEDIA_TYPE, delta, path)]
     blobs = [EMPTY, index] if parts is None else [EMPTY, delta]

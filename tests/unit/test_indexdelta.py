@@ -2,6 +2,7 @@
 
 import gzip
 import random
+import zlib
 
 import pytest
 
@@ -89,3 +90,40 @@ def test_a_delta_row_that_is_not_an_entry_is_caught_when_the_index_is_read():
     composed = indexdelta.compose(base, [_delta(b'["a","f"]')], "/app")
     with pytest.raises(BadIndex):
         treeindex.load(composed, "/app")
+
+
+def test_a_delta_larger_than_asked_is_not_made():
+    """A fresh checkout changes every mtime: the delta would be the whole index,
+    and ``make`` says so from the rows OLD lacks, before writing it."""
+    rng = random.Random(3)
+    old = tree(rng, [f"f{i:04}" for i in range(2000)])
+    few = {**old, "f0007": old["f0007"]._replace(mode=0o600)}
+    fresh = {name: entry._replace(mtime=9) for name, entry in old.items()}
+    old_blob, few_blob, fresh_blob = index(old), index(few), index(fresh)
+    delta = indexdelta.make(old_blob, few_blob)
+    assert indexdelta.estimate(old_blob, few_blob) < len(delta) + 200
+    assert indexdelta.make(old_blob, few_blob, limit=len(old_blob) // 2) == delta
+    whole = indexdelta.make(old_blob, fresh_blob)
+    assert indexdelta.estimate(old_blob, fresh_blob) > len(whole) / 2 > len(old_blob) / 4
+    assert indexdelta.make(old_blob, fresh_blob, limit=len(old_blob) // 2) is None
+
+
+def test_the_image_record_is_written_anew_without_the_entries():
+    """An index the kit writes keeps its header as a gzip member of its own:
+    restamping writes that member only (the entries' bytes are kept as they
+    are); an index of one member (older kits) is restamped whole. Both read
+    back with the new record and the same entries."""
+    rng = random.Random(5)
+    entries = tree(rng, ODD + ["f1", "f2"])
+    data = index(entries, layers=1)
+    record = {"layers": 2, "path_only_from": 1, "layer_digests": ["sha256:" + "1" * 64, "sha256:" + "2" * 64]}
+    restamped = treeindex.restamped(data, record)
+    first = zlib.decompressobj(wbits=31)
+    assert first.decompress(data).count(b"\n") == 1  # the header alone
+    entries_member = first.unused_data
+    assert len(entries_member) > len(data) / 2 and restamped.endswith(entries_member)
+    one_member = gzip.compress(gzip.decompress(data), mtime=0)
+    for blob in (restamped, treeindex.restamped(one_member, record)):
+        assert treeindex.image_of(blob) == record
+        assert treeindex.load(blob, "/app") == entries
+        assert indexdelta.entries_digest(blob) == indexdelta.entries_digest(data)

@@ -253,6 +253,33 @@ def test_a_layer_streamed_past_an_index_agrees_with_the_held_overlay(tmp_path):
     assert checked(relinked) == ["hardlinks differ: a", "hardlinks differ: b"]
 
 
+def test_rows_alike_but_for_the_mtime_are_not_decoded_by_the_check(tmp_path, monkeypatch):
+    """A fresh checkout: every mtime new, one file changed. The layer holds the
+    file and the directories down to it (the root among them, whose contents it
+    keeps): the check decodes those rows only, and still finds a NEW that differs."""
+    below = Overlay("/app")
+    files = [(f"app/d{d}/f{f}", "f", b"%d" % f) for d in range(3) for f in range(20)]
+    below.apply(_layer(("app", "d"), *[(f"app/d{d}", "d") for d in range(3)], *files))
+    old = dict(below.result().items())  # decoded here, once
+    layer = _layer_file(tmp_path, ("app", "d"), ("app/d1", "d"), ("app/d1/f7", "f", b"changed"))
+    new = {name: entry._replace(mtime=entry.mtime + 60) for name, entry in old.items()}
+    new["d1/f7"] = new["d1/f7"]._replace(digest=treeindex_digest(b"changed"), size=7)
+    decoded = []
+    real = treeindex.decode
+    old_rows, new_rows = _index(old), _index(new)
+    monkeypatch.setattr(treeindex, "decode", lambda line, n: decoded.append(line) or real(line, n))
+    assert layer_differences(old_rows, layer, new_rows, _Plan, "/app") == []
+    # ".", "d1" and "d1/f7" of each index, and the layer's three (held as
+    # lines, decoded where looked up: the kinds, then applied).
+    assert len(decoded) == 2 * 3 + 2 * 3
+    new["d2/f3"] = new["d2/f3"]._replace(mode=0o600)
+    assert layer_differences(_index(old), layer, _index(new), _Plan, "/app") == ["differs in mode: d2/f3"]
+
+
+def treeindex_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def _index(entries: dict) -> bytes:
     return treeindex.to_bytes("/app", sorted(entries.values(), key=lambda e: treeindex.tree_key(e.name)))
 
