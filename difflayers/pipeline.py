@@ -507,7 +507,7 @@ def _push(
         found = registry_old.old_artifact(
             registry, remote, path, diff.in_pass.old_index if diff.in_pass else None
         )
-        new_index, _, _ = registry_old.attach_tree_index(
+        new_index, *_ = registry_old.attach_tree_index(
             engine,
             registry,
             target.repository,

@@ -58,7 +58,7 @@ def run(args, engine, progress) -> int:
         if local:
             progress(f"reading {args.path} of {args.image} from the engine")
             dest = Path(work) / "index.jsonl.gz"
-            entries, read = indexpass.tree_index(engine, TOOL_IMAGE, args.image, args.path, dest, progress)
+            entries, read, _ = indexpass.tree_index(engine, TOOL_IMAGE, args.image, args.path, dest, progress)
             data = dest.read_bytes()
             result.update(entries=entries, tree_bytes_read=read)
         else:

@@ -97,17 +97,18 @@ def index_in_place(engine, tool_image: str, image_ref: str, path: str, dest: Pat
 
 
 def tree_index(engine, tool_image: str, image_ref: str, path: str, dest: Path, progress) -> tuple:
-    """(entries, bytes read): the tree index of ``path`` in a local image, into
-    ``dest``: in place where BuildKit is, else through the engine's archive
-    endpoint (refused there for a path holding Docker's stand-ins)."""
+    """(entries, bytes read, where NEW was read: "mounts" or "archive"): the
+    tree index of ``path`` in a local image, into ``dest``: in place where
+    BuildKit is, else through the engine's archive endpoint (refused there for
+    a path holding Docker's stand-ins)."""
     if usable(engine, image_ref, path):
         engine.ensure_tool_image(progress)
         try:
-            return index_in_place(engine, tool_image, image_ref, path, dest)
+            return (*index_in_place(engine, tool_image, image_ref, path, dest), "mounts")
         except mounts.Unavailable as exc:
             mounts.fall_back(engine, exc, progress, f"reading {path} through a container")
     with engine.tree_archive(image_ref, path) as source:
-        return index_stream(source, path, dest)
+        return (*index_stream(source, path, dest), "archive")
 
 
 def _run(

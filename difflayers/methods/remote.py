@@ -104,7 +104,9 @@ def optimize(
         refuse_stand_ins(path, new_ref)  # NEW is read through a container below
     registry = registry_for(target, old_name, options.plain_http, options.certs_d)
     if options.new_if_no_old and not in_registry(registry, old_name):
-        return first_revision(engine, registry, old_name, options.push_to, new, path, output_dir, progress)
+        return first_revision(
+            engine, registry, old_name, options.push_to, (new_ref, new), path, output_dir, progress
+        )
     progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
     remote = _read_old(registry, old_name, new)
     index = usable_old_index(registry, remote, path, old_ref, progress)
@@ -321,12 +323,14 @@ def in_registry(registry: Registry, ref: Reference) -> bool:
 
 
 def first_revision(
-    engine: Engine, registry, old: Reference, push_to: str, new: dict, path, output_dir: Path, progress
+    engine: Engine, registry, old: Reference, push_to: str, named: tuple, path, output_dir: Path, progress
 ) -> dict:
     """No OLD yet: NEW as built is pushed by the engine, with its tree index and
     the record of which of its layers change only ``path`` (read from the
-    engine once, names only), so the next revision needs neither OLD nor its layers."""
-    started, target = time.monotonic(), parse_reference(push_to)
+    engine once, names only), so the next revision needs neither OLD nor its
+    layers. ``named``: NEW's name and inspect; read by its name, NEW is mounted
+    in place where BuildKit is (an image ID cannot be)."""
+    (new_ref, new), started, target = named, time.monotonic(), parse_reference(push_to)
     progress(f"{target.host} has no {old}: pushing NEW as built, the chain's first revision")
     outside = outside_of(path)
     layers = new["RootFS"]["Layers"]
@@ -336,11 +340,11 @@ def first_revision(
     pushed, subject = _push_as_built(engine, registry, target, new, push_to, progress)
     progress("pushing NEW's tree index beside it")
     with after_the_tag_moved(push_to, path):
-        new_index, entries, tree_read = attach_tree_index(
+        new_index, entries, tree_read, read_from = attach_tree_index(
             engine,
             registry,
             target.repository,
-            new["Id"],
+            new_ref,
             path,
             subject,
             output_dir,
@@ -370,7 +374,7 @@ def first_revision(
         "old_layer_bytes_read": 0,
         "new_bytes_read": tree_read,
         "new_reads": 1,
-        "new_read_from": "archive",
+        "new_read_from": read_from,
         "registry_bytes_downloaded": registry.received,
         "by_cause": [],
         "chain": chain_summary(
@@ -443,12 +447,13 @@ def attach_tree_index(
     """Index ``path`` of a local image (streamed once) and attach the index to
     ``subject`` (a manifest descriptor) in the registry, with ``image``, the
     layers' record, in its header when known: (the summary's figures, entries,
-    bytes read). ``data``: the index already made (in the differ's pass), not
+    bytes read, where it was read or None). ``data``: the index already made (in the differ's pass), not
     read again; ``base``: the ``Artifact`` it follows (``indexartifact.attach``)."""
     entries = read = 0
+    where = None
     if data is None:
         dest = output_dir / NEW_INDEX_NAME
-        entries, read = indexpass.tree_index(engine, TOOL_IMAGE, image_ref, path, dest, progress)
+        entries, read, where = indexpass.tree_index(engine, TOOL_IMAGE, image_ref, path, dest, progress)
         data = dest.read_bytes()
     attached = indexartifact.attach(registry, repository, subject, data, path, base, image)
     figures = {
@@ -457,7 +462,7 @@ def attach_tree_index(
         "bytes_sent": attached["bytes_sent"],
         "parts": attached["parts"],
     }
-    return figures, entries, read
+    return figures, entries, read, where
 
 
 def old_artifact(registry, remote, path: str, old_index: bytes | None):

@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 
 from .conftest import sh
-from .independent import config_differences, saved_layers, saved_tree_differences
+from .independent import config_differences, saved_layers, saved_tree, saved_tree_differences
 
 pytestmark = pytest.mark.engine
 CLI = [sys.executable, "-m", "difflayers"]
@@ -153,6 +153,36 @@ def test_old_only_in_the_registry_the_whole_image_is_read_in_place(refresh, regi
         assert config_differences(refresh["new"], target) == []
     finally:
         sh(["docker", "image", "rm", "-f", old_remote, target], ".", check=False)
+
+
+def test_the_first_revision_of_the_whole_image_gets_its_index_read_in_place(refresh, registry, tmp_path):
+    """``--new-if-no-old`` with ``--path /`` on an empty repository: NEW as built
+    is pushed and its index is read mounted in place (named, not by its ID), so
+    it holds the image's own /etc/hosts; the next revision, from a runner
+    without OLD, finds that index and ships the refresh exact."""
+    address, _ = registry
+    first, second = f"{address}/firstrev/app:1", f"{address}/firstrev/app:2"
+    try:
+        optimize = [*CLI, "optimize", first, refresh["old"], "--path", "/", "--push", first]
+        done = json.loads(sh([*optimize, "--new-if-no-old", "--json"], ".").stdout)
+        assert done["method"] == "new-as-built" and done["new_read_from"] == "mounts", done
+        sh(["docker", "image", "rm", first], ".")  # a runner without OLD
+        dest = tmp_path / "first.jsonl.gz"
+        sh([*CLI, "index", first, "--path", "/", "-o", str(dest)], ".")
+        with gzip.open(dest) as lines:
+            entries = {row[0]: row for row in map(json.loads, list(lines)[1:])}
+        stand_ins = {".dockerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
+        in_layers = {name.strip("/") for name in saved_tree(refresh["old"])} & stand_ins
+        assert len(entries) > 1000 and set(entries) & stand_ins == in_layers, in_layers
+        optimize = [*CLI, "optimize", first, refresh["new"], "--path", "/", "--push", second, "--json"]
+        done = json.loads(sh(optimize, ".").stdout)
+        assert done["verified"] and done["old_tree"] == "registry index", done
+        assert done["old_index"]["layer_bytes_read"] == 0 and done["bytes_added"] < 100_000, done
+        sh(["docker", "pull", "-q", second], ".")
+        assert saved_tree_differences(refresh["new"], second) == []
+        assert config_differences(refresh["new"], second) == []
+    finally:
+        sh(["docker", "image", "rm", "-f", first, second], ".", check=False)
 
 
 def test_the_index_of_the_whole_image_holds_the_images_own_files(refresh, tmp_path):
