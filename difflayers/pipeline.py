@@ -23,6 +23,7 @@ from difflayers.comparing import construction, difflog, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
 from difflayers.comparing.inpass import InPass, outside_refusal
+from difflayers.comparing.madeindex import made_index
 from difflayers.core import breakdown
 from difflayers.core.chain import Chain, Decision, DecisionKind, Policy, read_chain
 from difflayers.core.chain import summary as chain_summary
@@ -481,6 +482,18 @@ def _index_record(engine: Engine, diff: Diff, remote, made: Made) -> dict | None
     return {"layers": layers, "path_only_from": None, "outside_as_layers": shared}
 
 
+def _pushed_index(diff: Diff, made: Made) -> bytes | None:
+    """The index of the image pushed, where the pass made both indexes: NEW's
+    as built for NEW as built; for OLD + the layer, OLD's rows where the layer
+    leaves OLD's entry (``comparing.madeindex``). None: read NEW anew."""
+    found = diff.in_pass
+    if found is None or found.new_index is None:
+        return None
+    if made.assembled is None or found.mode != "layer" or found.old_index is None:
+        return found.new_index
+    return made_index(found.old_index, found.new_index, made.assembled.layer_path, diff.record.path)
+
+
 def _push(
     engine: Engine, registry, target, tag, remote, made: Made, progress, new_ref, diff: Diff, output_dir
 ) -> dict:
@@ -516,7 +529,7 @@ def _push(
             pushed["manifest"],
             output_dir,
             image=_index_record(engine, diff, remote, made),
-            data=diff.in_pass.new_index if diff.in_pass else None,
+            data=_pushed_index(diff, made),
             base=found,
             progress=progress,
         )

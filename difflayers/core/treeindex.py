@@ -196,6 +196,15 @@ class Row:
             self._entry = decode(self._line, 0)
         return self._entry
 
+    @property
+    def line(self) -> bytes:
+        return self._line
+
+    @property
+    def name(self) -> str:
+        """The entry's name (a plain row's is its text: nothing to unescape)."""
+        return self.fields[0].decode("ascii") if self.fields is not None else self.entry.name
+
 
 def rows(handle: BinaryIO, path: str) -> Iterator[bytes]:
     """The entry rows of an index this run wrote (``Writer`` checked their
@@ -470,6 +479,30 @@ def groups(entries: Mapping) -> dict:
         if entry.group:
             found.setdefault(entry.group, []).append(entry.name)
     return {leader: sorted(names, key=tree_key) for leader, names in found.items()}
+
+
+def header_of(data: bytes) -> dict:
+    """An index's header line, as written (``header``)."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as lines:
+        return json.loads(lines.readline())
+
+
+def from_rows(head: dict, lines: Iterable[bytes]) -> bytes:
+    """An index of ``head`` and entry ``lines`` (encoded rows, in tree order,
+    without their newline: as ``rows`` gives them), written as ``Writer``
+    writes one: the header a gzip member of its own."""
+    buffer = io.BytesIO()
+    buffer.write(_header_member(head))
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0, filename="") as out:
+        batch, pending = [], 0
+        for line in lines:
+            batch.append(line + b"\n")
+            pending += len(line) + 1
+            if pending >= Writer.BATCH:
+                out.write(b"".join(batch))
+                batch, pending = [], 0
+        out.write(b"".join(batch))
+    return buffer.getvalue()
 
 
 def _header_member(found: dict) -> bytes:

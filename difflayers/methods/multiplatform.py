@@ -28,6 +28,7 @@ from pathlib import Path
 from difflayers.adapters.registry import Registry
 from difflayers.archives.layer import write_layer
 from difflayers.comparing.indexdiff import diff_tree
+from difflayers.comparing.madeindex import made_index
 from difflayers.core import breakdown, platforms, treeindex
 from difflayers.core.chain import DecisionKind, next_chain, read_chain
 from difflayers.core.diffrecord import DiffRecord, ImageRef
@@ -216,6 +217,7 @@ def _delta(registry, target, old: Image, new: Image, platform, path, output_dir,
             source = lambda: open(found.spool, "rb")  # noqa: E731
             stats = write_layer(source, layer, tree_path=path, plan=plan, ancestors=tree.ancestors())
         check_layer(index.data, layer, new_data, plan, path, work)
+        new_data = made_index(index.data, new_data, layer, path)  # the image pushed, as it is
         chain = next_chain(
             old_like, new_like["Id"], superseded, stats.content_bytes if stats else 0, 1 if stats else 0
         )

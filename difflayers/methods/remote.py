@@ -31,6 +31,7 @@ from difflayers.comparing import indexpass, mounts
 from difflayers.comparing.indexcheck import layer_differences, tree_differences
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, diff_stream
 from difflayers.comparing.inpass import outside_refusal
+from difflayers.comparing.madeindex import made_index
 from difflayers.core import breakdown, indexdelta, treeindex
 from difflayers.core.chain import Decision, DecisionKind, Policy, next_chain, read_chain, with_labels
 from difflayers.core.chain import summary as chain_summary
@@ -146,6 +147,7 @@ def optimize(
     else:
         layer, stats = made_layer or _layer(engine, new_ref, path, found, output_dir)
         check_layer(index.data, layer, new_index, plan, path, output_dir)
+        new_index = made_index(index.data, new_index, layer, path)  # the image pushed, as it is
         index.entries = {}  # looked up no more: its bytes (index.data) are what is pushed
         chain = next_chain(
             old_like, new["Id"], superseded, stats.content_bytes if stats else 0, 1 if stats else 0

@@ -432,3 +432,56 @@ def test_an_index_that_fails_after_the_engine_pushed_is_its_own_status(revisions
     assert "is pushed and tagged" in failed.stderr and "difflayers index" in failed.stderr
     assert manifest("team/first", "1", env) is not None
     sh(["docker", "image", "rm", target], ".", check=False)
+
+
+def test_a_fresh_checkout_pushes_the_index_of_the_image_made_as_a_delta(registry, tmp_path, unique):
+    """Every revision built from a fresh checkout: every file has a new mtime,
+    one has new content. The image made keeps OLD's files, mtimes and all,
+    where only the mtime changed, so its index (read back from the registry)
+    is the index of the image as pulled, not of NEW as built; and the next
+    revision's index, from a runner without OLD, goes up as a delta of a few
+    rows on it, not whole."""
+    address, _ = registry
+    app = tmp_path / "app"
+    (app / "app").mkdir(parents=True)
+    for i in range(200):
+        (app / "app" / f"f{i:03}.txt").write_text(f"file {i}\n" * 50)
+    (app / "Dockerfile").write_text("FROM scratch\nCOPY app /app\n")
+    tags = [f"{unique}:{n}" for n in range(3)]
+    remotes = [f"{address}/{unique}/app:{n}" for n in range(3)]
+    env = dict(os.environ)
+
+    def fresh_checkout(n):
+        (app / "app" / "f007.txt").write_text(f"revision {n}\n")
+        stamp = 1_700_000_000 + n * 1000  # every file and folder newly written
+        for path in [app / "app", *(app / "app").iterdir()]:
+            os.utime(path, (stamp, stamp))
+        sh(["docker", "build", "-q", "-t", tags[n], "."], app)
+
+    def index_of(image, dest):
+        kit("index", image, "--path", "/app", "-o", str(dest), env=env)
+        return treeindex.load(dest.read_bytes())
+
+    try:
+        fresh_checkout(0)
+        sh(["docker", "tag", tags[0], remotes[0]], ".")
+        sh(["docker", "push", "-q", remotes[0]], ".")
+        fresh_checkout(1)
+        second = optimize(remotes[0], tags[1], remotes[1], env)  # OLD in the engine
+        assert second["verified"] and second["method"] == "layer", second
+        fresh_checkout(2)
+        sh(["docker", "image", "rm", remotes[0], tags[0], tags[1]], ".")
+        third = optimize(remotes[1], tags[2], remotes[2], env)  # a runner without OLD
+        assert third["verified"] and third["old_tree"] == "registry index", third
+        assert third["new_index"]["parts"] == 2, third["new_index"]
+        assert third["new_index"]["bytes_sent"] < third["new_index"]["bytes"] / 4, third["new_index"]
+        for remote in remotes[1:]:
+            from_registry = index_of(remote, tmp_path / "registry.jsonl.gz")
+            sh(["docker", "pull", "-q", remote], ".")
+            assert index_of(remote, tmp_path / "pulled.jsonl.gz") == from_registry  # the image as it is
+            sh(["docker", "image", "rm", remote], ".")
+        as_built = index_of(tags[2], tmp_path / "built.jsonl.gz")
+        assert as_built["f000.txt"].mtime != from_registry["f000.txt"].mtime  # NEW's is not the one kept
+        assert as_built["f007.txt"] == from_registry["f007.txt"]  # shipped: NEW's entry
+    finally:
+        sh(["docker", "image", "rm", "-f", *tags, *remotes], ".", check=False)

@@ -10,7 +10,8 @@ import pytest
 
 from difflayers.archives.treescan import Overlay
 from difflayers.comparing.indexcheck import layer_differences
-from difflayers.core import treeindex
+from difflayers.comparing.madeindex import made_index
+from difflayers.core import indexdelta, treeindex
 from difflayers.core.treeindex import Entry, Pyc
 from difflayers.errors import BadIndex
 from difflayers.methods import indexartifact
@@ -274,6 +275,33 @@ def test_rows_alike_but_for_the_mtime_are_not_decoded_by_the_check(tmp_path, mon
     assert len(decoded) == 2 * 3 + 2 * 3
     new["d2/f3"] = new["d2/f3"]._replace(mode=0o600)
     assert layer_differences(_index(old), layer, _index(new), _Plan, "/app") == ["differs in mode: d2/f3"]
+
+
+def test_the_index_pushed_is_the_image_mades_not_news_as_built(tmp_path):
+    """The image made is OLD + the layer: what the layer does not ship stays
+    OLD's, mtime and all. Its index (``made_index``) is exactly the tree an
+    engine makes of them (the held ``Overlay``), though NEW as built has a new
+    mtime on every entry; and it differs from OLD's index by the layer's
+    entries only, so it is pushed as a delta of a few rows."""
+    files = [(f"app/d{d}/f{f}", "f", b"%d" % f) for d in range(3) for f in range(200)]
+    members = (("app", "d"), *[(f"app/d{d}", "d") for d in range(3)], *files, ("app/gone", "f", b"x"))
+    below = Overlay("/app")
+    below.apply(_layer(*members))
+    old = dict(below.result().items())
+    shipped = (("app", "d"), ("app/d1", "d"), ("app/d1/f7", "f", b"changed"), ("app/d2/new", "f", b"new"))
+    layer = _layer_file(tmp_path, *shipped, ("app/.wh.gone", "f"))
+    made = Overlay("/app")
+    made.entries, made._inode = below.entries.copy(), dict(below._inode)
+    made.apply(_layer(*shipped, ("app/.wh.gone", "f")))
+    truth = dict(made.result().items())
+    as_built = {
+        n: e if n in {".", "d1", "d1/f7", "d2/new"} else e._replace(mtime=99) for n, e in truth.items()
+    }
+    index = made_index(_index(old), _index(as_built), layer, "/app")
+    assert treeindex.load(index, "/app") == truth
+    assert treeindex.header_of(index)["path"] == "/app"
+    assert len(indexdelta.make(_index(old), index)) < len(indexdelta.make(_index(old), _index(as_built))) / 5
+    assert layer_differences(_index(old), layer, index, _Plan, "/app") == []
 
 
 def treeindex_digest(data: bytes) -> str:
