@@ -444,15 +444,15 @@ def test_a_fresh_checkout_pushes_the_index_of_the_image_made_as_a_delta(registry
     address, _ = registry
     app = tmp_path / "app"
     (app / "app").mkdir(parents=True)
-    for i in range(200):
-        (app / "app" / f"f{i:03}.txt").write_text(f"file {i}\n" * 50)
+    for i in range(2000):  # an index of about 100 KB; its delta, a few rows
+        (app / "app" / f"f{i:04}.txt").write_text(f"file {i}\n")
     (app / "Dockerfile").write_text("FROM scratch\nCOPY app /app\n")
     tags = [f"{unique}:{n}" for n in range(3)]
     remotes = [f"{address}/{unique}/app:{n}" for n in range(3)]
     env = dict(os.environ)
 
     def fresh_checkout(n):
-        (app / "app" / "f007.txt").write_text(f"revision {n}\n")
+        (app / "app" / "f0007.txt").write_text(f"revision {n}\n")
         stamp = 1_700_000_000 + n * 1000  # every file and folder newly written
         for path in [app / "app", *(app / "app").iterdir()]:
             os.utime(path, (stamp, stamp))
@@ -470,7 +470,7 @@ def test_a_fresh_checkout_pushes_the_index_of_the_image_made_as_a_delta(registry
         second = optimize(remotes[0], tags[1], remotes[1], env)  # OLD in the engine
         assert second["verified"] and second["method"] == "layer", second
         fresh_checkout(2)
-        sh(["docker", "image", "rm", remotes[0], tags[0], tags[1]], ".")
+        sh(["docker", "image", "rm", *remotes[:2], *tags[:2]], ".")
         third = optimize(remotes[1], tags[2], remotes[2], env)  # a runner without OLD
         assert third["verified"] and third["old_tree"] == "registry index", third
         assert third["new_index"]["parts"] == 2, third["new_index"]
@@ -481,7 +481,7 @@ def test_a_fresh_checkout_pushes_the_index_of_the_image_made_as_a_delta(registry
             assert index_of(remote, tmp_path / "pulled.jsonl.gz") == from_registry  # the image as it is
             sh(["docker", "image", "rm", remote], ".")
         as_built = index_of(tags[2], tmp_path / "built.jsonl.gz")
-        assert as_built["f000.txt"].mtime != from_registry["f000.txt"].mtime  # NEW's is not the one kept
-        assert as_built["f007.txt"] == from_registry["f007.txt"]  # shipped: NEW's entry
+        assert as_built["f0000.txt"].mtime != from_registry["f0000.txt"].mtime  # NEW's is not the one kept
+        assert as_built["f0007.txt"] == from_registry["f0007.txt"]  # shipped: NEW's entry
     finally:
         sh(["docker", "image", "rm", "-f", *tags, *remotes], ".", check=False)
