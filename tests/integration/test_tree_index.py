@@ -473,7 +473,7 @@ def test_a_fresh_checkout_pushes_the_index_of_the_image_made_as_a_delta(registry
         sh(["docker", "image", "rm", *remotes[:2], *tags[:2]], ".")
         third = optimize(remotes[1], tags[2], remotes[2], env)  # a runner without OLD
         assert third["verified"] and third["old_tree"] == "registry index", third
-        assert third["new_index"]["parts"] == 2, third["new_index"]
+        assert third["new_index"]["parts"] > 1, third["new_index"]  # a delta on OLD's, not whole
         assert third["new_index"]["bytes_sent"] < third["new_index"]["bytes"] / 4, third["new_index"]
         for remote in remotes[1:]:
             from_registry = index_of(remote, tmp_path / "registry.jsonl.gz")
