@@ -8,6 +8,7 @@ would end with), never printed. Importing it is light: the engine's SDK is
 imported when ``optimize`` runs.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -52,7 +53,7 @@ class Result:
 def optimize(
     old: str,
     new: str,
-    path: str,
+    path: str | Sequence[str],
     *,
     tag: str | None = None,
     push: str | None = None,
@@ -62,11 +63,14 @@ def optimize(
     options: tuple = (),
     quiet: bool = True,
 ) -> Result:
-    """Make NEW as OLD + one layer of what changed under ``path``: tagged ``tag``
-    in the engine, and/or pushed to ``push`` (as ``difflayers optimize``; more of
-    its flags in ``options``, e.g. ``("--max-deltas", "5")``). Raises
-    ``difflayers.errors.DiffLayersError`` (typed) when it cannot."""
-    argv = ["optimize", old, new, "--path", path, "--method", method, "--verify", verify]
+    """Make NEW as OLD + one layer of what changed under ``path`` (a directory,
+    or several: their union): tagged ``tag`` in the engine, and/or pushed to
+    ``push`` (as ``difflayers optimize``; more of its flags in ``options``, e.g.
+    ``("--max-deltas", "5")``). Raises ``difflayers.errors.DiffLayersError``
+    (typed) when it cannot."""
+    paths = [path] if isinstance(path, str) else list(path)
+    argv = ["optimize", old, new, *(arg for one in paths for arg in ("--path", one))]
+    argv += ["--method", method, "--verify", verify]
     argv += ["-t", tag] if tag else []
     argv += ["--push", push] if push else []
     argv += ["--new-if-no-old"] if new_if_no_old else []

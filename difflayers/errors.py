@@ -36,6 +36,10 @@ class PathProblem(BadInput):
     """RESTRICT_DIFF_TO_PATH is missing, not absolute, or not a directory."""
 
 
+class ChangesOutsidePaths(PathProblem):
+    """NEW differs from OLD outside the paths asked for, where the image made keeps OLD's."""
+
+
 class UnsafePath(BadInput):
     """A name from a log or archive would land outside the compared path."""
 

@@ -32,6 +32,7 @@ from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.names import check_tree_path
 from difflayers.core.plan import Plan
 from difflayers.core.reference import check_tag_reference, parse_reference
+from difflayers.core.scope import Paths, refuse_outside_paths
 from difflayers.errors import BadInput, DiffLayersError, NotExpressible, VerificationFailed
 from difflayers.figures import naive_bytes, shared_layers
 from difflayers.methods import Method, multiplatform
@@ -66,6 +67,13 @@ def validate(engine: Engine, old_ref: str, new_ref: str, path: str) -> dict:
     for ref in (old_ref, new_ref):
         engine.require_directory(ref, path)
     return images
+
+
+def require_paths(engine: Engine, new_ref: str, paths: Paths | None) -> None:
+    """Each of several paths is a directory in NEW (OLD may lack one: a cache
+    folder made first by this build), so a mistyped one is not silently empty."""
+    for member in paths.members if paths else ():
+        engine.require_directory(new_ref, member)
 
 
 @dataclass
@@ -162,6 +170,7 @@ class Options:
     new_if_no_old: bool = False  # no OLD anywhere: push NEW as built (methods.remote.first_revision)
     verify_full: bool = False  # compare both images whole even where the check by construction applies
     platforms: list = field(default_factory=list)  # of a multi-platform NEW (methods.multiplatform)
+    paths: Paths | None = None  # several --path: their union, compared under ``path`` (core.scope)
 
 
 @dataclass
@@ -209,6 +218,7 @@ def optimize(
     if multiplatform.wants_registry_new(engine, new_ref, options.push_to):
         _check_registry_only(tag, options, "NEW")
         return multiplatform.optimize(old_ref, new_ref, path, output_dir, options, progress)
+    require_paths(engine, new_ref, options.paths)
     if options.platforms:
         raise BadInput(
             "--platform picks platforms of a NEW in the registry (a multi-platform image); "
@@ -240,10 +250,11 @@ def optimize(
     base = _from_image(engine, old, engine.inspect_image(new_ref)) if registry is not None else None
     found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact, in_pass, base)
     lap("diff")
-    if found.in_pass is not None and found.in_pass.mode == "layer":
+    if found.in_pass is not None:
         refused = outside_refusal(found.in_pass.outside, path)
         if refused:
             raise BadInput(refused)
+    refuse_outside_paths(options.paths, found.plan)
     plan = found.plan
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")
     start = _start(

@@ -5,6 +5,7 @@ import contextlib
 import json
 from pathlib import Path
 
+from difflayers.core import scope
 from difflayers.errors import BadInput, VerificationFailed
 from difflayers.ownership import Owner, keep_folder, make_temp_dir, remove_folder
 
@@ -13,22 +14,28 @@ from difflayers.ownership import Owner, keep_folder, make_temp_dir, remove_folde
 JSON_SCHEMA_VERSION = 1
 
 
-class OnePath(argparse.Action):
-    """``--path`` given once: a second one is refused (exit 2), never silently
-    preferred to the first. One directory per run; ``--path /`` is the whole
-    image."""
+class PathOption(argparse.Action):
+    """``--path``, repeatable: the union of the directories given (``core.scope``).
+    ``args.path`` is the folder compared (the paths' common ancestor, the path
+    itself when one is given) and ``args.paths`` the union; a first ``--path``
+    replaces the project file's ``path:``, later ones add to it."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        given = f"_{self.dest}_given"  # not the default, which a project file may set
-        before = getattr(namespace, given, None)
-        if before is not None and before != values:
-            raise argparse.ArgumentError(
-                self,
-                f"given twice ({before}, {values}): the kit compares one directory per run; "
-                "--path / compares the whole image",
-            )
-        setattr(namespace, given, values)
-        setattr(namespace, self.dest, values)
+        given = [*(getattr(namespace, "_path_given", None) or []), values]
+        setattr(namespace, "_path_given", given)  # not the default, which a project file may set
+        if len(set(given)) == 1:
+            namespace.path, namespace.paths = values, None  # checked where it is used, as always
+            return
+        try:
+            paths = scope.union(given)
+        except BadInput as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+        namespace.path, namespace.paths = paths.root, paths if paths.is_union else None
+
+
+def paths_of(args) -> "scope.Paths | None":
+    """The union the command was given (None: one --path, used as ``args.path``)."""
+    return getattr(args, "paths", None)
 
 
 def print_json(document: dict) -> None:

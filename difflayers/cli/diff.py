@@ -1,9 +1,10 @@
 """difflayers diff OLD NEW --path P: what changed (the plan only, nothing made)."""
 
 from difflayers import pipeline
-from difflayers.cli.common import OnePath, output_dir, print_json
+from difflayers.cli.common import PathOption, output_dir, paths_of, print_json
 from difflayers.comparing import difflog
 from difflayers.core import breakdown
+from difflayers.core.scope import refuse_outside_paths
 from difflayers.errors import ExitCode
 
 # difflayers.yaml gives this command's defaults (path, method, tag, push, policy).
@@ -15,7 +16,11 @@ EXAMPLE = "difflayers diff app:1 app:2 --path /app --json"
 def add_arguments(p) -> None:
     p.add_argument("old", metavar="OLD", help="the image already pushed (local)")
     p.add_argument("new", metavar="NEW", help="the image just built (local)")
-    p.add_argument("--path", action=OnePath, help="directory compared in both images, e.g. /app")
+    p.add_argument(
+        "--path",
+        action=PathOption,
+        help="directory compared in both images, e.g. /app; repeat for their union",
+    )
     p.add_argument("--output", help="keep the log and its record in this folder")
     p.add_argument(
         "--replace-output", action="store_true", help="write into --output even if it holds files of yours"
@@ -51,8 +56,11 @@ def as_json(found: pipeline.Diff) -> dict:
 
 
 def run(args, engine, progress) -> int:
+    paths = paths_of(args)
+    pipeline.require_paths(engine, args.new, paths)
     with output_dir(args.output, args.replace_output) as output:
         found = pipeline.diff(engine, args.old, args.new, args.path, output, progress, args.byte_exact)
+    refuse_outside_paths(paths, found.plan)  # what optimize would refuse (exit 2)
     if args.json:
         print_json(as_json(found))
     else:

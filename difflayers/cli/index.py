@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from difflayers.adapters.engine import TOOL_IMAGE
-from difflayers.cli.common import OnePath, print_json
+from difflayers.cli.common import PathOption, print_json
 from difflayers.comparing import indexpass
 from difflayers.core.names import check_tree_path
 from difflayers.core.outputs import atomic_file
@@ -27,7 +27,7 @@ EXAMPLE = "difflayers index localhost:5000/app:1 --path /app --push"
 
 def add_arguments(parser) -> None:
     parser.add_argument("image", metavar="IMAGE", help="in the local engine, or HOST/REPO:TAG in a registry")
-    parser.add_argument("--path", action=OnePath, required=True, help="the directory indexed, e.g. /app")
+    parser.add_argument("--path", action=PathOption, required=True, help="the directory indexed, e.g. /app")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the index to FILE (gzip'ed JSON lines)")
     parser.add_argument(
         "--push", action="store_true", help="attach the index to IMAGE in its registry (as an OCI artifact)"

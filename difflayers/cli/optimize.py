@@ -4,7 +4,7 @@ import time
 
 import difflayers
 from difflayers import pipeline
-from difflayers.cli.common import OnePath, output_dir, platform_args, print_json
+from difflayers.cli.common import PathOption, output_dir, paths_of, platform_args, print_json
 from difflayers.core import breakdown
 from difflayers.core.chain import MAX_LAYERS, DecisionKind, Policy
 from difflayers.core.reference import check_tag_reference
@@ -27,7 +27,12 @@ def add_arguments(p) -> None:
         metavar="NEW",
         help="the image just built (local; or, with --push, in that registry: one or many platforms)",
     )
-    p.add_argument("--path", action=OnePath, help="directory compared in both images, e.g. /app")
+    p.add_argument(
+        "--path",
+        action=PathOption,
+        help="directory compared in both images, e.g. /app; repeat for their union (NEW may change "
+        "nothing else); / is the whole image",
+    )
     p.add_argument("-t", "--tag", help="tag of the processed image (default: the --push reference)")
     p.add_argument("--output", help="keep the log, Dockerfile or layer, and the archives in this folder")
     p.add_argument(
@@ -290,6 +295,7 @@ def summarize(args, engine, progress) -> dict:
         push_to=args.push,
         new_if_no_old=args.new_if_no_old,
         platforms=platform_args(args),
+        paths=paths_of(args),
         plain_http=args.plain_http,
         byte_exact=args.byte_exact,
         certs_d=args.environment.certs_d,
@@ -299,5 +305,7 @@ def summarize(args, engine, progress) -> dict:
         summary = pipeline.optimize(
             engine, args.old, args.new, args.path, args.tag, output, options, progress
         )
+    if paths_of(args):
+        summary["paths"] = list(paths_of(args).members)
     summary["seconds"] = round(time.monotonic() - difflayers.STARTED, 1)  # the whole command's wall time
     return summary

@@ -5,11 +5,20 @@ Independent of rsync and of the plan: it reads both images through the engine
 """
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from difflayers.cli.common import OnePath, platform_args, print_json, reads_registry, registry_for_reading
+from difflayers.cli.common import (
+    PathOption,
+    paths_of,
+    platform_args,
+    print_json,
+    reads_registry,
+    registry_for_reading,
+)
 from difflayers.comparing.equality import SCOPE_NOTE, Comparison, compare_images, equality_checked
 from difflayers.comparing.registrycompare import compare_platforms
+from difflayers.core.scope import Paths
 from difflayers.errors import ExitCode
 
 HELP = "are two images equal, file for file and in config? (exit 1 if not)"
@@ -24,7 +33,9 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("image_b", metavar="IMAGE_B", help="the image to compare it with")
     parser.add_argument(
-        "--path", action=OnePath, help="compare only this directory (default: the whole filesystem)"
+        "--path",
+        action=PathOption,
+        help="compare only this directory; repeat for several (default: the whole filesystem)",
     )
     parser.add_argument(
         "--byte-exact",
@@ -76,19 +87,50 @@ def run(args, engine, progress) -> int:
     platforms = platform_args(args)
     if reads_registry(engine, [args.image_a, args.image_b], platforms):
         return _run_in_registry(args, platforms, progress)
-    result = compare_images(engine, args.image_a, args.image_b, args.path, args.byte_exact)
+    paths = paths_of(args)
+    found = [
+        compare_images(engine, args.image_a, args.image_b, path, args.byte_exact) for path in _each(args)
+    ]
+    result = found[0] if paths is None else merged(found, paths)
     print_json(as_json(result)) if args.json else print_result(result)
     return ExitCode.OK if result.equal else ExitCode.DIFFERENT
+
+
+def _each(args) -> list:
+    """The directories compared one by one: each of several --path (their union), else the one."""
+    paths = paths_of(args)
+    return list(paths.members) if paths else [args.path]
+
+
+def merged(found: list, paths: Paths) -> Comparison:
+    """Comparisons of each of several paths as one: the config's differences once,
+    every path's tree differences."""
+    first = found[0]
+    return replace(
+        first,
+        path=str(paths),
+        tree=[line for result in found for line in result.tree],
+        equivalent=[name for result in found for name in result.equivalent],
+    )
 
 
 def _run_in_registry(args, platforms: list, progress) -> int:
     """Images in a registry (one not in the engine, or ``--platform``): per platform."""
     registry = registry_for_reading([args.image_a, args.image_b], args.environment.certs_d)
     progress(f"reading both images' layers from {registry.host}, platform by platform (nothing is pulled)")
+    paths = paths_of(args)
     with tempfile.TemporaryDirectory(prefix="difflayers-verify-") as work:
-        found = compare_platforms(
-            registry, args.image_a, args.image_b, args.path, platforms, args.byte_exact, Path(work)
-        )
+        each = [
+            compare_platforms(
+                registry, args.image_a, args.image_b, path, platforms, args.byte_exact, Path(work)
+            )
+            for path in _each(args)
+        ]
+    found = each[0]
+    if paths is not None:  # per platform, its comparisons of each path merged
+        found = [
+            (platform, merged([run[i][1] for run in each], paths)) for i, (platform, _) in enumerate(found)
+        ]
     if args.json:
         print_json(
             {

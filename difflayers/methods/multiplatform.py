@@ -36,6 +36,7 @@ from difflayers.core.mediatypes import DOCKER_LIST, OCI_INDEX
 from difflayers.core.names import check_tree_path
 from difflayers.core.platforms import Listing, Platform
 from difflayers.core.reference import Reference, parse_reference
+from difflayers.core.scope import refuse_outside_paths
 from difflayers.errors import BadInput, RegistryError
 from difflayers.figures import shared_layers
 from difflayers.methods import Method, indexartifact
@@ -201,6 +202,7 @@ def _delta(registry, target, old: Image, new: Image, platform, path, output_dir,
     if not found.spool_complete:  # a file newly hardlinked, unchanged: read NEW again, keeping all
         tree = RegistryTree(registry, new_image, path, index.entries, work, keep_all=True)
         found = diff_tree(tree, index.entries, work, options.byte_exact)
+    refuse_outside_paths(options.paths, found.plan)
     plan, new_data = found.plan, found.new_index.read_bytes()
     new_entries = treeindex.streamed(new_data, path)
     superseded, tree_bytes = superseded_bytes(index.entries, new_entries, plan)

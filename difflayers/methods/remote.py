@@ -39,6 +39,7 @@ from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.imageconfig import config_bytes, processed_config
 from difflayers.core.names import check_tree_path, escaped_text, under_any
 from difflayers.core.reference import Reference, parse_reference
+from difflayers.core.scope import refuse_outside_paths
 from difflayers.errors import BadIndex, BadInput, VerificationFailed
 from difflayers.figures import shared_layers
 from difflayers.methods import Method, indexartifact
@@ -124,6 +125,7 @@ def optimize(
     refusal = outside_refusal(outside, path) if outside is not None else None
     if refusal:
         raise BadInput(refusal)
+    refuse_outside_paths(options.paths, found.plan)
     plan = found.plan
     new_index = found.new_index.read_bytes()
     progress(f"found {plan.created} new, {plan.changed} changed, {len(plan.removals)} removed")

@@ -3,7 +3,7 @@
 import pytest
 
 import difflayers
-from difflayers.errors import DiffLayersError, ExitCode, ImageNotFound
+from difflayers.errors import DiffLayersError, ExitCode, ImageNotFound, PathProblem
 
 from .conftest import sh
 from .independent import config_differences, tree_differences
@@ -50,4 +50,7 @@ def test_errors_are_raised_typed_never_printed(revisions, capsys):
     with pytest.raises(ImageNotFound) as raised:
         difflayers.optimize("difflayers-test-api-absent:1", revisions[2], "/app", tag="x:y")
     assert isinstance(raised.value, DiffLayersError) and raised.value.exit_code == ExitCode.BAD_INPUT
+    # Several paths are their union; each must be a directory in NEW, checked before any work.
+    with pytest.raises(PathProblem, match="/nowhere does not exist in image"):
+        difflayers.optimize(revisions[1], revisions[2], ["/app", "/nowhere"], tag="x:y")
     assert capsys.readouterr().out == ""

@@ -58,14 +58,18 @@ def test_optimize_needs_a_path_and_a_tag(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("command", ["optimize", "diff", "verify", "index"])
-def test_a_second_path_is_refused_not_silently_preferred(command, capsys, tmp_path):
+def test_several_paths_are_their_union_not_one_silently_preferred(command, capsys, tmp_path):
     (tmp_path / "difflayers.yaml").write_text("path: /srv/app\n")  # a default is not a first --path
     argv = [command, "a", *(["b"] if command != "index" else []), "--path", "/app", "-t", "x:1"]
     argv = [a for a in argv if command == "optimize" or a not in ("-t", "x:1")]
     argv += ["-o", str(tmp_path / "index")] if command == "index" else []
-    assert parse([*argv, "--path", "/app"], cwd=tmp_path).path == "/app"
-    said = refused([*argv, "--path", "/root/.npm"], capsys, tmp_path)
-    assert "given twice (/app, /root/.npm)" in said and "--path /" in said
+    once = parse([*argv, "--path", "/app"], cwd=tmp_path)
+    assert (once.path, once.paths) == ("/app", None)
+    both = parse([*argv, "--path", "/root/.npm"], cwd=tmp_path)
+    assert (both.path, both.paths.members) == ("/", ("/app", "/root/.npm"))
+    nested = parse([*argv, "--path", "/app/static"], cwd=tmp_path)
+    assert (nested.path, nested.paths) == ("/app", None)  # /app/static adds nothing
+    assert "must be normalised" in refused([*argv, "--path", "/srv/"], capsys, tmp_path)
 
 
 def test_project_file_gives_defaults_and_flags_win(tmp_path):
