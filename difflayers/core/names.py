@@ -141,6 +141,13 @@ def check_tree_path(path: str, what: str = "RESTRICT_DIFF_TO_PATH", volume_targe
             "mounted at /. The whole image is compared in place, with BuildKit: `difflayers optimize "
             "OLD NEW --path /` with a docker CLI that has it"
         )
+    several = re.split(r"[\s,;]+(?=/)", path)
+    if volume_target and len(several) > 1:
+        raise PathProblem(
+            f"{what} names one directory, not a list ({', '.join(several)}): Docker mounts one volume "
+            "per path, so the compose kit compares one per run. Several directories at once, as their "
+            "union: `difflayers optimize OLD NEW " + " ".join(f"--path {p}" for p in several) + "`"
+        )
     normal = posixpath.normpath("/" + path.lstrip("/"))
     if normal != path:
         raise PathProblem(f"{what} must be normalised: {path!r} (try {normal!r})")

@@ -86,6 +86,7 @@ def test_missing_image_fails_clearly(kit, project, pair):
         ("/srv/app/a", ""),
         ("/", "can't be '/'"),  # Docker's own words: a volume cannot be mounted at /
         ("/etc", "cannot be read through a container"),  # /etc/hosts would be Docker's stand-in
+        ("/srv/app /etc", "--path /srv/app --path /etc"),  # a list: one per run here, or the CLI's union
     ],
 )
 def test_path_not_a_directory_fails_clearly(kit, project, pair, path, message):

@@ -38,6 +38,17 @@ def test_the_whole_image_is_a_path_where_nothing_is_copied_into_a_volume():
         check_tree_path("/")
 
 
+@pytest.mark.parametrize(
+    "listed", ["/app /root/.npm", "/app,/root/.npm", "/app, /root/.npm", "/app;/root/.npm"]
+)
+def test_a_list_given_to_the_compose_kit_is_named_as_one_with_the_union_to_use(listed):
+    with pytest.raises(PathProblem) as refused:
+        check_tree_path(listed)
+    said = str(refused.value)
+    assert "one directory, not a list (/app, /root/.npm)" in said and "--path /app --path /root/.npm" in said
+    assert check_tree_path("/my app", "--path") == "/my app"  # a space in a name is not a list
+
+
 def test_dockers_stand_ins_are_found_at_and_below_a_path():
     assert len(stand_ins_under("/")) == 10
     assert stand_ins_under("/etc") == ["/etc/hostname", "/etc/hosts", "/etc/mtab", "/etc/resolv.conf"]
