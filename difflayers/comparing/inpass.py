@@ -6,7 +6,8 @@ trees' indexes), the same step writes what the method then needs, so
 NEW's files never pass through the engine's archive endpoint (25-30 MB/s):
 
 - ``delta`` (the Dockerfile method): the delta archive its Dockerfile ADDs,
-  from NEW's mount, reading only the files it ships (``archives.delta``);
+  from NEW's mount, reading only the files it ships (``archives.delta``),
+  and what differs outside the path, as below;
 - ``layer`` (the layer method): the delta layer, likewise (``archives.layer``
   on an ``archives.fstree.FsTree``); OLD's and NEW's tree indexes of the
   compared path, hashed at once, from which the log is made in rsync's
@@ -43,7 +44,7 @@ from difflayers.methods.dockerfile import DELTA_ARCHIVE as DELTA_NAME  # what th
 
 # Where the differ's step sees the trees (the compare Dockerfile mounts them).
 TREES = {"old": "/trees/old", "new": "/trees/new"}
-ROOTS = {"old": "/trees/old-root", "new": "/trees/new-root"}  # the layer mode only
+ROOTS = {"old": "/trees/old-root", "new": "/trees/new-root"}  # the whole images
 BASE_ROOT = "/trees/base-root"  # the image OLD and NEW were built FROM, when mounted
 
 LAYER_NAME = "delta-layer.tar"
@@ -136,16 +137,19 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
                 pool.submit(_timed, f"{role} index", index_stream, DirTree(TREES[role]), path, dest)
                 for role, dest in zip(("old", "new"), indexes)
             ]
-            outside = pool.submit(_timed, "outside", outside_differences, path)
+        # Either method's delta of the path makes NEW only where NEW equals
+        # OLD outside it: both whole images compared, beside the path's work.
+        outside = pool.submit(_timed, "outside", outside_differences, path)
+        if mode == "layer":
             for job in jobs:
                 seconds.update(job.result()[1])
-            jobs = [outside]
             keeps_old = timed(
                 "compare", record_from_indexes, TREES["new"], TREES["old"], out,
                 path=path, old=old, new=new, indexes=indexes,
             )  # fmt: skip
         else:
             timed("rsync", compare_and_record, TREES["new"], TREES["old"], out, path=path, old=old, new=new)
+        jobs = [outside]
         _, plan = difflog.load(out, byte_exact)
         if mode == "layer":
             # Known: the layer writer reads only the directories and the entries it ships.
@@ -166,8 +170,7 @@ def make(out: Path, path: str, old, new, byte_exact: bool, mode: str) -> None:
             write_json(out / STATS, asdict(stats))
         for job in jobs:
             seconds.update(job.result()[1])
-        if mode == "layer":
-            done["outside"] = outside.result()[0]
+        done["outside"] = outside.result()[0]
     seconds["all"] = round(time.monotonic() - started, 2)
     write_json(out / DONE, {**done, "seconds": seconds})
 
@@ -251,7 +254,11 @@ def outside_refusal(outside: dict, path: str) -> str | None:
     first = outside["shown"][0] if outside["shown"] else ""
     count = f"{outside['differences']:,} entries"
     covering = posixpath.commonpath([path, *folders]) if folders else "/"
-    wider = "--path / (the whole image)" if covering == "/" else f"--path {covering}, which covers them"
+    if covering != "/":
+        wider = f"--path {covering}, which covers them"
+    else:  # the folders beside the path, as their union; or everything
+        union = " ".join(f"--path {folder}" for folder in [path, *list(folders)[:SHOWN]])
+        wider = f"{union} (their union), or --path / (the whole image)"
     return (
         f"NEW differs from OLD outside {path} in {count} ({where}; first: {first}): "
         f"OLD with a layer of {path} cannot make NEW, so nothing was made. Keep what a build step leaves "

@@ -61,7 +61,7 @@ def compare(
     """Write the differ's log and metadata for OLD and NEW into ``output_dir``;
     ``in_pass`` ("delta" or "layer"): what that method needs too (``comparing.inpass``);
     ``base_ref``: the image OLD and NEW were built FROM, compared with them
-    outside the path in the layer mode (a name ``usable`` accepts).
+    outside the path (a name ``usable`` accepts).
 
     The engine builds with a docker CLI that has BuildKit (DIFFLAYERS_DOCKER_CLI,
     else ``docker``, then ``/usr/bin/docker``).
@@ -73,7 +73,7 @@ def compare(
         new_ref=new.ref,
         path=path,
         command=compare_command(path, old, new, in_pass, byte_exact),
-        whole_roots=in_pass == "layer",
+        whole_roots=in_pass is not None,  # either method's delta of the path needs NEW = OLD outside it
         base_ref=base_ref if base_ref and usable(base_ref, base_ref, path) else None,
     )
     # Inside output_dir, so the results are renamed into place, not copied.
