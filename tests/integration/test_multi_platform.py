@@ -316,6 +316,27 @@ def test_two_platforms_get_deltas_one_is_new_one_is_dropped(platforms_built, reg
         assert pulled_tree_differences(address, repository, "2-staging", "2", arch) == [], arch
 
 
+def test_the_whole_image_of_each_platform(platforms_built, registry):
+    """``--path /``: each platform's whole tree is compared (its base's /etc/arch
+    included, unchanged), and each gets one small layer equal to NEW's."""
+    address, storage = registry
+    prefix, repository = platforms_built, "mp/whole"
+    put_index(address, repository, "1", push_platforms(address, prefix, "1", BOTH, repository))
+    put_index(address, repository, "2-staging", push_platforms(address, prefix, "2", BOTH, repository))
+    result = run(
+        "optimize",
+        *(f"{address}/{repository}:{tag}" for tag in ("1", "2-staging")),
+        *("--path", "/", "--push", f"{address}/{repository}:2", "--json"),
+    )
+    assert result.returncode == 0, result.stderr
+    for figures in json.loads(result.stdout)["platforms"]:
+        assert figures["method"] == "layer" and figures["verified"], figures
+        assert (figures["new"], figures["changed"], figures["removed"]) == (2, 2, 1), figures
+        assert figures["bytes_added"] < 60_000, figures
+    for arch in BOTH:
+        assert pulled_tree_differences(address, repository, "2-staging", "2", arch) == [], arch
+
+
 def test_bad_platform_input_exits_2_and_pushes_nothing(platforms_built, registry):
     address, _ = registry
     prefix, repository = platforms_built, "mp/bad"
