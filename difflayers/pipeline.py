@@ -294,10 +294,7 @@ def optimize(
             )
             lap("push")
     processed = engine.inspect_image(tag)
-    # What NEW as built adds: read from its layers, unless the differ's pass
-    # already knows NEW's files under the path (reading the layers would
-    # take as long as a push of NEW).
-    naive = found.record.new_tree_bytes if found.in_pass else naive_bytes(engine, new_id, old["Id"])
+    naive = _naive_bytes(engine, found, path, new_id, old)
     if start.decision.kind is DecisionKind.REBASE_NEW:
         # NEW as built, measured like every result: against OLD, which it does not extend.
         layers_added, bytes_added = len(processed["RootFS"]["Layers"]) - shared_layers(processed, old), naive
@@ -331,6 +328,17 @@ def optimize(
         "step_seconds": seconds,
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _naive_bytes(engine: Engine, found: Diff, path: str, new_id: str, old: dict) -> int:
+    """What NEW as built adds: the content of its layers OLD lacks. The differ's
+    pass knows NEW's files under the path, which are those (reading the layers
+    would take as long as a push of NEW), but for the whole image (``/``, and
+    a union compared there) on a base NEW shares with OLD: its files are not
+    NEW's to push, so NEW's own layers are read."""
+    if found.in_pass and (path != "/" or not shared_layers(engine.inspect_image(new_id), old)):
+        return found.record.new_tree_bytes
+    return naive_bytes(engine, new_id, old["Id"])
 
 
 def _verify(engine: Engine, diff: Diff, made: Made, new_ref, new_id, unverified, options, progress):
