@@ -80,6 +80,13 @@ def make_server_cert(folder: Path, ca: tuple, ip: str = "127.0.0.1") -> tuple:
     return folder / "server.crt", folder / "server.key"
 
 
+def only_in_registry(image: str, remote: str) -> None:
+    """``image`` pushed as ``remote``, whose tag is then removed here: OLD as a
+    runner that never had it finds it (its layers stay in the engine)."""
+    for argv in (["tag", image, remote], ["push", "-q", remote], ["image", "rm", remote]):
+        subprocess.run(["docker", *argv], check=True, capture_output=True)
+
+
 def free_port() -> int:
     import socket
 

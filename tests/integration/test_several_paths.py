@@ -15,6 +15,7 @@ import pytest
 
 from .conftest import sh
 from .independent import config_differences, saved_tree_differences
+from .registries import only_in_registry
 
 pytestmark = pytest.mark.engine
 CLI = [sys.executable, "-m", "difflayers"]
@@ -84,10 +85,8 @@ def test_the_app_and_its_cache_ship_in_one_layer_equal_to_new(images, unique, me
 def test_old_only_in_the_registry_the_union_is_pushed_or_refused(images, registry, unique):
     address, _ = registry
     old_remote, target = f"{address}/paths/app:1", f"{address}/paths/app:2"
-    sh(["docker", "tag", images["old"], old_remote], ".")
     try:
-        sh(["docker", "push", "-q", old_remote], ".")
-        sh(["docker", "image", "rm", old_remote], ".")
+        only_in_registry(images["old"], old_remote)
         wide = sh([*CLI, "optimize", old_remote, images["wide"], *PATHS, "--push", target], ".", check=False)
         _refused_naming_etc(wide)
         with urllib.request.urlopen(f"http://{address}/v2/paths/app/tags/list") as answer:

@@ -22,6 +22,7 @@ import pytest
 
 from .conftest import sh
 from .independent import config_differences, saved_layers, saved_tree, saved_tree_differences
+from .registries import only_in_registry
 
 pytestmark = pytest.mark.engine
 CLI = [sys.executable, "-m", "difflayers"]
@@ -130,10 +131,8 @@ def test_old_only_in_the_registry_the_whole_image_is_read_in_place(refresh, regi
     stand-ins would be shipped: that run is refused, nothing pushed."""
     address, _ = registry
     old_remote, target = f"{address}/refresh/app:1", f"{address}/refresh/app:2"
-    sh(["docker", "tag", refresh["old"], old_remote], ".")
     try:
-        sh(["docker", "push", "-q", old_remote], ".")
-        sh(["docker", "image", "rm", old_remote], ".")
+        only_in_registry(refresh["old"], old_remote)
         through_containers = {"DIFFLAYERS_COMPARE": "volumes"}
         for path in ("/", "/etc"):
             optimize = [*CLI, "optimize", old_remote, refresh["new"], "--path", path, "--push", target]
