@@ -16,9 +16,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from difflayers.adapters.credentials import credentials_for
 from difflayers.adapters.engine import TOOL_IMAGE, Engine
-from difflayers.adapters.registry import Registry
+from difflayers.adapters.registry import registry_of
 from difflayers.comparing import construction, difflog, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
@@ -233,13 +232,7 @@ def optimize(
             raise BadInput("--push assembles the layer itself: use it with --method layer (or auto)")
         method = Method.LAYER
         target = parse_reference(options.push_to)
-        registry = Registry(
-            target.api_host,
-            options.plain_http,
-            credentials_for(target.host),
-            certs_d=options.certs_d,
-            scopes={f"repository:{target.repository}:pull,push"},
-        )
+        registry = registry_of(target, options.plain_http, options.certs_d, push=[target])
     old = engine.inspect_image(old_ref)
     new_id = engine.inspect_image(new_ref)["Id"]
     notes = _moved_tags(engine, tag, {"OLD": old["Id"], "NEW": new_id})

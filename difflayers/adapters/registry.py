@@ -49,6 +49,18 @@ REFERRERS_WAIT = 2.0  # seconds: a longer Retry-After goes to the tag schema at 
 MAX_MANIFEST = 4 << 20  # bytes: the largest manifest every registry takes and serves (OCI distribution)
 
 
+def registry_of(target, plain_http: bool = False, certs_d: str | None = None, pull=(), push=()) -> "Registry":
+    """The client of ``target``'s registry (a ``Reference``), with the login
+    ``docker login`` stored, pull on the repositories of the ``pull`` references
+    and pull and push on those of ``push``: the one way a command makes one, so
+    each takes ``--plain-http`` and the engine's CAs alike."""
+    from difflayers.adapters.credentials import credentials_for
+
+    scopes = {f"repository:{ref.repository}:pull" for ref in pull}
+    scopes |= {f"repository:{ref.repository}:pull,push" for ref in push}
+    return Registry(target.api_host, plain_http, credentials_for(target.host), certs_d=certs_d, scopes=scopes)
+
+
 def is_loopback(host: str) -> bool:
     hostname = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or "]" in host else host
     if hostname == "localhost":

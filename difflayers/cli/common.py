@@ -100,10 +100,9 @@ def reads_registry(engine, refs: list, platforms: list) -> bool:
     return bool(platforms) or bool(missing) and all(parse_reference(r).host != "docker.io" for r in missing)
 
 
-def registry_for_reading(refs: list, certs_d):
+def registry_for_reading(refs: list, certs_d, plain_http: bool = False):
     """A registry client with pull access to ``refs``, which must share a registry."""
-    from difflayers.adapters.credentials import credentials_for
-    from difflayers.adapters.registry import Registry
+    from difflayers.adapters.registry import registry_of
     from difflayers.core.reference import parse_reference
 
     names = [parse_reference(ref) for ref in refs]
@@ -112,13 +111,7 @@ def registry_for_reading(refs: list, certs_d):
             f"{', '.join(refs)} are not all in this engine, nor in one registry: "
             "pull them, or name each as it is in the registry"
         )
-    return Registry(
-        names[0].api_host,
-        False,
-        credentials_for(names[0].host),
-        certs_d=certs_d,
-        scopes={f"repository:{name.repository}:pull" for name in names},
-    )
+    return registry_of(names[0], plain_http, certs_d, pull=names)
 
 
 def platform_args(args) -> list:

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from difflayers.adapters.engine import TOOL_IMAGE
+from difflayers.adapters.registry import registry_of
 from difflayers.cli.common import PathOption, print_json
 from difflayers.comparing import indexpass
 from difflayers.core.names import check_tree_path
@@ -19,7 +20,6 @@ from difflayers.errors import ExitCode
 from difflayers.methods import indexartifact
 from difflayers.methods.oldtree import old_index
 from difflayers.methods.push import find_old, read_image
-from difflayers.methods.remote import registry_for
 
 HELP = "write an image's tree index (entries with digests), and attach it in the registry"
 EXAMPLE = "difflayers index localhost:5000/app:1 --path /app --push"
@@ -52,7 +52,7 @@ def run(args, engine, progress) -> int:
     if local:
         engine.require_directory(args.image, args.path)
     ref = parse_reference(args.image) if args.push or not local else None
-    registry = registry_for(ref, ref, args.plain_http, args.environment.certs_d) if ref else None
+    registry = registry_of(ref, args.plain_http, args.environment.certs_d, push=[ref]) if ref else None
     result = {"image": args.image, "path": args.path, "source": "engine" if local else "registry"}
     with tempfile.TemporaryDirectory(prefix="difflayers-index-") as work:
         if local:

@@ -20,6 +20,7 @@ def add_arguments(p) -> None:
         metavar="OS/ARCH[/VARIANT]",
         help="of an image in a registry: report these platforms only (repeat, or comma separated)",
     )
+    p.add_argument("--plain-http", action="store_true", help="talk HTTP to a registry not on loopback")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -74,7 +75,7 @@ def run(args, engine, progress) -> int:
     platforms = platform_args(args)
     refs = [ref for ref in (args.image, args.base, args.new) if ref]
     if reads_registry(engine, refs, platforms):
-        registry = registry_for_reading(refs, args.environment.certs_d)
+        registry = registry_for_reading(refs, args.environment.certs_d, args.plain_http)
         figures = report_platforms(registry, args.image, args.base, args.new, platforms)
         print_json(figures) if args.json else print_platforms(figures)
         return ExitCode.OK

@@ -49,6 +49,7 @@ def add_arguments(parser) -> None:
         metavar="OS/ARCH[/VARIANT]",
         help="of images in a registry: compare these platforms only (repeat, or comma separated)",
     )
+    parser.add_argument("--plain-http", action="store_true", help="talk HTTP to a registry not on loopback")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -116,7 +117,7 @@ def merged(found: list, paths: Paths) -> Comparison:
 
 def _run_in_registry(args, platforms: list, progress) -> int:
     """Images in a registry (one not in the engine, or ``--platform``): per platform."""
-    registry = registry_for_reading([args.image_a, args.image_b], args.environment.certs_d)
+    registry = registry_for_reading([args.image_a, args.image_b], args.environment.certs_d, args.plain_http)
     progress(f"reading both images' layers from {registry.host}, platform by platform (nothing is pulled)")
     paths = paths_of(args)
     with tempfile.TemporaryDirectory(prefix="difflayers-verify-") as work:

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from difflayers.core.names import check_tree_path, is_under
-from difflayers.errors import ChangesOutsidePaths
+from difflayers.core.treeindex import DIRECTORY
+from difflayers.errors import ChangesOutsidePaths, PathProblem
 
 SHOWN = 5  # entries and folders a refusal names
 
@@ -76,6 +77,21 @@ def refuse_outside_paths(paths: Paths | None, plan) -> None:
         "step leaves there out of the image (a cache: RUN --mount=type=cache,target=FOLDER), or ship "
         "NEW as built"
     )
+
+
+def require_directories(paths: Paths | None, entries: Iterable, image: str) -> None:
+    """Each of several paths is a directory in ``entries`` (NEW's tree under
+    ``paths.root``, as index entries): a mistyped one is refused (exit 2), not
+    silently compared as empty. Where NEW is in the engine it is asked instead."""
+    if paths is None or not paths.is_union:
+        return
+    wanted = {posixpath.relpath(member, paths.root): member for member in paths.members}
+    for entry in entries:
+        if entry.kind == DIRECTORY:
+            wanted.pop(entry.name, None)
+    if wanted:
+        missing = ", ".join(sorted(wanted.values()))
+        raise PathProblem(f"{missing}: not a directory in {image}; each --path must be one in NEW")
 
 
 def _within(name: str, folder: str) -> bool:

@@ -25,7 +25,7 @@ import json
 import time
 from pathlib import Path
 
-from difflayers.adapters.registry import Registry
+from difflayers.adapters.registry import Registry, registry_of
 from difflayers.archives.layer import write_layer
 from difflayers.comparing.indexdiff import diff_tree
 from difflayers.comparing.madeindex import made_index
@@ -36,7 +36,7 @@ from difflayers.core.mediatypes import DOCKER_LIST, OCI_INDEX
 from difflayers.core.names import check_tree_path
 from difflayers.core.platforms import Listing, Platform
 from difflayers.core.reference import Reference, parse_reference
-from difflayers.core.scope import refuse_outside_paths
+from difflayers.core.scope import refuse_outside_paths, require_directories
 from difflayers.errors import BadInput, RegistryError
 from difflayers.figures import shared_layers
 from difflayers.methods import Method, indexartifact
@@ -59,22 +59,6 @@ def wants_registry_new(engine, new_ref: str, push_to: str | None) -> bool:
     """True when NEW is not in the engine but named in the registry pushed to."""
     advice = "build it, or name it as it is there (HOST/REPO:TAG, e.g. the staging tag buildx pushed)"
     return only_in_registry(engine, new_ref, push_to, "NEW", advice)
-
-
-def registry_for(target: Reference, old: Reference, new: Reference, options) -> Registry:
-    from difflayers.adapters.credentials import credentials_for
-
-    return Registry(
-        target.api_host,
-        options.plain_http,
-        credentials_for(target.host),
-        certs_d=options.certs_d,
-        scopes={
-            f"repository:{old.repository}:pull",
-            f"repository:{new.repository}:pull",
-            f"repository:{target.repository}:pull,push",
-        },
-    )
 
 
 class Image:
@@ -129,7 +113,9 @@ def optimize(old_ref: str, new_ref: str, path: str, output_dir: Path, options, p
     started = time.monotonic()
     check_tree_path(path, "--path", volume_target=False)
     target, old_name, new_name = map(parse_reference, (options.push_to, old_ref, new_ref))
-    registry = registry_for(target, old_name, new_name, options)
+    registry = registry_of(
+        target, options.plain_http, options.certs_d, pull=[old_name, new_name], push=[target]
+    )
     progress(f"reading the platforms of OLD and NEW in {target.host}")
     new = Image(registry, new_name, "NEW")
     selected = [Platform.parse(text) for text in options.platforms] if options.platforms else None
@@ -202,9 +188,10 @@ def _delta(registry, target, old: Image, new: Image, platform, path, output_dir,
     if not found.spool_complete:  # a file newly hardlinked, unchanged: read NEW again, keeping all
         tree = RegistryTree(registry, new_image, path, index.entries, work, keep_all=True)
         found = diff_tree(tree, index.entries, work, options.byte_exact)
-    refuse_outside_paths(options.paths, found.plan)
     plan, new_data = found.plan, found.new_index.read_bytes()
     new_entries = treeindex.streamed(new_data, path)
+    require_directories(options.paths, new_entries, f"{new.ref} ({platform})")
+    refuse_outside_paths(options.paths, plan)
     superseded, tree_bytes = superseded_bytes(index.entries, new_entries, plan)
     decision = chain_decision(options.policy, old_like, superseded, tree_bytes)
     if decision.kind is DecisionKind.REBASE_NEW:

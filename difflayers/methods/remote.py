@@ -23,9 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from difflayers.adapters.credentials import credentials_for
 from difflayers.adapters.engine import TOOL_IMAGE, Engine, refuse_stand_ins
-from difflayers.adapters.registry import Registry
+from difflayers.adapters.registry import Registry, registry_of
 from difflayers.archives.layer import write_layer
 from difflayers.comparing import indexpass, mounts
 from difflayers.comparing.indexcheck import layer_differences, tree_differences
@@ -68,17 +67,6 @@ def only_in_registry(engine: Engine, ref: str, push_to: str | None, role: str, a
     return True
 
 
-def registry_for(target: Reference, old: Reference, plain_http: bool, certs_d) -> Registry:
-    """The registry of ``target``, with pull on OLD's repository and push on the target's."""
-    return Registry(
-        target.api_host,
-        plain_http,
-        credentials_for(target.host),
-        certs_d=certs_d,
-        scopes={f"repository:{old.repository}:pull", f"repository:{target.repository}:pull,push"},
-    )
-
-
 @dataclass
 class Made:
     """What went to the registry: the push's figures, the manifest pushed (the
@@ -104,7 +92,7 @@ def optimize(
     in_place = indexpass.usable(engine, new_ref, path)
     if not in_place:
         refuse_stand_ins(path, new_ref)  # NEW is read through a container below
-    registry = registry_for(target, old_name, options.plain_http, options.certs_d)
+    registry = registry_of(target, options.plain_http, options.certs_d, pull=[old_name], push=[target])
     if options.new_if_no_old and not in_registry(registry, old_name):
         return first_revision(
             engine, registry, old_name, options.push_to, (new_ref, new), path, output_dir, progress

@@ -318,16 +318,17 @@ def test_two_platforms_get_deltas_one_is_new_one_is_dropped(platforms_built, reg
 
 def test_the_whole_image_of_each_platform(platforms_built, registry):
     """``--path /``: each platform's whole tree is compared (its base's /etc/arch
-    included, unchanged), and each gets one small layer equal to NEW's."""
+    included, unchanged), and each gets one small layer equal to NEW's. Several
+    paths are checked in each platform's tree: one NEW lacks is refused."""
     address, storage = registry
     prefix, repository = platforms_built, "mp/whole"
     put_index(address, repository, "1", push_platforms(address, prefix, "1", BOTH, repository))
     put_index(address, repository, "2-staging", push_platforms(address, prefix, "2", BOTH, repository))
-    result = run(
-        "optimize",
-        *(f"{address}/{repository}:{tag}" for tag in ("1", "2-staging")),
-        *("--path", "/", "--push", f"{address}/{repository}:2", "--json"),
-    )
+    images = [f"{address}/{repository}:{tag}" for tag in ("1", "2-staging")]
+    target = f"{address}/{repository}:2"
+    missing = run("optimize", *images, "--path", "/app", "--path", "/srv", "--push", target)
+    assert missing.returncode == 2 and "/srv: not a directory in" in missing.stderr, missing.stderr
+    result = run("optimize", *images, "--path", "/", "--push", target, "--json")
     assert result.returncode == 0, result.stderr
     for figures in json.loads(result.stdout)["platforms"]:
         assert figures["method"] == "layer" and figures["verified"], figures

@@ -3,7 +3,8 @@
 import pytest
 
 from difflayers.core.plan import Plan
-from difflayers.core.scope import Paths, refuse_outside_paths, union
+from difflayers.core.scope import Paths, refuse_outside_paths, require_directories, union
+from difflayers.core.treeindex import Entry
 from difflayers.errors import ChangesOutsidePaths, PathProblem
 
 
@@ -54,3 +55,15 @@ def test_a_plan_of_a_folder_that_holds_a_path_only_by_its_name_is_refused():
 def test_one_path_refuses_nothing_here():
     refuse_outside_paths(None, Plan(additions=("etc/x",)))
     refuse_outside_paths(union(["/app"]), Plan(additions=("etc/x",)))  # one path: its own checks
+
+
+def test_each_path_of_a_union_must_be_a_directory_in_new():
+    def entry(name, kind):
+        return Entry(name, kind, 0o755, 0, 0)
+
+    paths = union(["/app", "/root/.npm", "/srv"])
+    tree = [entry(name, "d") for name in (".", "app", "root", "root/.npm")] + [entry("srv", "l")]
+    with pytest.raises(PathProblem, match=r"^/srv: not a directory in app:2 \(linux/arm64\)"):
+        require_directories(paths, tree, "app:2 (linux/arm64)")
+    require_directories(union(["/app", "/root/.npm"]), tree, "app:2")
+    require_directories(None, [], "app:2")
