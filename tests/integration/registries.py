@@ -95,13 +95,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class RegistryServer:
-    """docker-registry serving on 127.0.0.1:PORT with ``extra`` config (YAML text)."""
+def lan_address() -> str:
+    """A non-loopback IPv4 address of this machine (a UDP socket's own end: no packet is sent)."""
+    import socket
 
-    def __init__(self, root: Path, extra: str = "", tls: tuple | None = None):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 1))
+        return s.getsockname()[0]
+
+
+class RegistryServer:
+    """docker-registry serving on HOST:PORT (127.0.0.1 unless told) with ``extra``
+    config (YAML text), its storage in ``root`` unless another is given."""
+
+    def __init__(self, root: Path, extra: str = "", tls: tuple | None = None, host="127.0.0.1", storage=None):
         self.root, self.port = root, free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.storage = root / "storage"
+        self.address = f"{host}:{self.port}"
+        self.storage = storage or root / "storage"
         tls_yaml = f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else ""
         config = root / "config.yml"
         config.write_text(

@@ -294,3 +294,34 @@ def test_a_push_cut_off_before_the_manifest_leaves_the_tag_and_completes_when_ru
         pulled_back_equal(pair, target, config_dir)
     finally:
         sh(["docker", "image", "rm", "-f", *made], ".", check=False)
+
+
+@pytest.mark.once
+def test_verify_and_report_talk_http_to_a_registry_not_on_loopback_only_when_told(tmp_path, pair):
+    """The engine pushes to loopback (plain HTTP there); a second server on a
+    non-loopback address serves the same storage, also in plain HTTP, which the
+    kit does not assume away from loopback: HTTPS unless ``--plain-http``."""
+    (tmp_path / "near").mkdir()
+    near = registries.RegistryServer(tmp_path / "near")
+    far = None
+    try:
+        for side in ("old", "new"):
+            remote = f"{near.address}/plain/app:{side}"
+            for argv in (["tag", pair[side], remote], ["push", "-q", remote], ["image", "rm", remote]):
+                sh(["docker", *argv], ".")
+        (tmp_path / "far").mkdir()
+        far = registries.RegistryServer(tmp_path / "far", host=registries.lan_address(), storage=near.storage)
+        old, new = (f"{far.address}/plain/app:{side}" for side in ("old", "new"))
+
+        told = kit("verify", old, new, "--path", "/app", "--plain-http", check=False)
+        assert told.returncode == 1 and "only in B: new.txt" in told.stdout, told.stdout + told.stderr
+        untold = kit("verify", old, new, "--path", "/app", check=False)
+        assert untold.returncode == 2 and far.address in untold.stderr, untold.stderr
+        assert "Traceback" not in untold.stderr
+        figures = json.loads(kit("report", new, "--base", old, "--plain-http", "--json").stdout)
+        (row,) = figures["platforms"]
+        assert len(row["layers"]) == 1 and 0 < row["bytes_added"] < 20_000, row
+    finally:
+        for server in (far, near):
+            if server is not None:
+                server.stop()
