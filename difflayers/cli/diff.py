@@ -62,7 +62,7 @@ def run(args, engine, progress) -> int:
         found = pipeline.diff(engine, args.old, args.new, args.path, output, progress, args.byte_exact)
     refuse_outside_paths(paths, found.plan)  # what optimize would refuse (exit 2)
     if args.json:
-        print_json(as_json(found))
+        print_json({**as_json(found), **({"paths": list(paths.members)} if paths else {})})
     else:
         print(difflog.summary(found.record, found.plan))
     return ExitCode.OK

@@ -115,6 +115,7 @@ def test_verify_and_diff_take_the_union(images):
 
     plan = json.loads(sh([*CLI, "diff", images["old"], images["new"], *PATHS, "--json"], ".").stdout)
     assert {"app/version", "root/.cache/tool/state", "root/.cache/tool/more"} <= set(plan["ship"]), plan
+    assert (plan["path"], plan["paths"]) == ("/", ["/app", "/root/.cache/tool"])
     _refused_naming_etc(sh([*CLI, "diff", images["old"], images["wide"], *PATHS], ".", check=False))
     missing = sh(
         [*CLI, "diff", images["old"], images["new"], "--path", "/app", "--path", "/nowhere"], ".", check=False
