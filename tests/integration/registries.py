@@ -95,13 +95,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def lan_address() -> str:
-    """A non-loopback IPv4 address of this machine (a UDP socket's own end: no packet is sent)."""
+def lan_address() -> str | None:
+    """A non-loopback IPv4 address of this machine (the source of a route: a UDP
+    socket's own end, no packet sent; else what ``hostname -I`` lists), or None."""
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("10.255.255.255", 1))
-        return s.getsockname()[0]
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            return s.getsockname()[0]
+    except OSError:
+        listed = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout
+        return next((a for a in listed.split() if "." in a and not a.startswith("127.")), None)
 
 
 class RegistryServer:

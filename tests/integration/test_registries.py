@@ -310,7 +310,10 @@ def test_verify_and_report_talk_http_to_a_registry_not_on_loopback_only_when_tol
             for argv in (["tag", pair[side], remote], ["push", "-q", remote], ["image", "rm", remote]):
                 sh(["docker", *argv], ".")
         (tmp_path / "far").mkdir()
-        far = registries.RegistryServer(tmp_path / "far", host=registries.lan_address(), storage=near.storage)
+        address = registries.lan_address()
+        if address is None:
+            pytest.skip("this machine has no IPv4 address but loopback")
+        far = registries.RegistryServer(tmp_path / "far", host=address, storage=near.storage)
         old, new = (f"{far.address}/plain/app:{side}" for side in ("old", "new"))
 
         told = kit("verify", old, new, "--path", "/app", "--plain-http", check=False)
