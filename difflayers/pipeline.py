@@ -18,7 +18,7 @@ from pathlib import Path
 
 from difflayers.adapters.engine import TOOL_IMAGE, Engine
 from difflayers.adapters.registry import registry_of
-from difflayers.comparing import construction, difflog, mounts
+from difflayers.comparing import construction, difflog, initlayer, inpass, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
 from difflayers.comparing.inpass import InPass, outside_refusal
@@ -244,6 +244,8 @@ def optimize(
     found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact, in_pass, base)
     lap("diff")
     if found.in_pass is not None:
+        if found.in_pass.mode == "layer":  # NEW's tree indexed in place (the delta mode keeps none)
+            initlayer.refuse_leftovers(found.in_pass.folder / inpass.NEW_INDEX, path, new_ref)
         refused = outside_refusal(found.in_pass.outside, path)
         if refused:
             raise BadInput(refused)

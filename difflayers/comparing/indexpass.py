@@ -28,7 +28,7 @@ from pathlib import Path
 from difflayers.archives.dirindex import DirTree
 from difflayers.archives.fstree import FsTree
 from difflayers.archives.layer import LayerStats, write_layer
-from difflayers.comparing import inpass, mounts
+from difflayers.comparing import initlayer, inpass, mounts
 from difflayers.comparing.indexdiff import NEW_INDEX_NAME, IndexDiff, diff_indexes, index_stream
 from difflayers.core.outputs import read_json, write_json
 from difflayers.core.plan import Plan
@@ -70,6 +70,7 @@ def diff_in_place(
     output_dir = Path(output_dir)
     argv = command(path, byte_exact)
     _run(engine, tool_image, new_ref, path, old_index, output_dir, argv, base_ref)
+    initlayer.refuse_leftovers(output_dir / NEW_INDEX_NAME, path, new_ref)
     return read_found(output_dir)
 
 
@@ -90,6 +91,7 @@ def index_in_place(engine, tool_image: str, image_ref: str, path: str, dest: Pat
     written to ``dest``. Raises ``mounts.Unavailable`` as ``diff_in_place``."""
     dest = Path(dest)
     _run(engine, tool_image, image_ref, path, None, dest.parent, command(path, False, index_only=True))
+    initlayer.refuse_leftovers(dest.parent / NEW_INDEX_NAME, path, image_ref)
     os.replace(dest.parent / NEW_INDEX_NAME, dest)
     done = read_json(dest.parent / DONE)
     (dest.parent / DONE).unlink()

@@ -13,13 +13,14 @@ import urllib.request
 
 import pytest
 
-from .conftest import sh
+from .conftest import _buildkit_docker, sh
 from .independent import config_differences, saved_tree_differences
 from .registries import only_in_registry
 
 pytestmark = pytest.mark.engine
 CLI = [sys.executable, "-m", "difflayers"]
 PATHS = ["--path", "/app", "--path", "/root/.cache/tool"]
+BUILDKIT = {"DOCKER_BUILDKIT": "1"}
 STEPS = {  # role -> the Dockerfile's RUN: the app, the cache beside it, and (wide) /etc
     "old": "mkdir -p /app /root/.cache/tool && echo 1 > /app/version && echo a > /root/.cache/tool/state",
     "new": "mkdir -p /app /root/.cache/tool && echo 2 > /app/version && echo b > /root/.cache/tool/state "
@@ -37,7 +38,9 @@ def images(tmp_path_factory, unique_module):
         (context / "Dockerfile").write_text(
             f'FROM debian:bookworm-slim\nRUN {step}\nCMD ["cat", "/app/version"]\n'
         )
-        sh(["docker", "build", "--no-cache", "-q", "-t", tags[role], "."], context)
+        # BuildKit, as Docker 29 builds: the legacy builder's RUN leaves Docker's
+        # init layer in the image's tree on containerd's store (test_whole_image).
+        sh([_buildkit_docker(), "build", "--no-cache", "-q", "-t", tags[role], "."], context, env=BUILDKIT)
     yield tags
     sh(["docker", "image", "rm", "-f", *tags.values()], ".", check=False)
 

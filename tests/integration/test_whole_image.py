@@ -197,3 +197,37 @@ def test_the_index_of_the_whole_image_holds_the_images_own_files(refresh, tmp_pa
     hosts = entries["etc/hosts"]
     assert hosts[1] == "f" and hosts[7] == "sha256:" + hashlib.sha256(WRITTEN["etc/hosts"]).hexdigest()
     assert ".dockerenv" not in entries and entries["etc/hostname"][5] == len(WRITTEN["etc/hostname"])
+
+
+def test_the_init_layer_a_legacy_build_leaves_on_containerd_is_refused_not_shipped(
+    registry, tmp_path, unique, image_store
+):
+    """The legacy builder's ``RUN`` on containerd's store leaves Docker's init
+    layer (/.dockerenv, empty /etc/hosts and the like) in the image's tree
+    mounted in place, not in its layers: shipped, the image pushed would hold
+    Docker's files, and the check against that same tree would not see it. It
+    is refused there (exit 2, nothing pushed); on the classic store the tree is
+    the layers', and the run ships and equals NEW."""
+    address, _ = registry
+    tags = {n: f"{unique}:{n}" for n in (1, 2)}
+    for n, tag in tags.items():
+        (tmp_path / str(n)).mkdir()
+        dockerfile = f"FROM {BASE}\nRUN mkdir -p /app && echo {n} > /app/version\n"
+        (tmp_path / str(n) / "Dockerfile").write_text(dockerfile)
+        sh(["docker", "build", "-q", "-t", tag, "."], tmp_path / str(n), env={"DOCKER_BUILDKIT": "0"})
+    old_remote, target = f"{address}/legacy/app:1", f"{address}/legacy/app:2"
+    try:
+        only_in_registry(tags[1], old_remote)
+        optimize = [*CLI, "optimize", old_remote, tags[2], "--path", "/", "--push", target]
+        result = sh(optimize, ".", check=False)
+        if image_store == "containerd":
+            assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+            assert "holds Docker's init layer at /.dockerenv" in result.stderr, result.stderr
+            with urllib.request.urlopen(f"http://{address}/v2/legacy/app/tags/list") as answer:
+                assert json.load(answer)["tags"] == ["1"]  # nothing pushed
+        else:
+            assert result.returncode == 0, result.stderr
+            sh(["docker", "pull", "-q", target], ".")
+            assert saved_tree_differences(tags[2], target) == []
+    finally:
+        sh(["docker", "image", "rm", "-f", *tags.values(), target], ".", check=False)
