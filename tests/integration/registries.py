@@ -132,7 +132,7 @@ class RegistryServer:
         )
         for _ in range(100):
             try:
-                with socket_connect(self.port):
+                with socket_connect(self.port, host):
                     break
             except OSError:
                 time.sleep(0.1)
@@ -148,10 +148,10 @@ class RegistryServer:
         self.proc.wait(timeout=10)
 
 
-def socket_connect(port: int):
+def socket_connect(port: int, host: str = "127.0.0.1"):
     import socket
 
-    return socket.create_connection(("127.0.0.1", port), timeout=1)
+    return socket.create_connection((host, port), timeout=1)
 
 
 def trust_for_engine(address: str, ca_crt: Path) -> Path:
