@@ -91,6 +91,23 @@ def main(argv=None) -> int:
     # job ignores SIGINT): then they stay ignored throughout.
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:  # the program itself, not a caller in the same process
+            _ignore_signals_while_exiting()
+
+
+def _ignore_signals_while_exiting() -> None:
+    """The run is over and its status known. Python restores the default
+    actions as it shuts down, so a SIGTERM arriving in that last moment would
+    kill the process (status -15, no message) after the run ended: seen in CI.
+    From here the status stands."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _main(argv) -> int:
     debug = False
     try:
         env = Environment.read()
