@@ -33,3 +33,29 @@ def test_an_ignored_sigint_stays_ignored(sigint_restored):
     with uninterrupted():
         os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+AS_THE_PROGRAM = """
+import signal, sys
+from difflayers.cli.main import main
+sys.argv = ["difflayers", "completion", "bash"]
+main()
+print("STATUS", [signal.getsignal(s) is signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM)])
+"""
+
+
+def test_the_program_ignores_signals_once_its_status_is_known():
+    """Python restores the default actions while it shuts down: a SIGTERM then
+    would kill a finished run (status -15). The program ignores both from the
+    moment ``main`` returns; a caller of ``main(argv)`` keeps its own handlers."""
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-c", AS_THE_PROGRAM], capture_output=True, text=True, check=True)
+    assert "STATUS [True, True]" in ran.stdout, ran.stdout[-300:] + ran.stderr
+    signal_before = signal.getsignal(signal.SIGTERM)
+    from difflayers.cli.main import main
+
+    assert main(["completion", "bash"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+    signal.signal(signal.SIGTERM, signal_before)
