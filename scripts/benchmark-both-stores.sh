@@ -5,6 +5,8 @@
 # machine; then docs/benchmark.json, docs/benchmark.md's table and the chart from
 # those rows only. Arguments go to each engine's run (e.g. --scenario sample).
 #   scripts/benchmark-both-stores.sh [--scenario NAME]... [--case fresh|kept]...
+# With --link MB_PER_S the rows go to docs/benchmark-link.json and the table
+# between docs/benchmark.md's benchmark-link markers (the loopback run's stay).
 # On a machine with one engine, run scripts/benchmark.py on it instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +34,8 @@ stop_classic
 docker image inspect debian:bookworm-slim >/dev/null 2>&1 || {
   echo "the containerd-store engine has no debian:bookworm-slim (docker load it, as .ci/run does)" >&2; exit 1; }
 "$python" scripts/benchmark.py "$@" --json "$parts/containerd.json"
-"$python" scripts/benchmark.py --combine "$parts/classic.json" "$parts/containerd.json" \
-  --json docs/benchmark.json --readme docs/benchmark.md --svg docs/pushed-bytes.svg
+case " $* " in
+  *" --link "*) outputs=(--json docs/benchmark-link.json --readme docs/benchmark.md) ;;
+  *) outputs=(--json docs/benchmark.json --readme docs/benchmark.md --svg docs/pushed-bytes.svg) ;;
+esac
+"$python" scripts/benchmark.py --combine "$parts/classic.json" "$parts/containerd.json" "${outputs[@]}"

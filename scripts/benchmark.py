@@ -308,15 +308,21 @@ class Registry:
     OLD and nothing else (``way``): the same address, its storage a hardlinked
     copy of OLD's. Blobs are stored once per registry, so ways pushed into
     one registry would find each other's layers there.
+
+    With ``link`` (bytes/s) every client reaches it through a ``Link``: its
+    ``address`` is the link's, so ``docker push``, ``docker pull`` and the kit
+    all pay the same speed.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, link: int | None = None):
         self.binary = shutil.which("docker-registry") or shutil.which("registry")
         if self.binary is None:
             raise SystemExit("docker-registry is not installed (apt-get install docker-registry)")
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.address = f"127.0.0.1:{free_port()}"
+        self.backend = f"127.0.0.1:{free_port()}"
+        self.link = Link(self.backend, link) if link else None
+        self.address = self.link.address if self.link else self.backend
         self.proc = None
         self._serve(root / "storage")
 
@@ -326,7 +332,7 @@ class Registry:
         config = self.root / "config.yml"
         config.write_text(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-            f"    rootdirectory: {storage}\nhttp:\n  addr: {self.address}\n"
+            f"    rootdirectory: {storage}\nhttp:\n  addr: {self.backend}\n"
         )
         self.proc = subprocess.Popen(
             [self.binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -379,6 +385,12 @@ class Registry:
             self.proc.wait(timeout=10)
             self.proc = None
 
+    def shut(self):
+        """The registry stopped for good, and its link."""
+        self.close()
+        if self.link is not None:
+            self.link.close()
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -398,18 +410,17 @@ def wait_for(url: str) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
-class CountingProxy:
-    """A loopback TCP proxy in front of the registry that counts the bytes it
-    sends to its clients: what ``docker pull`` through it downloads."""
+class Proxy:
+    """A loopback TCP proxy to ``upstream`` (host:port); ``_passed`` sees each
+    chunk, ``down`` true for the replies to the client, before it goes on."""
 
-    def __init__(self, registry, store: str):
-        self.store = store
-        host, port = registry.address.split(":")
+    CHUNK = 1 << 16
+
+    def __init__(self, upstream: str):
+        host, port = upstream.split(":")
         self.upstream = (host, int(port))
         self.server = socket.create_server(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{self.server.getsockname()[1]}"
-        self.sent = 0
-        self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -418,19 +429,64 @@ class CountingProxy:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.upstream)
+            try:
+                upstream = socket.create_connection(self.upstream)
+            except OSError:  # the registry is restarting between two ways
+                client.close()
+                continue
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
 
-    def _pipe(self, source, dest, counted: bool):
+    def _pipe(self, source, dest, down: bool):
         with contextlib.suppress(OSError):
-            while data := source.recv(1 << 16):
+            while data := source.recv(self.CHUNK):
+                self._passed(len(data), down)
                 dest.sendall(data)
-                if counted:
-                    with self.lock:
-                        self.sent += len(data)
         with contextlib.suppress(OSError):
             dest.shutdown(socket.SHUT_WR)
+
+    def _passed(self, size: int, down: bool) -> None:
+        pass
+
+    def close(self):
+        self.server.close()
+
+
+class Link(Proxy):
+    """A link of ``rate`` bytes/s each way between the registry and its
+    clients (a runner's network, e.g. 100 MB/s for 800 Mbit/s): every
+    connection's chunks in one direction share it, as parallel layer uploads
+    share a runner's uplink. Latency is not added."""
+
+    CHUNK = 1 << 18
+
+    def __init__(self, upstream: str, rate: int):
+        self.rate = rate
+        self.free_at = {False: 0.0, True: 0.0}  # when each direction is next free
+        self.lock = threading.Lock()
+        super().__init__(upstream)
+
+    def _passed(self, size: int, down: bool) -> None:
+        with self.lock:
+            start = max(time.monotonic(), self.free_at[down])
+            self.free_at[down] = until = start + size / self.rate
+        time.sleep(max(0.0, until - time.monotonic()))
+
+
+class CountingProxy(Proxy):
+    """A loopback TCP proxy in front of the registry that counts the bytes it
+    sends to its clients: what ``docker pull`` through it downloads."""
+
+    def __init__(self, registry, store: str):
+        self.store = store
+        self.sent = 0
+        self.lock = threading.Lock()
+        super().__init__(registry.address)
+
+    def _passed(self, size: int, down: bool) -> None:
+        if down:
+            with self.lock:
+                self.sent += size
 
     def pull(self, name: str, old_name: str):
         """Bytes ``docker pull`` of ``name`` downloads through the proxy on the
@@ -450,9 +506,6 @@ class CountingProxy:
         sh("docker", "image", "rm", ref)
         time.sleep(0.2)  # the last replies drain
         return self.sent - before
-
-    def close(self):
-        self.server.close()
 
 
 # -- one scenario ----------------------------------------------------------------------------
@@ -904,14 +957,17 @@ def goals(scenario: Scenario, row: dict) -> dict:
             }
     # The step a CI job replaces is `docker push` of NEW as built (the naive
     # image's push sends the same new layer): the kit's whole run, NEW built to
-    # pushed, must not take longer, on loopback (its worst case).
+    # pushed, must not take longer on loopback (its worst case), and a quarter
+    # of it through a runner's link.
     push = naive.get("push_seconds")
+    link = row.get("link_mb_per_s")
+    limit, where = (0.25, f"a {link} MB/s link") if link else (1.0, "loopback")
     for way in ("kit_push", "kit_registry_only"):
         if push and ways.get(way, {}).get("applies"):
             ratio = ways[way]["to_pushed_seconds"] / max(push, 0.1)
-            out[f"{way}: NEW built -> pushed <= 1.0x `docker push` of NEW, loopback"] = {
+            out[f"{way}: NEW built -> pushed <= {limit}x `docker push` of NEW, {where}"] = {
                 "figure": round(ratio, 2),
-                "met": ratio <= 1.0,
+                "met": ratio <= limit,
             }
     peak = max(ways[w].get("peak_rss_mib") or 0 for w in KIT_WAYS)
     out["kit peak memory < 100 MB"] = {"figure": peak, "met": peak * MIB < 100_000_000}
@@ -987,12 +1043,12 @@ def _cases(args, scenario: str) -> tuple:
 
 def run_here(args) -> list:
     """Every chosen scenario on this engine: its rows."""
-    stamped = stamp()
+    stamped = {**stamp(), "link_mb_per_s": args.link}
     rows = []
     data_root = sh("docker", "info", "--format", "{{.DockerRootDir}}").strip()
     with tempfile.TemporaryDirectory(prefix="difflayers-bench-") as tmp:
         work = Path(tmp)
-        registry = Registry(work / "registry")
+        registry = Registry(work / "registry", args.link * 10**6 if args.link else None)
         proxy = CountingProxy(registry, stamped["store"])
         try:
             for name in args.scenario or [*SCENARIOS, "parser"]:
@@ -1012,7 +1068,7 @@ def run_here(args) -> list:
                 rows += run.rows()
         finally:
             proxy.close()
-            registry.close()
+            registry.shut()
     return rows
 
 
@@ -1026,6 +1082,13 @@ def main() -> int:
     parser.add_argument("--case", action="append", choices=CASES, help="repeatable; default: both")
     parser.add_argument(
         "--kept-for", action="append", choices=list(SCENARIOS), help="run the kept-mtimes case for these only"
+    )
+    parser.add_argument(
+        "--link",
+        type=int,
+        metavar="MB_PER_S",
+        help="reach the registry through a link of this many MB/s (10^6 bytes) each way, "
+        "as a runner does (100: 800 Mbit/s); default: loopback, unheld",
     )
     parser.add_argument("--parser-lines", type=int, default=1_000_000)
     parser.add_argument("--base", default="debian:bookworm-slim")

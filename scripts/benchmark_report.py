@@ -27,7 +27,20 @@ def _s(value) -> str:
 
 
 def _where(row: dict) -> str:
-    return f"Docker {row['engine'].split('+')[0]}, {row['store']}"
+    return f"Docker {row['engine'].split('+')[0]}, {row['store']}{_link(row)}"
+
+
+def _link(row: dict) -> str:
+    """The link the registry was reached through; nothing for loopback (rows before it had none)."""
+    return f", {row['link_mb_per_s']} MB/s link" if row.get("link_mb_per_s") else ""
+
+
+def markers(rows: list) -> tuple:
+    """Where a run's table goes in docs/benchmark.md: a run through a link has markers of its own,
+    beside the loopback run's."""
+    if any(row.get("link_mb_per_s") for row in rows):
+        return "<!-- benchmark-link:start -->", "<!-- benchmark-link:end -->"
+    return START, END
 
 
 def _lines(row: dict) -> list:
@@ -114,7 +127,9 @@ def goals_list(rows: list) -> str:
     lines = []
     for row in rows:
         for goal, judged in row["goals"].items():
-            where = f"{row['scenario']}{', ' + row['case'] if row['case'] else ''}, {row['store']}"
+            where = (
+                f"{row['scenario']}{', ' + row['case'] if row['case'] else ''}, {row['store']}{_link(row)}"
+            )
             lines.append(
                 f"- {where}: {goal}: {judged['figure']:,}, **{'met' if judged['met'] else 'not met'}**"
             )
@@ -124,21 +139,25 @@ def goals_list(rows: list) -> str:
 def rewrite_readme(path: Path, rows: list) -> None:
     """Replace what is between the markers with the table from ``rows``."""
     text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{path} has no {START} ... {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
+    start, end = markers(rows)
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
     stamps = sorted({(r["date"], r["commit"], r["machine"]) for r in rows})
+    link = start != START
+    source = "benchmark-link.json" if link else "benchmark.json"
     said = "; ".join(f"{d}, commit {c}, {m}" for d, c, m in stamps)
     body = (
-        f"\n<!-- written by scripts/benchmark.py from docs/benchmark.json; do not edit -->\n"
+        f"\n<!-- written by scripts/benchmark.py from docs/{source}; do not edit -->\n"
         f"One run ({said}). Bytes added: file content of the layers above OLD. Pushed: growth of the "
         "registry's storage. Pulled: bytes a node that has OLD downloads for the image, counted at a "
         "proxy. Time: from NEW built to pushed, OLD on the runner (a runner without it pulls it first, "
-        "except with OLD only in the registry).\n\n"
+        "except with OLD only in the registry)"
+        f"{'; the registry reached through a link held to that speed each way' if link else ''}.\n\n"
         f"{table(rows)}\n\nGoals, as the script judges them:\n\n{goals_list(rows)}\n"
     )
-    path.write_text(head + START + body + END + tail)
+    path.write_text(head + start + body + end + tail)
 
 
 def write_svg(rows: list, path: Path) -> None:

@@ -85,6 +85,23 @@ def test_rows_follow_the_schema_and_render(tmp_path):
     assert chart.read_text().count("<rect") == 5  # the five ways that apply
 
 
+def test_a_run_through_a_link_has_its_own_table_and_says_so(tmp_path):
+    schema = json.loads((REPO / "docs" / "schemas" / "benchmark.schema.json").read_text())
+    linked = [{**row, "link_mb_per_s": 100} for row in rows()]
+    jsonschema.validate({"schema": "io.github.difflayers.benchmark", "version": 2, "rows": linked}, schema)
+    doc = tmp_path / "benchmark.md"
+    doc.write_text(
+        "<!-- benchmark:start -->\nloopback table\n<!-- benchmark:end -->\n"
+        "<!-- benchmark-link:start -->\nold link table\n<!-- benchmark-link:end -->\n"
+    )
+    benchmark_report.rewrite_readme(doc, linked)
+    text = doc.read_text()
+    assert "loopback table" in text and "old link table" not in text
+    assert "Docker 26.1.5, containerd, 100 MB/s link" in text and "docs/benchmark-link.json" in text
+    benchmark_report.rewrite_readme(doc, rows())
+    assert "loopback table" not in doc.read_text() and "100 MB/s link" in doc.read_text()
+
+
 def test_a_row_without_its_stamp_is_refused():
     schema = json.loads((REPO / "docs" / "schemas" / "benchmark.schema.json").read_text())
     sample = rows()[0]
