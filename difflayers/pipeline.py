@@ -18,7 +18,7 @@ from pathlib import Path
 
 from difflayers.adapters.engine import TOOL_IMAGE, Engine
 from difflayers.adapters.registry import registry_of
-from difflayers.comparing import construction, difflog, initlayer, inpass, mounts
+from difflayers.comparing import construction, difflog, indexpass, initlayer, inpass, mounts
 from difflayers.comparing.container import command as compare_command
 from difflayers.comparing.equality import compare_images, equality_checked
 from difflayers.comparing.inpass import InPass, outside_refusal
@@ -32,13 +32,14 @@ from difflayers.core.names import check_tree_path
 from difflayers.core.plan import Plan
 from difflayers.core.reference import check_tag_reference, parse_reference
 from difflayers.core.scope import Paths, refuse_outside_paths
-from difflayers.errors import BadInput, DiffLayersError, NotExpressible, VerificationFailed
+from difflayers.errors import BadIndex, BadInput, DiffLayersError, NotExpressible, VerificationFailed
 from difflayers.figures import naive_bytes, shared_layers
 from difflayers.methods import Method, multiplatform
 from difflayers.methods import remote as registry_old
 from difflayers.methods.assemble import LOAD_ARCHIVE, OldManifest, assemble
 from difflayers.methods.dockerfile import DELTA_ARCHIVE, DOCKERFILE
 from difflayers.methods.generate import generate
+from difflayers.methods.oldtree import found_index
 from difflayers.methods.push import after_the_tag_moved, compress, find_old, push_image, tag_last
 
 
@@ -239,6 +240,15 @@ def optimize(
     if registry is not None:
         progress(f"finding OLD in {target.host}")
         remote = find_old(registry, old, target)
+        named = (old_ref, new_ref, path, tag)
+        local = _old_from_its_index(engine, registry, remote, named, options, progress)
+        if local is not None:
+            local.notes = notes
+            summary = registry_old.optimize(
+                engine, old_ref, new_ref, path, output_dir, options, progress, local
+            )
+            if summary is not None:
+                return summary
     in_pass = "layer" if method is Method.LAYER else "delta"
     base = _from_image(engine, old, engine.inspect_image(new_ref)) if registry is not None else None
     found = diff(engine, old_ref, new_ref, path, output_dir, progress, options.byte_exact, in_pass, base)
@@ -323,6 +333,28 @@ def optimize(
         "step_seconds": seconds,
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _old_from_its_index(engine: Engine, registry, remote, named: tuple, options: Options, progress):
+    """With ``--push``, OLD's tree index beside it in the registry stands for
+    OLD's tree, as where OLD is only there (``methods.remote``): NEW alone is
+    read in place, half of what the two-tree pass reads. A ``LocalOld``, or
+    None where that does not apply (no index of the path there, or a bad one;
+    ``--verify full``; the whole image; no BuildKit): the two-tree flow runs."""
+    old_ref, new_ref, path, tag = named
+    if options.verify_full or path == "/" or not indexpass.usable(engine, new_ref, path):
+        return None
+    if not mounts.usable(old_ref, new_ref, path):
+        return None
+    validate(engine, old_ref, new_ref, path)
+    try:
+        index = found_index(registry, remote, path, progress)
+    except BadIndex as exc:
+        progress(f"OLD's tree index is not used ({exc}): reading OLD in place")
+        return None
+    if index is None:
+        return None
+    return registry_old.LocalOld(old_ref, registry, remote, index, tag, [])
 
 
 def _naive_bytes(engine: Engine, found: Diff, path: str, new_id: str, old: dict) -> int:

@@ -13,6 +13,7 @@ WAYS = {
     "kit_dockerfile": "kit, Dockerfile method",
     "kit_layer": "kit, layer method",
     "kit_push": "kit, layer method + --push",
+    "kit_push_indexed": "kit, --push, OLD's index beside it",
     "kit_registry_only": "kit, OLD only in the registry",
 }
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
@@ -169,6 +170,7 @@ def write_svg(rows: list, path: Path) -> None:
         "kit_dockerfile": "#2980b9",
         "kit_layer": "#27ae60",
         "kit_push": "#16a085",
+        "kit_push_indexed": "#1abc9c",
         "kit_registry_only": "#8e44ad",
     }
     width, bar, gap = 860, 12, 22

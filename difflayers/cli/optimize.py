@@ -145,7 +145,8 @@ def check(parser, args) -> None:
 
 
 def print_registry_summary(s: dict) -> None:
-    """The summary of a run whose OLD was only in the registry (``methods.remote``)."""
+    """The summary of a run whose OLD's tree was its index in the registry
+    (``methods.remote``): OLD only there, or here too with its index there."""
     if s["chain"]["decision"] == DecisionKind.FIRST.value:
         print(
             f"{s['tag']}: NEW pushed as built, the first revision ({'; '.join(s['chain']['reasons'])}), "
@@ -161,8 +162,9 @@ def print_registry_summary(s: dict) -> None:
         else f"found beside OLD ({old_index['bytes']:,} bytes); the result rests on it: OLD's layers were "
         "not read (--verify full reads them)"
     )
+    where_old = "OLD's tree from its index" if s["old_in_engine"] else "OLD not in this engine"
     print(
-        f"{s['tag']} ({s['method']} method, OLD not in this engine): {s['new']} new, {s['changed']} changed, "
+        f"{s['tag']} ({s['method']} method, {where_old}): {s['new']} new, {s['changed']} changed, "
         f"{s['removed']} removed; {s['layers_added']} layer adding {s['bytes_added']:,} bytes instead of "
         f"{s['naive_bytes']:,} for NEW as built; "
         + ("verified: " + s["equality"] if s["verified"] else "NOT verified")
@@ -179,6 +181,8 @@ def print_registry_summary(s: dict) -> None:
         print(line)
     if s["chain"]["decision"] != "delta":
         print(f"REBASED ({s['chain']['decision']}): " + "; ".join(s["chain"]["reasons"]))
+    for note in s.get("notes", []):
+        print(f"note: {note}")
     uploaded = "" if s["bytes_uploaded"] is None else f", {s['bytes_uploaded']:,} bytes uploaded"
     index = index_sent(s["new_index"])
     print(f"pushed {s['pushed']}{uploaded}{copied_text(s)}; NEW's tree index beside it ({index})")

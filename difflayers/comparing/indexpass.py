@@ -59,17 +59,19 @@ def diff_in_place(
     output_dir: Path,
     byte_exact: bool,
     base_ref: str | None = None,
+    old_ref: str | None = None,
 ) -> tuple:
     """(``IndexDiff``, the layer or None, its ``LayerStats`` or None, what
     differs outside ``path``): NEW's ``path`` compared in place with
     ``old_index`` (see the module); the layer and NEW's index are left in
     ``output_dir``. ``base_ref``: the image NEW was built FROM (its layers
     shared with OLD), compared with NEW outside ``path`` in the same pass
-    (None: not compared, and the last item is None). Raises
-    ``mounts.Unavailable`` when no docker CLI here can build with BuildKit."""
+    (None: not compared, and the last item is None); ``old_ref``: OLD, when
+    the engine has it, compared with ``base_ref`` there too (its "old" item).
+    Raises ``mounts.Unavailable`` when no docker CLI here can build with BuildKit."""
     output_dir = Path(output_dir)
     argv = command(path, byte_exact)
-    _run(engine, tool_image, new_ref, path, old_index, output_dir, argv, base_ref)
+    _run(engine, tool_image, new_ref, path, old_index, output_dir, argv, base_ref, old_ref)
     initlayer.refuse_leftovers(output_dir / NEW_INDEX_NAME, path, new_ref)
     return read_found(output_dir)
 
@@ -114,7 +116,15 @@ def tree_index(engine, tool_image: str, image_ref: str, path: str, dest: Path, p
 
 
 def _run(
-    engine, tool_image: str, image_ref: str, path: str, old_index, output_dir: Path, argv: list, base_ref=None
+    engine,
+    tool_image: str,
+    image_ref: str,
+    path: str,
+    old_index,
+    output_dir: Path,
+    argv: list,
+    base_ref=None,
+    old_ref=None,
 ) -> None:
     """Build the pass (OLD's index in its context when given); its results into ``output_dir``."""
     for name in (LAYER_NAME, NEW_INDEX_NAME, FOUND, DONE):
@@ -126,6 +136,7 @@ def _run(
         old_index=OLD_INDEX if old_index is not None else None,
         command=argv,
         base_ref=base_ref,
+        old_ref=old_ref,
     )
     context = Path(tempfile.mkdtemp(prefix=".difflayers-index-pass-", dir=output_dir))
     try:
@@ -181,9 +192,16 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> No
 def outside_base(path: str) -> dict:
     """NEW's whole tree but ``path`` against its FROM image's: equal, NEW's own
     layers change nothing there, so OLD's layers and a delta of ``path`` can
-    make NEW (OLD's side is proven apart)."""
+    make NEW. OLD's side is proven apart, or here when OLD is mounted too
+    (its "old" item: OLD against the same FROM image)."""
     base, new = (inpass.outside_entries(root, path) for root in (inpass.BASE_ROOT, inpass.ROOTS["new"]))
-    return inpass.summarized(base, new, only=("only in NEW", "only in the image NEW was built FROM"))
+    found = inpass.summarized(base, new, only=("only in NEW", "only in the image NEW was built FROM"))
+    if os.path.isdir(inpass.ROOTS["old"]):
+        old = inpass.outside_entries(inpass.ROOTS["old"], path)
+        found["old"] = inpass.summarized(
+            base, old, only=("only in OLD", "only in the image OLD was built FROM")
+        )
+    return found
 
 
 def read_found(folder: Path) -> tuple:

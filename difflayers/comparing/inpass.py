@@ -246,8 +246,16 @@ def top_folders(names) -> dict:
 
 def outside_refusal(outside: dict, path: str) -> str | None:
     """Why a delta of ``path`` cannot make NEW (None: it can): OLD's and NEW's
-    trees differ outside it, where the image made keeps OLD's."""
+    trees differ outside it, where the image made keeps OLD's (or, compared
+    each with their FROM image, OLD's does: its "old" item)."""
     if not outside["differences"]:
+        old = outside.get("old")
+        if old and old["differences"]:
+            return (
+                f"OLD differs from the image it was built FROM outside {path} in {old['differences']:,} "
+                f"entries (first: {old['shown'][0]}), and NEW does not: OLD with a layer of {path} cannot "
+                "make NEW, so nothing was made. Ship NEW as built, or compare a path that covers them"
+            )
         return None
     folders = outside.get("folders") or {}
     where = ", ".join(f"{folder} ({count:,})" for folder, count in list(folders.items())[:SHOWN])

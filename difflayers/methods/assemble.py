@@ -94,29 +94,39 @@ def assemble(
     new = {**new, "Config": with_labels(new.get("Config") or {}, chain.labels())}
     config = processed_config(new, old_history, old_diff_ids, stats.diff_id if stats else None, created_by)
     data = config_bytes(config)
+    if engine.store == "containerd" and old_manifest is None:
+        media_type, manifest = engine.image_manifest(old)
+        old_manifest = OldManifest(media_type, manifest["layers"])
+    image_id = load(engine, output_dir, data, layer_path, diff_ids, old_manifest, tag)
+    return Assembled(image_id, data, stats, layer_path)
+
+
+def load(engine, output_dir: Path, config: bytes, layer_path, diff_ids: list, old_manifest, tag: str) -> str:
+    """OLD's layers (already in the engine) + ``layer_path`` (None: no layer)
+    with ``config``, loaded as ``tag`` from an archive that holds only the new
+    layer (``loadarchive``); its image ID. ``diff_ids``: every layer's, the new
+    one last; ``old_manifest`` (``OldManifest``): OLD's layer descriptors,
+    which containerd's store needs."""
     with atomic_file(output_dir / CONFIG_NAME) as handle:
-        handle.write(data)
+        handle.write(config)
     archive = output_dir / LOAD_ARCHIVE
     if engine.store == "containerd":
-        if old_manifest is None:
-            media_type, manifest = engine.image_manifest(old)
-            old_manifest = OldManifest(media_type, manifest["layers"])
         # On this store an image's ID is its manifest's digest.
         image_id = write_oci_archive(
             archive,
-            config=data,
+            config=config,
             layer=layer_path,
             base_layers=old_manifest.layers,
             manifest_type=old_manifest.media_type,
             name=full_name(tag),
         )
     else:
-        image_id = write_load_archive(archive, config=data, layer=layer_path, diff_ids=diff_ids, tag=tag)
+        image_id = write_load_archive(archive, config=config, layer=layer_path, diff_ids=diff_ids, tag=tag)
     engine.load(archive, f"the processed image {tag}")
     loaded = engine.inspect_image(tag)["Id"]
     if loaded != image_id:
         raise EngineError(f"the engine loaded {loaded[:19]} as {tag}, not the assembled {image_id[:19]}")
-    return Assembled(image_id, data, stats, layer_path)
+    return image_id
 
 
 def ancestor_headers(engine, image: str, path: str) -> list:

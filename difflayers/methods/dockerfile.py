@@ -68,12 +68,20 @@ def render_compare_dockerfile(
 
 
 def render_index_pass_dockerfile(
-    *, tool_image: str, new_ref: str, path: str, old_index: str | None, command: list, base_ref=None
+    *,
+    tool_image: str,
+    new_ref: str,
+    path: str,
+    old_index: str | None,
+    command: list,
+    base_ref=None,
+    old_ref=None,
 ) -> str:
     """The Dockerfile whose build compares ``path`` of NEW, mounted in place,
     with OLD's tree index, a file of the build context (``comparing.indexpass``);
     without ``old_index``, the build only indexes NEW. ``base_ref``: NEW's FROM
-    image, mounted whole to compare with NEW outside ``path``."""
+    image, mounted whole to compare with NEW outside ``path``; ``old_ref``: OLD,
+    when it is in the engine, mounted whole to compare with ``base_ref`` too."""
     return _render_step(
         "index-pass.Dockerfile.j2",
         tool_image=tool_image,
@@ -82,6 +90,7 @@ def render_index_pass_dockerfile(
         old_index=old_index,
         command=command,
         base_ref=base_ref,
+        old_ref=old_ref,
     )
 
 

@@ -58,22 +58,9 @@ def layer_tar(registry: Registry, repository: str, digest: str):
 def old_index(registry: Registry, remote: RemoteImage, path: str, progress, rebuild=False) -> OldIndex:
     """OLD's index from the registry, or built from OLD's layers when it has
     none (or when asked to ``rebuild`` it: one found is then not even read)."""
-    digests = [layer["digest"] for layer in remote.layers]
-    found = (
-        None
-        if rebuild
-        else indexartifact.find_artifact(registry, remote.source.repository, remote.digest, path, digests)
-    )
+    found = None if rebuild else found_index(registry, remote, path, progress)
     if found is not None:
-        data = found.data
-        parts = f", {len(found.parts)} parts" if len(found.parts) > 1 else ""
-        progress(f"OLD's tree index found ({len(data):,} bytes{parts})")
-        image = treeindex.image_of(data)
-        mine = image.get("layers") == len(remote.layers)
-        known, outside_as = (
-            (image.get("path_only_from"), image.get("outside_as_layers")) if mine else (None, None)
-        )
-        return OldIndex(treeindex.load(data, path), data, False, 0, known, found, outside_as)
+        return found
     why = "rebuilding its tree index" if rebuild else f"it has no tree index of {path}: building it"
     progress(f"{remote.source}: {why} from its {len(remote.layers)} layers (paid once)")
     overlay = Overlay(path)
@@ -91,6 +78,31 @@ def old_index(registry: Registry, remote: RemoteImage, path: str, progress, rebu
     return OldIndex(treeindex.load(data, path), data, True, read, overlay_last_outside)
 
 
+def found_index(registry: Registry, remote: RemoteImage, path: str, progress) -> OldIndex | None:
+    """OLD's index of ``path`` found beside it in the registry (checked: ``indexartifact.find_artifact``
+    raises ``BadIndex``), with what its header knows of OLD's layers; None where it has none."""
+    digests = [layer["digest"] for layer in remote.layers]
+    found = indexartifact.find_artifact(registry, remote.source.repository, remote.digest, path, digests)
+    if found is None:
+        return None
+    data = found.data
+    parts = f", {len(found.parts)} parts" if len(found.parts) > 1 else ""
+    progress(f"OLD's tree index found ({len(data):,} bytes{parts})")
+    image = treeindex.image_of(data)
+    mine = image.get("layers") == len(remote.layers)
+    known = image.get("path_only_from") if mine else None
+    outside_as = image.get("outside_as_layers") if mine else None
+    return OldIndex(treeindex.load(data, path), data, False, 0, known, found, outside_as)
+
+
+def scope_known(index: OldIndex, shared: int) -> bool:
+    """Whether OLD's index header already proves that OLD's layers above the ``shared`` ones change
+    nothing outside the path (``old_scope`` then reads none)."""
+    return (index.path_only_from is not None and index.path_only_from <= shared) or (
+        index.outside_as is not None and index.outside_as == shared
+    )
+
+
 def outside_of(path: str):
     """A test for layer member names that change something outside ``path``
     (the directories above it are taken from NEW by the layer writer)."""
@@ -99,7 +111,14 @@ def outside_of(path: str):
 
 
 def check_scope(
-    engine: Engine, registry: Registry, new: dict, remote: RemoteImage, index: OldIndex, path, new_side=True
+    engine: Engine,
+    registry: Registry,
+    new: dict,
+    remote: RemoteImage,
+    index: OldIndex,
+    path,
+    new_side=True,
+    old_side=True,
 ):
     """Prove the delta of ``path`` is the whole difference: the layers NEW does
     not share with OLD, and those OLD does not share with NEW, change nothing
@@ -108,7 +127,9 @@ def check_scope(
     engine (names only), unless ``new_side`` is False (the caller compares NEW
     with its FROM image in place: ``comparing.indexpass``; ``naive_bytes`` is
     then None); OLD's are known from its index's header, or else read from the
-    registry once (names only) and recorded in the index."""
+    registry once (names only) and recorded in the index, unless ``old_side`` is
+    False (OLD is in the engine and the pass compared NEW with it there: both
+    sides proven at once)."""
     new_layers = new["RootFS"]["Layers"]
     shared = shared_layers(new, {"RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]}})
     outside = outside_of(path)
@@ -125,7 +146,7 @@ def check_scope(
     return {
         "shared_layers": shared,
         "new_layer_bytes_read": new_read,
-        "old_layer_bytes_read": old_scope(registry, remote, index, shared, path),
+        "old_layer_bytes_read": old_scope(registry, remote, index, shared, path) if old_side else 0,
         # What NEW as built adds once OLD is in the registry (as ``figures.naive_bytes``).
         "naive_bytes": sum(content for content, _ in found.values()) if new_side else None,
     }
@@ -135,10 +156,8 @@ def old_scope(registry: Registry, remote: RemoteImage, index: OldIndex, shared: 
     """Prove OLD's layers above the ``shared`` ones change nothing outside
     ``path``: known from its index's header, else read from the registry once
     (names only) and recorded in ``index``. Returns the bytes read."""
-    if index.path_only_from is not None and index.path_only_from <= shared:
-        return 0
-    if index.outside_as is not None and index.outside_as == shared:
-        return 0  # OLD is its first ``shared`` layers outside the path: proven when it was made
+    if scope_known(index, shared):
+        return 0  # e.g. OLD is its first ``shared`` layers outside the path: proven when it was made
     outside = outside_of(path)
     before = registry.received
     for number, descriptor in enumerate(remote.layers[shared:], start=shared + 1):

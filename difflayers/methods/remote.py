@@ -15,6 +15,11 @@ the registry beside it (``methods.indexartifact``). The steps, each small:
 
 The processed image is not loaded into the engine (its lower layers are
 OLD's, which the engine does not have): it is in the registry only.
+
+The same flow serves ``optimize --push`` with OLD in the engine when OLD's
+index is beside it in the registry (``LocalOld``, from ``pipeline``): OLD's
+tree is then that index too, so only NEW is read, and the image made is
+loaded into the engine as well.
 """
 
 import contextlib
@@ -42,9 +47,16 @@ from difflayers.core.scope import refuse_outside_paths
 from difflayers.errors import BadIndex, BadInput, VerificationFailed
 from difflayers.figures import shared_layers
 from difflayers.methods import Method, indexartifact
-from difflayers.methods.assemble import LAYER_NAME, ancestor_headers
-from difflayers.methods.oldtree import check_scope, old_index, outside_of
-from difflayers.methods.push import after_the_tag_moved, compress, push_image, read_image, tag_last
+from difflayers.methods.assemble import LAYER_NAME, OldManifest, ancestor_headers, load
+from difflayers.methods.oldtree import OldIndex, check_scope, old_index, outside_of, scope_known
+from difflayers.methods.push import (
+    RemoteImage,
+    after_the_tag_moved,
+    compress,
+    push_image,
+    read_image,
+    tag_last,
+)
 
 
 def wants_registry_old(engine: Engine, old_ref: str, push_to: str | None) -> bool:
@@ -71,19 +83,46 @@ def only_in_registry(engine: Engine, ref: str, push_to: str | None, role: str, a
 class Made:
     """What went to the registry: the push's figures, the manifest pushed (the
     subject of NEW's index), its layers' record for the index header, the layer
-    written (None for NEW as built, or no change) and the chain it records."""
+    written (None for NEW as built, or no change), the chain it records, and
+    the layer's file and the config pushed (a delta only)."""
 
     pushed: dict
     subject: dict
     image: dict
     stats: object = None
     chain: object = None
+    layer: Path | None = None
+    config: bytes = b""
+
+
+@dataclass
+class LocalOld:
+    """OLD in this engine too, its tree index found beside it in the registry
+    pushed to (``pipeline``): OLD's tree is that index, so only NEW is read;
+    NEW is compared in place with OLD outside the path where no FROM image
+    and OLD's index header prove it; the image made is loaded as ``tag``."""
+
+    ref: str
+    registry: Registry
+    remote: RemoteImage
+    index: OldIndex
+    tag: str
+    notes: list
 
 
 def optimize(
-    engine: Engine, old_ref: str, new_ref: str, path: str, output_dir: Path, options, progress
-) -> dict:
-    """See the module's docstring; returns the summary ``optimize`` prints."""
+    engine: Engine,
+    old_ref: str,
+    new_ref: str,
+    path: str,
+    output_dir: Path,
+    options,
+    progress,
+    local: LocalOld | None = None,
+) -> dict | None:
+    """See the module's docstring; returns the summary ``optimize`` prints.
+    With ``local``, None when the chain policy wants a rebase: the engine's
+    flow then applies it (it can rebase on the chain's base, which is there)."""
     started = time.monotonic()
     check_tree_path(path, "--path", volume_target=False)
     target, old_name = parse_reference(options.push_to), parse_reference(old_ref)
@@ -92,24 +131,42 @@ def optimize(
     in_place = indexpass.usable(engine, new_ref, path)
     if not in_place:
         refuse_stand_ins(path, new_ref)  # NEW is read through a container below
-    registry = registry_of(target, options.plain_http, options.certs_d, pull=[old_name], push=[target])
-    if options.new_if_no_old and not in_registry(registry, old_name):
-        return first_revision(
-            engine, registry, old_name, options.push_to, (new_ref, new), path, output_dir, progress
-        )
-    progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
-    remote = _read_old(registry, old_name, new)
-    index = usable_old_index(registry, remote, path, old_ref, progress)
-    if options.verify_full and not index.built:
-        index = index_checked_against_layers(registry, remote, index, path, old_ref, progress)
+    if local is not None:
+        registry, remote, index, old_name = local.registry, local.remote, local.index, local.remote.source
+    else:
+        registry = registry_of(target, options.plain_http, options.certs_d, pull=[old_name], push=[target])
+        if options.new_if_no_old and not in_registry(registry, old_name):
+            return first_revision(
+                engine, registry, old_name, options.push_to, (new_ref, new), path, output_dir, progress
+            )
+        progress(f"reading OLD's manifest and config from {target.host} (OLD is not in this engine)")
+        remote = _read_old(registry, old_name, new)
+        index = usable_old_index(registry, remote, path, old_ref, progress)
+        if options.verify_full and not index.built:
+            index = index_checked_against_layers(registry, remote, index, path, old_ref, progress)
     shared = shared_layers(new, {"RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]}})
     base_ref = indexpass.from_image(engine, new, shared, path) if in_place else None
-    scope = check_scope(engine, registry, new, remote, index, path, new_side=base_ref is None)
+    old_mount, with_old = None, False  # OLD in the engine, compared in place outside the path
+    if local is not None and in_place:
+        if base_ref is None:  # NEW compared with OLD itself there
+            base_ref, with_old = local.ref, True
+        elif not scope_known(index, shared):  # OLD and NEW each compared with their FROM image
+            old_mount = local.ref
+    scope = check_scope(
+        engine,
+        registry,
+        new,
+        remote,
+        index,
+        path,
+        new_side=base_ref is None,
+        old_side=not (with_old or old_mount),
+    )
     found, made_layer, outside = _diff_new(
-        engine, new_ref, path, index, output_dir, options, in_place, base_ref, progress
+        engine, new_ref, path, index, output_dir, options, in_place, (base_ref, old_mount), progress
     )
     if base_ref is not None and outside is None:  # NEW was streamed instead: its layers read after all
-        scope = check_scope(engine, registry, new, remote, index, path)
+        scope, with_old = check_scope(engine, registry, new, remote, index, path), False
     refusal = outside_refusal(outside, path) if outside is not None else None
     if refusal:
         raise BadInput(refusal)
@@ -129,6 +186,9 @@ def optimize(
         "RootFS": {"Layers": remote.config["rootfs"]["diff_ids"]},
     }
     decision = chain_decision(options.policy, old_like, superseded, tree_bytes)
+    if local is not None and decision.kind is not DecisionKind.DELTA:
+        progress("the chain policy says rebase: the engine's flow applies it")
+        return None
     if decision.kind is DecisionKind.REBASE_NEW:
         progress("the chain policy says rebase: " + "; ".join(decision.reasons))
         pushed, subject = _push_as_built(engine, registry, target, new, options.push_to, progress)
@@ -144,7 +204,11 @@ def optimize(
         )
         made = push_delta(registry, target, remote, new, layer, stats, chain, path, progress, untagged=True)
         made.image["path_only_from"] = index.path_only_from
-    if scope["shared_layers"]:
+    if with_old:
+        # NEW equals OLD outside the path, and so does the image made: OLD's record holds for it.
+        if index.outside_as is not None:
+            made.image["outside_as_layers"] = index.outside_as
+    elif scope["shared_layers"]:
         # Both sides' own layers proven to change nothing outside the path
         # (``check_scope``): the image made is its first ``shared`` layers there.
         made.image["outside_as_layers"] = scope["shared_layers"]
@@ -154,8 +218,14 @@ def optimize(
         old_attached, new_attached = _attach_indexes(
             registry, old_name, remote, index, scope, path, target, made, new_index, progress
         )
-    if decision.kind is DecisionKind.DELTA:
-        tag_last(registry, target, made.subject)  # pushed by digest: the tag moves last
+    # A delta (with ``local``, a rebase went to the engine's flow): loaded here
+    # too, then the registry's tag; a failure puts the engine's tag back.
+    tagged_here = engine.tag_put_back_on_failure(local.tag) if local else contextlib.nullcontext()
+    with tagged_here:
+        if local is not None:
+            _load_here(engine, local, remote, made, output_dir, progress)
+        if decision.kind is DecisionKind.DELTA:
+            tag_last(registry, target, made.subject)  # pushed by digest: the tag moves last
     record = DiffRecord(
         path,
         ImageRef(old_ref, remote.digest),
@@ -168,7 +238,7 @@ def optimize(
     )
     stats, delta = made.stats, decision.kind is DecisionKind.DELTA
     return {
-        "tag": options.push_to,
+        "tag": local.tag if local else options.push_to,
         "method": Method.LAYER.value if delta else Method.NEW_AS_BUILT.value,
         "compared": "tree index",
         "new": plan.created,
@@ -186,7 +256,8 @@ def optimize(
         # found in the registry, which the result then rests on.
         "old_tree": "layers" if index.built else "registry index",
         "equivalent_bytecode": len(plan.kept_from_old),
-        "old_in_engine": False,
+        "old_in_engine": local is not None,
+        **({"notes": local.notes} if local else {}),
         "old_index": {
             "built": index.built,
             "bytes": old_index_bytes,
@@ -212,21 +283,40 @@ def optimize(
     }
 
 
+def _load_here(engine: Engine, local: LocalOld, remote, made: Made, output_dir: Path, progress) -> None:
+    """The image pushed, loaded into the engine as ``local.tag`` (OLD's layers
+    are there: the archive holds the new layer only, ``assemble.load``)."""
+    progress(f"loading it into this engine as {local.tag} (OLD's layers are here)")
+    diff_ids = [*remote.config["rootfs"]["diff_ids"], *([made.stats.diff_id] if made.stats else [])]
+    manifest = OldManifest(remote.manifest_type, remote.layers)
+    load(engine, output_dir, made.config, made.layer, diff_ids, manifest, local.tag)
+
+
 def _diff_new(
-    engine: Engine, new_ref: str, path: str, index, output_dir: Path, options, in_place, base_ref, progress
+    engine: Engine, new_ref: str, path: str, index, output_dir: Path, options, in_place, compared, progress
 ):
     """(``IndexDiff``, (layer, stats) or None, NEW against ``base_ref`` outside
     the path or None): NEW's tree read once against OLD's index, mounted in
     place where BuildKit is (``comparing.indexpass``: the layer is written in
     the same pass, and NEW compared with its FROM image outside the path),
     else streamed from the engine's archive endpoint (the layer is written
-    from the spool later)."""
+    from the spool later). ``compared``: (``base_ref``, OLD's ref or None: OLD
+    compared with ``base_ref`` too)."""
+    base_ref, old_mount = compared
     if in_place:
         engine.ensure_tool_image(progress)
         progress(f"comparing {path} of {new_ref}, mounted in place, with OLD's index (BuildKit)")
         try:
             found, layer, stats, outside = indexpass.diff_in_place(
-                engine, TOOL_IMAGE, new_ref, path, index.data, output_dir, options.byte_exact, base_ref
+                engine,
+                TOOL_IMAGE,
+                new_ref,
+                path,
+                index.data,
+                output_dir,
+                options.byte_exact,
+                base_ref,
+                old_mount,
             )
             return found, (layer, stats), outside
         except mounts.Unavailable as exc:
@@ -307,7 +397,7 @@ def push_delta(
     blob = compress(layer, layer.with_name(layer.name + ".gz")) if layer else None
     pushed = push_image(registry, target, remote, config, blob, progress, untagged)
     image = {"layers": len(remote.layers) + (1 if stats else 0)}
-    return Made(pushed, pushed.pop("manifest"), image, stats, chain)
+    return Made(pushed, pushed.pop("manifest"), image, stats, chain, layer, config)
 
 
 def in_registry(registry: Registry, ref: Reference) -> bool:

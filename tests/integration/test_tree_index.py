@@ -350,6 +350,110 @@ def test_the_run_after_a_local_push_reads_none_of_olds_layers(revisions, proxied
     pulled_back_equal(revisions[3], f"{repo}:3", env)
 
 
+def own_layer_bytes(repository: str, reference: str, env) -> int:
+    """The compressed size of an image's layers above the base's one."""
+    return sum(layer["size"] for layer in manifest(repository, reference, env)["layers"][1:])
+
+
+def test_old_here_with_its_index_there_is_read_from_the_index(revisions, proxied):
+    """`--push` with OLD in the engine and its tree index beside it in the
+    registry (as the kit leaves one): OLD's tree is that index, as on a runner
+    without OLD, so only NEW's /app is read; OLD and NEW are each compared in
+    place with their FROM image outside /app (this index, made by `difflayers
+    index`, does not record OLD's scope). The image is loaded here under the tag
+    and pushed, both equal to NEW; its index records the scope, so the run
+    after it, on a runner without OLD, reads none of OLD's layers."""
+    server, proxy = proxied
+    env = proxy.env
+    repo = f"{proxy.address}/team/here"
+    old = f"{repo}:1"
+    sh(["docker", "tag", revisions["1-kept"], old], ".")
+    sh(["docker", "push", "-q", old], ".", env=env)
+    kit("index", old, "--path", "/app", "--push", env=env)
+    proxy.sent = 0
+    second = optimize(old, revisions[2], f"{repo}:2", env)
+    assert second["compared"] == "tree index" and second["old_in_engine"] is True, second
+    assert not second["old_index"]["built"] and second["old_layer_bytes_read"] == 0
+    assert second["new_read_from"] == "mounts" and second["verified"] and second["check"] == "construction"
+    assert second["tag"] == f"{repo}:2" and second["layers_added"] == 1
+    assert proxy.sent <= 0.01 * own_layer_bytes("team/here", "1", env), proxy.sent
+    # Loaded here under the tag: NEW's tree and config, on OLD's layers.
+    assert (
+        tree_differences(revisions[2], f"{repo}:2") == []
+        and config_differences(revisions[2], f"{repo}:2") == []
+    )
+    record = treeindex.image_of(
+        indexartifact.find(
+            Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"]),
+            "team/here",
+            second["pushed"].rsplit("@", 1)[1],
+            "/app",
+        )
+    )
+    assert record["outside_as_layers"] == 1  # the base: one layer
+    sh(["docker", "image", "rm", old, f"{repo}:2"], ".")
+    pulled_back_equal(revisions[2], f"{repo}:2", env)
+    proxy.sent = 0
+    third = optimize(f"{repo}:2", revisions[3], f"{repo}:3", env)
+    assert not third["old_in_engine"] and third["old_layer_bytes_read"] == 0
+    assert proxy.sent <= 0.01 * own_layer_bytes("team/here", "2", env), proxy.sent
+    pulled_back_equal(revisions[3], f"{repo}:3", env)
+
+
+def test_old_here_and_no_from_image_compares_new_with_old_itself(tmp_path, proxied, unique):
+    """Where the engine has no tag for the image NEW was built FROM, NEW is
+    compared in place with OLD itself outside the path: equal, the delta ships
+    (equal to NEW, here and pulled back); a NEW that also writes /etc is
+    refused before anything is pushed, naming what differs. A chain policy
+    that wants a rebase gets the two-tree flow, which applies it (exit 3)."""
+    server, proxy = proxied
+    env = proxy.env
+    repo = f"{proxy.address}/team/nofrom-{unique}"
+    base, context = f"difflayers-test-nofrom-{unique}:base", tmp_path / "context"
+    (context / "etc").mkdir(parents=True)
+    (context / "etc" / "base.conf").write_text("base\n")
+    (context / "app").mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY etc /etc\n")
+    sh(["docker", "build", "-q", "-t", base, "."], context)
+    images = {}
+
+    def build(name: str, text: str, extra: str = "") -> str:
+        (context / "app" / "main.txt").write_text(text)
+        (context / "Dockerfile").write_text(f"FROM {base}\nCOPY app /app\n{extra}")
+        images[name] = f"{repo}:{name}"
+        sh(["docker", "build", "-q", "-t", images[name], "."], context)
+        return images[name]
+
+    old = build("1", "revision 1\n")
+    new = build("2-build", "revision 2\n")
+    outside = build("2-outside", "revision 2\n", "COPY etc/base.conf /etc/more.conf\n")
+    sh(["docker", "image", "rm", base], ".")  # its layers stay, under OLD and NEW: no tag names them
+    try:
+        sh(["docker", "push", "-q", old], ".", env=env)
+        kit("index", old, "--path", "/app", "--push", env=env)
+        refused = kit("optimize", old, outside, "--path", "/app", "--push", f"{repo}:2", env=env, check=False)
+        assert refused.returncode == 2, refused.stderr
+        assert "NEW differs from OLD outside /app" in refused.stderr and "etc/more.conf" in refused.stderr
+        assert manifest(f"team/nofrom-{unique}", "2", env) is None
+        made = optimize(old, new, f"{repo}:2", env)
+        assert made["compared"] == "tree index" and made["old_in_engine"] is True, made
+        assert made["verified"] and made["layers_added"] == 1
+        assert tree_differences(new, f"{repo}:2") == [] and config_differences(new, f"{repo}:2") == []
+        sh(["docker", "image", "rm", f"{repo}:2"], ".")
+        pulled_back_equal(new, f"{repo}:2", env)
+        rebased = kit(
+            "optimize", old, new, "--path", "/app", "--push", f"{repo}:3", "--min-layers-left", "124",
+            "--json", env=env, check=False,
+        )  # fmt: skip
+        assert rebased.returncode == 3, rebased.stderr
+        summary = json.loads(rebased.stdout)
+        assert summary["chain"]["decision"] == "rebase-new" and summary["compared"] != "tree index"
+        sh(["docker", "image", "rm", f"{repo}:3"], ".")
+        pulled_back_equal(new, f"{repo}:3", env)
+    finally:
+        sh(["docker", "image", "rm", "-f", *images.values(), base], ".", check=False)
+
+
 def test_the_tag_moves_last_after_the_index(revisions, proxied):
     """The image is pushed by digest, its tree index attached, then the tag put:
     a registry that fails the index (here the referrers list's tag) leaves the

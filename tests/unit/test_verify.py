@@ -109,3 +109,16 @@ def test_differences_outside_the_path_are_said_by_folder_most_first():
     beside = {"differences": 2, "shown": ["only in NEW: srv/data/a"], "folders": {"/srv/data": 2}}
     assert "--path /srv, which covers them" in outside_refusal(beside, "/srv/app")
     assert outside_refusal({"differences": 0, "shown": []}, "/app") is None
+
+
+def test_old_differing_from_its_from_image_outside_the_path_is_refused_too():
+    """OLD in the engine, OLD and NEW each compared with their FROM image: NEW
+    equal to it but OLD not means the image made (OLD's tree there) is not NEW."""
+    from difflayers.comparing.inpass import outside_refusal
+
+    old = {"differences": 1, "shown": ["only in OLD: etc/old.conf"], "folders": {"/etc": 1}}
+    said = outside_refusal({"differences": 0, "shown": [], "old": old}, "/app")
+    assert said.startswith("OLD differs from the image it was built FROM outside /app in 1 entries")
+    assert "only in OLD: etc/old.conf" in said and "nothing was made" in said
+    equal = {"differences": 0, "shown": [], "folders": {}}
+    assert outside_refusal({"differences": 0, "shown": [], "old": equal}, "/app") is None
