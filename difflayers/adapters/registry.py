@@ -49,16 +49,20 @@ REFERRERS_WAIT = 2.0  # seconds: a longer Retry-After goes to the tag schema at 
 MAX_MANIFEST = 4 << 20  # bytes: the largest manifest every registry takes and serves (OCI distribution)
 
 
-def registry_of(target, plain_http: bool = False, certs_d: str | None = None, pull=(), push=()) -> "Registry":
+def registry_of(
+    target, plain_http: bool = False, certs_d: str | None = None, pull=(), push=(), attempts=ATTEMPTS
+) -> "Registry":
     """The client of ``target``'s registry (a ``Reference``), with the login
     ``docker login`` stored, pull on the repositories of the ``pull`` references
     and pull and push on those of ``push``: the one way a command makes one, so
-    each takes ``--plain-http`` and the engine's CAs alike."""
+    each takes ``--plain-http`` and the engine's CAs alike. ``attempts``: tries
+    per request (1 for a question whose answer the caller can do without)."""
     from difflayers.adapters.credentials import credentials_for
 
     scopes = {f"repository:{ref.repository}:pull" for ref in pull}
     scopes |= {f"repository:{ref.repository}:pull,push" for ref in push}
-    return Registry(target.api_host, plain_http, credentials_for(target.host), certs_d=certs_d, scopes=scopes)
+    login = credentials_for(target.host)
+    return Registry(target.api_host, plain_http, login, certs_d=certs_d, scopes=scopes, attempts=attempts)
 
 
 def is_loopback(host: str) -> bool:
@@ -119,8 +123,10 @@ class Registry:
         credentials: Credentials | None = None,
         certs_d: str | None = None,
         scopes=(),
+        attempts: int = ATTEMPTS,
     ):
         self.host = host
+        self.attempts = attempts  # 1: a question worth one try (``pipeline``), not a push
         self.credentials = credentials
         self.scopes = set(scopes)  # asked for with every token, e.g. pull on OLD's repository
         self.session = requests.Session()
@@ -141,7 +147,7 @@ class Registry:
         fall back: it names the certs.d file that would make it trusted."""
         if not is_loopback(self.host):
             return f"https://{self.host}"
-        for attempt in range(ATTEMPTS):
+        for attempt in range(self.attempts):
             try:
                 self.session.get(f"https://{self.host}/v2/", timeout=TIMEOUT)
                 return f"https://{self.host}"
@@ -173,7 +179,7 @@ class Registry:
         if not url.startswith("http"):
             url = self.base + url
         start = body.tell() if hasattr(body, "seek") else None
-        for attempt in range(ATTEMPTS):
+        for attempt in range(self.attempts):
             if start is not None:
                 body.seek(start)
             response = self._send(method, url, body, headers, stream, attempt)
@@ -191,12 +197,14 @@ class Registry:
             if response.status_code == 401 and self._authenticate(response, what or url):
                 if start is not None:
                     body.seek(start)
-                response = self._send(method, url, body, headers, stream, ATTEMPTS - 1)
-            if response.status_code in retried and attempt < ATTEMPTS - 1:
+                response = self._send(method, url, body, headers, stream, self.attempts - 1)
+            if response.status_code in retried and attempt < self.attempts - 1:
                 self._wait(attempt, response.headers.get("Retry-After"))
                 continue
             return self._checked(response, method, url, expect, what)
-        raise RegistryError(f"{method} {self._shown(url)}: no answer from {self.host} after {ATTEMPTS} tries")
+        raise RegistryError(
+            f"{method} {self._shown(url)}: no answer from {self.host} after {self.attempts} tries"
+        )
 
     def _send(self, method, url, body, headers, stream, attempt):
         merged = dict(headers or {})
@@ -212,7 +220,7 @@ class Registry:
                 f"{self.certs_d}/{self.host}/ca.crt, as for the engine"
             ) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            if attempt >= ATTEMPTS - 1:
+            if attempt >= self.attempts - 1:
                 raise RegistryError(f"cannot reach the registry {self.host}: {_reason(exc)}") from None
             self._wait(attempt, None)
             return None
