@@ -281,7 +281,7 @@ def optimize(
                 progress(f"finding the chain's base in {target.host}")
                 remote = find_old(registry, engine.inspect_image(start.ref), target)
             with engine.temporary_tag(uuid.uuid4().hex[:12]) as unverified:
-                made = _make(engine, method, start, unverified, options.allow_drift, remote, progress)
+                made = _make(engine, method, start, unverified, options, remote, progress)
                 lap("make")
                 if not options.skip_verify:
                     compared = _verify(
@@ -355,6 +355,36 @@ def _old_from_its_index(engine: Engine, registry, remote, named: tuple, options:
     if index is None:
         return None
     return registry_old.LocalOld(old_ref, registry, remote, index, tag, [])
+
+
+def _as_pulled(engine: Engine, image: dict, options: Options, progress):
+    """``image`` as the registry it was pulled from (or pushed to) holds it, the
+    same digest, or None. On containerd's store the engine gives an image's
+    manifest, which the load of the image made needs, only inside ``docker
+    save`` (``Engine.image_manifest``): read up to the image's size, 18 s of a
+    1 GiB OLD here. Its registry answers in kilobytes; asked once, no retries.
+    Only names with a registry host are asked: this store gives every image
+    built here a digest under its own name (``app@sha256:...``, Docker Hub's
+    by the grammar), and a local image's name is not sent to Docker Hub."""
+    for text in image.get("RepoDigests") or []:
+        if not _names_a_host(text):
+            continue
+        ref = parse_reference(text)
+        try:
+            registry = registry_of(ref, options.plain_http, options.certs_d, pull=[ref], attempts=1)
+            found = find_old(registry, image, ref)
+            progress(f"its manifest read from {ref.host}, where it was pushed or pulled")
+            return found
+        except (DiffLayersError, OSError, ValueError) as exc:
+            progress(f"not read from {ref.host} ({str(exc).splitlines()[0][:120]}): asking the engine")
+    return None
+
+
+def _names_a_host(reference: str) -> bool:
+    """Whether ``reference`` starts with a registry host (Docker's rule: a first
+    component with a dot or a port, or ``localhost``), not Docker Hub's default."""
+    first, _, rest = reference.partition("/")
+    return bool(rest) and ("." in first or ":" in first or first == "localhost")
 
 
 def _naive_bytes(engine: Engine, found: Diff, path: str, new_id: str, old: dict) -> int:
@@ -584,9 +614,11 @@ def _push(
     return {**pushed, "new_index": new_index}
 
 
-def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote, progress) -> Made:
+def _make(engine: Engine, method: Method, start: Start, tag, options: Options, remote, progress) -> Made:
     """Make the processed image as ``tag``: the Dockerfile method where it can
-    reproduce NEW (or when asked), else the layer method."""
+    reproduce NEW (or when asked), else the layer method. ``remote``: the image
+    made on, as its registry holds it (``--push``), or None."""
+    allow_drift = options.allow_drift
     output_dir = start.diff.output_dir
     if method in (Method.AUTO, Method.DOCKERFILE):
         try:
@@ -616,6 +648,8 @@ def _make(engine: Engine, method: Method, start: Start, tag, allow_drift, remote
             size = delta.stat().st_size if delta.exists() else 0
             return Made(Method.DOCKERFILE, size, generated.content_bytes, warnings=generated.warnings)
     progress("assembling the layer (whiteouts for removals, NEW's config) and loading it")
+    if remote is None and engine.store == "containerd":
+        remote = _as_pulled(engine, engine.inspect_image(start.ref), options, progress)
     history = remote.config.get("history") if remote else None
     manifest = OldManifest(remote.manifest_type, remote.layers) if remote else None
     assembled = assemble(

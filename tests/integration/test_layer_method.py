@@ -257,6 +257,27 @@ def _pulled_back_equal(new, target):
     _assert_equal(new, target)
 
 
+def test_olds_manifest_is_read_where_old_was_pushed(registry, pushed_old, dropped_config_pair, image_store):
+    """The image made is loaded with OLD's manifest; on containerd's store the
+    engine gives it only inside `docker save`, read up to OLD's size. For an
+    OLD pushed to a registry it is read there (kilobytes). Either way the image
+    loaded equals NEW."""
+    address, _ = registry
+    old_remote, made = pushed_old
+    tag = f"{old_remote}-made-here"
+    made.append(tag)
+    result = sh(
+        [sys.executable, "-m", "difflayers", "optimize", old_remote, dropped_config_pair["new"],
+         "--path", "/app", "-t", tag, "--method", "layer"],
+        ".",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    read_there = f"read from {address}, where it was pushed or pulled" in result.stderr
+    assert read_there == (image_store == "containerd"), result.stderr
+    _assert_equal(dropped_config_pair["new"], tag)
+
+
 def test_push_mounts_old_layers_and_pulls_back_equal(registry, pushed_old, dropped_config_pair, unique):
     address, storage = registry
     old_remote, made = pushed_old

@@ -92,3 +92,13 @@ def test_under_any_walks_up_the_components():
     assert under_any("a/b/c", {"a/b"}) and under_any("a/b", {"a/b"})
     assert not under_any("a/bc", {"a/b"}) and not under_any("a", {"a/b"})
     assert under_any("x/y", {"."}) and under_any(".", {"."}) and not under_any("x", set())
+
+
+def test_only_digests_under_a_registry_host_are_asked_for_a_manifest():
+    """containerd's store gives every image built here ``name@sha256:...``: a
+    Docker Hub name by the grammar, never sent there (``pipeline._as_pulled``)."""
+    from difflayers.pipeline import _names_a_host
+
+    assert _names_a_host("127.0.0.1:5000/app@sha256:ab")
+    assert _names_a_host("ghcr.io/org/app@sha256:ab") and _names_a_host("localhost/app@sha256:ab")
+    assert not _names_a_host("app@sha256:ab") and not _names_a_host("org/app@sha256:ab")
