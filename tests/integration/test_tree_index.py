@@ -209,6 +209,28 @@ def manifest(repository: str, reference: str, env, raw=False):
     return registries.manifest(host, repository, reference, scheme="https", ca=ca, raw=raw)
 
 
+def first_pushed(revisions, proxy, repository: str) -> tuple:
+    """Revision 1 tagged in ``repository`` of the proxied registry and pushed by
+    the engine (no index beside it): (the repository's name, OLD's)."""
+    repo = f"{proxy.address}/{repository}"
+    old = f"{repo}:1"
+    sh(["docker", "tag", revisions["1-kept"], old], ".")
+    sh(["docker", "push", "-q", old], ".", env=proxy.env)
+    return repo, old
+
+
+def index_record(proxy, repository: str, summary: dict) -> dict:
+    """The image record in the header of the tree index pushed beside the image a run pushed."""
+    registry = Registry(proxy.address, certs_d=proxy.env["DIFFLAYERS_CERTS_D"])
+    digest = summary["pushed"].rsplit("@", 1)[1]
+    return treeindex.image_of(indexartifact.find(registry, repository, digest, "/app"))
+
+
+def own_layer_bytes(repository: str, reference: str, env) -> int:
+    """The compressed size of an image's layers above the base's one."""
+    return sum(layer["size"] for layer in manifest(repository, reference, env)["layers"][1:])
+
+
 @pytest.mark.parametrize("compare", ["auto", "volumes"])
 def test_a_delta_of_the_path_cannot_hide_a_change_outside_it(revisions, proxied, tmp_path, compare):
     """NEW's own layers change /etc too: a delta of /app would not make NEW, so
@@ -258,10 +280,7 @@ def test_an_index_that_lies_is_refused_or_said_and_caught(revisions, proxied, tm
     finds the image differs from NEW, and `--verify full` refuses to push it."""
     server, proxy = proxied
     env = proxy.env
-    repo = f"{proxy.address}/team/lies"
-    old = f"{repo}:1"
-    sh(["docker", "tag", revisions["1-kept"], old], ".")
-    sh(["docker", "push", "-q", old], ".", env=env)
+    repo, old = first_pushed(revisions, proxy, "team/lies")
     sh(["docker", "image", "rm", old], ".")
     registry = Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"])
     old_manifest = manifest("team/lies", "1", env, raw=True)
@@ -325,22 +344,11 @@ def test_the_run_after_a_local_push_reads_none_of_olds_layers(revisions, proxied
     OLD's own layers (it read all of them before: 20 MB for a 20 MB app)."""
     server, proxy = proxied
     env = proxy.env
-    repo = f"{proxy.address}/team/local"
-    old = f"{repo}:1"
-    sh(["docker", "tag", revisions["1-kept"], old], ".")
-    sh(["docker", "push", "-q", old], ".", env=env)
+    repo, old = first_pushed(revisions, proxy, "team/local")
     second = optimize(old, revisions[2], f"{repo}:2", env)
     assert second["verified"] and second["check"] == "construction"
-    record = treeindex.image_of(
-        indexartifact.find(
-            Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"]),
-            "team/local",
-            second["pushed"].rsplit("@", 1)[1],
-            "/app",
-        )
-    )
-    assert record["outside_as_layers"] == 1  # the base: one layer
-    own = sum(layer["size"] for layer in manifest("team/local", "1", env)["layers"][1:])
+    assert index_record(proxy, "team/local", second)["outside_as_layers"] == 1  # the base: one layer
+    own = own_layer_bytes("team/local", "1", env)
     sh(["docker", "image", "rm", old, f"{repo}:2"], ".", check=False)
     assert absent(old) and absent(f"{repo}:2")
     proxy.sent = 0
@@ -348,11 +356,6 @@ def test_the_run_after_a_local_push_reads_none_of_olds_layers(revisions, proxied
     assert third["old_layer_bytes_read"] == 0 and not third["old_index"]["built"]
     assert proxy.sent <= 0.01 * own, (proxy.sent, own)
     pulled_back_equal(revisions[3], f"{repo}:3", env)
-
-
-def own_layer_bytes(repository: str, reference: str, env) -> int:
-    """The compressed size of an image's layers above the base's one."""
-    return sum(layer["size"] for layer in manifest(repository, reference, env)["layers"][1:])
 
 
 def test_old_here_with_its_index_there_is_read_from_the_index(revisions, proxied):
@@ -365,10 +368,7 @@ def test_old_here_with_its_index_there_is_read_from_the_index(revisions, proxied
     after it, on a runner without OLD, reads none of OLD's layers."""
     server, proxy = proxied
     env = proxy.env
-    repo = f"{proxy.address}/team/here"
-    old = f"{repo}:1"
-    sh(["docker", "tag", revisions["1-kept"], old], ".")
-    sh(["docker", "push", "-q", old], ".", env=env)
+    repo, old = first_pushed(revisions, proxy, "team/here")
     kit("index", old, "--path", "/app", "--push", env=env)
     proxy.sent = 0
     second = optimize(old, revisions[2], f"{repo}:2", env)
@@ -382,15 +382,7 @@ def test_old_here_with_its_index_there_is_read_from_the_index(revisions, proxied
         tree_differences(revisions[2], f"{repo}:2") == []
         and config_differences(revisions[2], f"{repo}:2") == []
     )
-    record = treeindex.image_of(
-        indexartifact.find(
-            Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"]),
-            "team/here",
-            second["pushed"].rsplit("@", 1)[1],
-            "/app",
-        )
-    )
-    assert record["outside_as_layers"] == 1  # the base: one layer
+    assert index_record(proxy, "team/here", second)["outside_as_layers"] == 1  # the base: one layer
     sh(["docker", "image", "rm", old, f"{repo}:2"], ".")
     pulled_back_equal(revisions[2], f"{repo}:2", env)
     proxy.sent = 0
@@ -460,10 +452,7 @@ def test_the_tag_moves_last_after_the_index(revisions, proxied):
     tag where it was, as exit 2 says ("nothing tagged or pushed"), both flows."""
     server, proxy = proxied
     env = proxy.env
-    repo = f"{proxy.address}/team/last"
-    old = f"{repo}:1"
-    sh(["docker", "tag", revisions["1-kept"], old], ".")
-    sh(["docker", "push", "-q", old], ".", env=env)
+    repo, old = first_pushed(revisions, proxy, "team/last")
     proxy.answers = {("PUT", "/manifests/sha256-"): (500, {})}
     for flow, old_ref in (("OLD in the engine", old), ("OLD only in the registry", None)):
         if old_ref is None:
