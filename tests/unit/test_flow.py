@@ -35,7 +35,9 @@ def test_config_drift_warning_goes_to_progress_not_stdout(tmp_path, capsys):
     engine, found = _diff_in(tmp_path, {"Env": ["PATH=/bin", "DEBUG=1"]}, {"Env": ["PATH=/bin"]})
     lines = []
     start = pipeline.Start("app:1", found, Decision(DecisionKind.DELTA))
-    made = pipeline._make(engine, Method.DOCKERFILE, start, "tag", True, None, lines.append)
+    made = pipeline._make(
+        engine, Method.DOCKERFILE, start, "tag", pipeline.Options(allow_drift=True), None, lines.append
+    )
     assert made.method is Method.DOCKERFILE
     assert engine.built == [("tag", ["Dockerfile", "delta.tar"])]
     assert any("DEBUG" in w for w in made.warnings)
