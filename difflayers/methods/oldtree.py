@@ -10,7 +10,7 @@ needs that to prove the delta is the whole difference.
 
 import contextlib
 import gzip
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from difflayers.adapters.engine import Engine
 from difflayers.adapters.registry import Registry
@@ -26,12 +26,12 @@ from difflayers.methods.push import RemoteImage
 
 @dataclass
 class OldIndex:
-    """OLD's tree index of ``path`` (its bytes), whether this run built it (and
-    what that read), and ``path_only_from``: the first of OLD's layers from
-    which none changes anything outside the path (None: not known yet)."""
+    """OLD's tree index, whether this run built it (and what that read), and
+    ``path_only_from``: the first of OLD's layers from which none changes
+    anything outside the path (None: not known yet)."""
 
+    entries: dict
     data: bytes
-    path: str
     built: bool
     layer_bytes_read: int = 0
     path_only_from: int | None = None
@@ -39,19 +39,6 @@ class OldIndex:
     artifact: indexartifact.Artifact | None = None
     # Outside the path OLD's tree is that of its first K layers (None: not known).
     outside_as: int | None = None
-    _entries: dict | None = field(default=None, repr=False)
-
-    @property
-    def entries(self) -> dict:
-        """name -> entry, decoded on first use (100,000 entries: 0.8 s): the
-        pass in place reads the bytes, and the flows that stream NEW these."""
-        if self._entries is None:
-            self._entries = treeindex.load(self.data, self.path)
-        return self._entries
-
-    @entries.setter
-    def entries(self, value: dict) -> None:
-        self._entries = value
 
 
 @contextlib.contextmanager
@@ -88,7 +75,7 @@ def old_index(registry: Registry, remote: RemoteImage, path: str, progress, rebu
     data = treeindex.to_bytes(path, entries, overlay.image())
     read = registry.received - before
     del overlay, entries
-    return OldIndex(data, path, True, read, overlay_last_outside)
+    return OldIndex(treeindex.load(data, path), data, True, read, overlay_last_outside)
 
 
 def found_index(registry: Registry, remote: RemoteImage, path: str, progress) -> OldIndex | None:
@@ -105,7 +92,7 @@ def found_index(registry: Registry, remote: RemoteImage, path: str, progress) ->
     mine = image.get("layers") == len(remote.layers)
     known = image.get("path_only_from") if mine else None
     outside_as = image.get("outside_as_layers") if mine else None
-    return OldIndex(data, path, False, 0, known, found, outside_as)
+    return OldIndex(treeindex.load(data, path), data, False, 0, known, found, outside_as)
 
 
 def scope_known(index: OldIndex, shared: int) -> bool:
