@@ -30,7 +30,7 @@ from difflayers.core.configdelta import require_same_platform
 from difflayers.core.diffrecord import DiffRecord, ImageRef
 from difflayers.core.names import check_tree_path
 from difflayers.core.plan import Plan
-from difflayers.core.reference import check_tag_reference, parse_reference
+from difflayers.core.reference import check_tag_reference, names_a_host, parse_reference
 from difflayers.core.scope import Paths, refuse_outside_paths
 from difflayers.errors import BadIndex, BadInput, DiffLayersError, NotExpressible, VerificationFailed
 from difflayers.figures import naive_bytes, shared_layers
@@ -241,9 +241,8 @@ def optimize(
         progress(f"finding OLD in {target.host}")
         remote = find_old(registry, old, target)
         named = (old_ref, new_ref, path, tag)
-        local = _old_from_its_index(engine, registry, remote, named, options, progress)
+        local = _old_from_its_index(engine, registry, remote, named, notes, options, progress)
         if local is not None:
-            local.notes = notes
             summary = registry_old.optimize(
                 engine, old_ref, new_ref, path, output_dir, options, progress, local
             )
@@ -335,7 +334,7 @@ def optimize(
     }
 
 
-def _old_from_its_index(engine: Engine, registry, remote, named: tuple, options: Options, progress):
+def _old_from_its_index(engine: Engine, registry, remote, named: tuple, notes, options: Options, progress):
     """With ``--push``, OLD's tree index beside it in the registry stands for
     OLD's tree, as where OLD is only there (``methods.remote``): NEW alone is
     read in place, half of what the two-tree pass reads. A ``LocalOld``, or
@@ -354,7 +353,7 @@ def _old_from_its_index(engine: Engine, registry, remote, named: tuple, options:
         return None
     if index is None:
         return None
-    return registry_old.LocalOld(old_ref, registry, remote, index, tag, [])
+    return registry_old.LocalOld(old_ref, registry, remote, index, tag, notes)
 
 
 def _as_pulled(engine: Engine, image: dict, options: Options, progress):
@@ -367,7 +366,7 @@ def _as_pulled(engine: Engine, image: dict, options: Options, progress):
     built here a digest under its own name (``app@sha256:...``, Docker Hub's
     by the grammar), and a local image's name is not sent to Docker Hub."""
     for text in image.get("RepoDigests") or []:
-        if not _names_a_host(text):
+        if not names_a_host(text):
             continue
         ref = parse_reference(text)
         try:
@@ -378,13 +377,6 @@ def _as_pulled(engine: Engine, image: dict, options: Options, progress):
         except (DiffLayersError, OSError, ValueError) as exc:
             progress(f"not read from {ref.host} ({str(exc).splitlines()[0][:120]}): asking the engine")
     return None
-
-
-def _names_a_host(reference: str) -> bool:
-    """Whether ``reference`` starts with a registry host (Docker's rule: a first
-    component with a dot or a port, or ``localhost``), not Docker Hub's default."""
-    first, _, rest = reference.partition("/")
-    return bool(rest) and ("." in first or ":" in first or first == "localhost")
 
 
 def _naive_bytes(engine: Engine, found: Diff, path: str, new_id: str, old: dict) -> int:

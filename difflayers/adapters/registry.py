@@ -159,7 +159,8 @@ class Registry:
                     ) from None
                 return f"http://{self.host}"  # it answered, but not in TLS
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
-                self._wait(attempt, None)  # dropped or refused: that says nothing of TLS yet
+                if attempt < self.attempts - 1:  # dropped or refused: that says nothing of TLS yet
+                    self._wait(attempt, None)
         return f"https://{self.host}"
 
     # -- one request: retries, then authentication --------------------------------

@@ -58,10 +58,18 @@ def full_name(reference: str) -> str:
     name, tag = reference, "latest"
     if ":" in reference.rsplit("/", 1)[-1]:
         name, _, tag = reference.rpartition(":")
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+    if names_a_host(name):
         return f"{name}:{tag}"
+    first, _, rest = name.partition("/")
     return f"docker.io/{name if rest else 'library/' + name}:{tag}"
+
+
+def names_a_host(reference: str) -> bool:
+    """Whether ``reference`` starts with a registry host (Docker's rule: a first
+    component with a dot or a port, ``localhost`` or an IPv6 address), not
+    Docker Hub's by default."""
+    first, _, rest = reference.partition("/")
+    return bool(rest) and _is_host(first)
 
 
 def _is_host(first: str) -> bool:

@@ -96,9 +96,11 @@ def test_under_any_walks_up_the_components():
 
 def test_only_digests_under_a_registry_host_are_asked_for_a_manifest():
     """containerd's store gives every image built here ``name@sha256:...``: a
-    Docker Hub name by the grammar, never sent there (``pipeline._as_pulled``)."""
-    from difflayers.pipeline import _names_a_host
+    Docker Hub name by the grammar, never sent there (``pipeline._as_pulled``,
+    ``core.reference.names_a_host``)."""
+    from difflayers.core.reference import names_a_host
 
-    assert _names_a_host("127.0.0.1:5000/app@sha256:ab")
-    assert _names_a_host("ghcr.io/org/app@sha256:ab") and _names_a_host("localhost/app@sha256:ab")
-    assert not _names_a_host("app@sha256:ab") and not _names_a_host("org/app@sha256:ab")
+    assert names_a_host("127.0.0.1:5000/app@sha256:ab")
+    assert names_a_host("ghcr.io/org/app@sha256:ab") and names_a_host("localhost/app@sha256:ab")
+    assert names_a_host("[::1]:5000/app@sha256:ab")
+    assert not names_a_host("app@sha256:ab") and not names_a_host("org/app@sha256:ab")
