@@ -6,6 +6,10 @@ first: most of the time a 100,000-file tree took to index went to those
 headers and the layers around them. This walk makes the same entries, in the
 same order, straight from ``lstat`` and the files' bytes (the property tests
 check the two agree), for the differ's pass, which indexes both trees whole.
+
+``identify``: a regular file's digest is left as the file itself (``SAME_FILE``,
+its inode and ctime), not read, for trees compared side by side where the
+engine mounts them (``comparing.sharedfiles``).
 """
 
 import hashlib
@@ -20,18 +24,24 @@ from difflayers.core.treeindex import BLOCK, CHAR, DIRECTORY, FIFO, FILE, SYMLIN
 from difflayers.errors import BadInput
 
 BLOCK_SIZE = 1 << 20
+SAME_FILE = "file:"  # a digest that stands for the file on disk (``identify``)
 
 
 class DirTree:
     """The tree at ``root`` as index entries in tree order (``entries``);
     ``skip``: a name relative to the tree whose subtree is left out.
     A hardlink's entry has the first name of its inode seen as ``group``, as
-    ``treescan.scan`` gives it; ``bytes_read`` counts the files' bytes."""
+    ``treescan.scan`` gives it; ``bytes_read`` counts the files' bytes.
+    ``identify``: see the module; byte-code is read all the same (its
+    freshness is compared with its source's), and ``files_at`` keeps a path
+    of each file left unread."""
 
-    def __init__(self, root: str, skip: str | None = None):
+    def __init__(self, root: str, skip: str | None = None, identify: bool = False):
         self.root = raw(root.rstrip("/") or "/")
         self.skip = raw(skip) if skip else None
         self.bytes_read = 0
+        self.identify = identify
+        self.files_at: dict = {}  # SAME_FILE digest -> a path of that file
 
     def entries(self) -> Iterator[Entry]:
         seen: dict = {}  # (device, inode) -> the first name, for hardlinks
@@ -49,7 +59,11 @@ class DirTree:
                             size=target.size, digest=target.digest, pyc=target.pyc, group=first
                         )
                         continue
-                entry = self._hashed(entry, fs_path, st.st_size)
+                if self.identify and not bytecode.source_of(entry.name):
+                    entry = entry._replace(size=st.st_size, digest=identity(st))
+                    self.files_at.setdefault(entry.digest, fs_path)
+                else:
+                    entry = self.hashed(entry, fs_path, st.st_size)
                 if st.st_nlink > 1:
                     files[entry.name] = entry
             yield entry
@@ -84,7 +98,7 @@ class DirTree:
             major, minor, xattrs, None,
         )  # fmt: skip
 
-    def _hashed(self, entry: Entry, fs_path: bytes, size: int) -> Entry:
+    def hashed(self, entry: Entry, fs_path: bytes, size: int) -> Entry:
         """``entry`` with its file's size and digest (and byte-code record)."""
         if bytecode.source_of(entry.name):
             with open(fs_path, "rb") as source:
@@ -107,3 +121,10 @@ class DirTree:
             raise BadInput(f"{entry.name!r} holds {read} bytes, its stat says {size}: did the tree change?")
         self.bytes_read += read
         return entry._replace(size=read, digest="sha256:" + digest.hexdigest())
+
+
+def identity(st: os.stat_result) -> str:
+    """The file on disk: two trees the engine mounts from layers they share
+    show the same inode with the same change time (a file written again, by a
+    layer of its own or any other way, has another inode or a later ctime)."""
+    return f"{SAME_FILE}{st.st_ino}:{st.st_ctime_ns}:{st.st_mtime_ns}:{st.st_size}"

@@ -194,10 +194,12 @@ def outside_base(path: str) -> dict:
     layers change nothing there, so OLD's layers and a delta of ``path`` can
     make NEW. OLD's side is proven apart, or here when OLD is mounted too
     (its "old" item: OLD against the same FROM image)."""
-    base, new = (inpass.outside_entries(root, path) for root in (inpass.BASE_ROOT, inpass.ROOTS["new"]))
+    with_old = os.path.isdir(inpass.ROOTS["old"])
+    roots = [inpass.BASE_ROOT, inpass.ROOTS["new"], *([inpass.ROOTS["old"]] if with_old else [])]
+    base, new, *old = inpass.outside_entries(roots, path)
     found = inpass.summarized(base, new, only=("only in NEW", "only in the image NEW was built FROM"))
-    if os.path.isdir(inpass.ROOTS["old"]):
-        old = inpass.outside_entries(inpass.ROOTS["old"], path)
+    if with_old:
+        old = old[0]
         found["old"] = inpass.summarized(
             base, old, only=("only in OLD", "only in the image OLD was built FROM")
         )

@@ -39,6 +39,7 @@ from difflayers.comparing import difflog
 from difflayers.comparing.indexcheck import tree_differences
 from difflayers.comparing.indexdiff import index_stream
 from difflayers.comparing.record import compare_and_record, record_from_indexes
+from difflayers.comparing.sharedfiles import compared_entries
 from difflayers.core.outputs import atomic_file, read_json, write_json
 from difflayers.methods.dockerfile import DELTA_ARCHIVE as DELTA_NAME  # what the Dockerfile ADDs
 
@@ -202,19 +203,21 @@ def outside_differences(path: str) -> dict:
     if path == "/":
         found = {"entries": 0, "differences": 0, "shown": [], "folders": {}}
         return {**found, "base_differences": 0} if os.path.isdir(BASE_ROOT) else found
-    new = outside_entries(ROOTS["new"], path)
-    found = summarized(outside_entries(ROOTS["old"], path), new, only=("only in NEW", "only in OLD"))
-    if os.path.isdir(BASE_ROOT):
+    with_base = os.path.isdir(BASE_ROOT)
+    old, new, *base = outside_entries([ROOTS["old"], ROOTS["new"], *([BASE_ROOT] if with_base else [])], path)
+    found = summarized(old, new, only=("only in NEW", "only in OLD"))
+    if with_base:
         # NEW's tree outside the path against its FROM image's: equal, the
         # image made (OLD's layers, the delta) is its base outside the path,
         # which its tree index records, so no later run reads its layers for it.
-        found["base_differences"] = len(tree_differences(outside_entries(BASE_ROOT, path), new))
+        found["base_differences"] = len(tree_differences(base[0], new))
     return found
 
 
-def outside_entries(root: str, path: str) -> dict:
-    """name -> Entry of the whole tree at ``root`` but ``path`` (content hashed)."""
-    return {entry.name: entry for entry in DirTree(root, skip=path.strip("/")).entries()}
+def outside_entries(roots: list, path: str) -> list:
+    """name -> Entry of each whole tree at ``roots`` but ``path``, for comparing
+    with each other: only files the trees do not share are read (``sharedfiles``)."""
+    return compared_entries(roots, skip=path.strip("/"))
 
 
 def summarized(got: dict, new: dict, only: tuple) -> dict:
