@@ -75,6 +75,7 @@ class Scenario:
     make: object = None  # rng -> Tree; None: the scenario's own method (``Run._venv``, ``Run._refresh``)
     goals: dict = field(default_factory=dict)
     path: str = "/app"  # the kit's --path
+    base_mb: int = 0  # the app's FROM image grows by this many MiB of files, in a layer of its own
 
 
 def sample_tree(rng: random.Random) -> Tree:
@@ -121,6 +122,16 @@ SCENARIOS = {
     ),
     "small": Scenario(
         "small", "100,000 files of 1 KiB, 10 changed", lambda rng: spread_tree(rng, 100_000, 1024, 10, 0, 0)
+    ),
+    "app": Scenario(
+        "app", "20 MB app in 2,000 files, 2% changed", lambda rng: spread_tree(rng, 2_000, 10_000, 40, 0, 0)
+    ),
+    "app-big-base": Scenario(
+        "app-big-base",
+        "the same app on a 1 GB base (800 MiB added to it)",
+        lambda rng: spread_tree(random.Random("difflayers-benchmark-app"), 2_000, 10_000, 40, 0, 0),
+        {"base_ratio": 1.2},
+        base_mb=800,
     ),
     "venv": Scenario("venv", "Python venv from PyPI, requests 2.31.0 -> 2.32.3"),
     "refresh": Scenario(
@@ -561,11 +572,28 @@ class Run:
                 return [getattr(self, f"_{self.scenario.name}")()]
             rng = random.Random(f"difflayers-benchmark-{self.scenario.name}")
             tree = self.scenario.make(rng)
+            if self.scenario.base_mb:
+                self.base = self._grown_base(self.scenario.base_mb)
             old = self._old(tree)
             return [self._case(tree, old, case) for case in self.cases]
         finally:
             subprocess.run(["docker", "image", "rm", "-f", *self.tags], capture_output=True)
             shutil.rmtree(self.work, ignore_errors=True)
+
+    def _grown_base(self, mib: int) -> str:
+        """``self.base`` with ``mib`` MiB of files of 8 MiB in a layer of its own:
+        a big FROM image (a toolchain, a CUDA runtime) under the same app."""
+        say(f"{self.scenario.title}: its base")
+        context = self.work / "base"
+        context.mkdir(parents=True)
+        (context / "Dockerfile").write_text(
+            f"FROM {self.base}\nRUN mkdir /opt/big && for i in $(seq {mib // 8}); do "
+            "head -c 8388608 /dev/urandom > /opt/big/part-$i; done\n"
+        )
+        tag = self.tag("base")
+        build(context, tag)
+        shutil.rmtree(context)
+        return tag
 
     def _old(self, tree: Tree) -> dict:
         """OLD built and published."""
@@ -995,6 +1023,29 @@ def goals(scenario: Scenario, row: dict) -> dict:
     return out
 
 
+def base_ratio_goals(rows: list) -> None:
+    """The goals judged across two rows (``Scenario.goals["base_ratio"]``): each
+    kit way's time on the big base within that many times its time on the
+    small one ("app"), same case, same run. Added to the big base's rows."""
+    for row in rows:
+        limit = SCENARIOS.get(row["scenario"], SCENARIOS["sample"]).goals.get("base_ratio")
+        small = [r for r in rows if r["scenario"] == "app" and r["case"] == row["case"]]
+        if limit is None or not small:
+            continue
+        for way in KIT_WAYS:
+            here, there = row["ways"].get(way, {}), small[0]["ways"].get(way, {})
+            if not (here.get("applies", True) and there.get("applies", True)) or way not in small[0]["ways"]:
+                continue
+            seconds = [w.get("wall_seconds") or w.get("to_pushed_seconds") for w in (here, there)]
+            if None in seconds:
+                continue
+            ratio = seconds[0] / max(seconds[1], 0.1)
+            row["goals"][f"{way}: on the 1 GB base <= {limit}x its time on the 199 MB one"] = {
+                "figure": round(ratio, 2),
+                "met": ratio <= limit,
+            }
+
+
 ODD = ["plain.txt", " lead", "trail ", "tab\tname", "new\\#012line", "caf\\#303\\#251", "x -> y", "n" * 200]
 
 
@@ -1079,6 +1130,7 @@ def run_here(args) -> list:
                     stamped,
                 )
                 rows += run.rows()
+            base_ratio_goals(rows)
         finally:
             proxy.close()
             registry.shut()
