@@ -544,6 +544,21 @@ class Engine:
     def image_with_layers(self, layers: list) -> str | None:
         """A tag of a local image made of exactly ``layers`` (diff IDs, bottom
         first): the image two others were built FROM, when it is still here."""
+        return next((tag for tag, found in self._tagged_layers() if found == list(layers)), None)
+
+    def base_image(self, layers: list) -> tuple | None:
+        """(a tag, its layer count) of the local image whose layers are the
+        longest proper start of ``layers``: the image one made of ``layers``
+        was built FROM, when it is still here; None where none is."""
+        best = None
+        for tag, found in self._tagged_layers():
+            if 0 < len(found) < len(layers) and list(layers[: len(found)]) == found:
+                if best is None or len(found) > best[1]:
+                    best = (tag, len(found))
+        return best
+
+    def _tagged_layers(self):
+        """(first tag, diff IDs) of each tagged local image with content."""
         listed = _api("listing images", self.client.api.images)
         for image in listed:
             tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
@@ -553,9 +568,7 @@ class Engine:
                 found = self.client.api.inspect_image(image["Id"])
             except docker.errors.APIError:
                 continue  # removed meanwhile
-            if found.get("RootFS", {}).get("Layers") == list(layers):
-                return tags[0]
-        return None
+            yield tags[0], found.get("RootFS", {}).get("Layers") or []
 
     def _remove_container(self):
         return lambda cid: self.client.api.remove_container(cid, force=True, v=True)

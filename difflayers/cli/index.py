@@ -58,9 +58,14 @@ def run(args, engine, progress) -> int:
         if local:
             progress(f"reading {args.path} of {args.image} from the engine")
             dest = Path(work) / "index.jsonl.gz"
-            entries, read, _ = indexpass.tree_index(engine, TOOL_IMAGE, args.image, args.path, dest, progress)
+            image = engine.inspect_image(args.image)
+            base = indexpass.base_of(engine, image, args.path) if args.push else None
+            entries, read, _, outside = indexpass.tree_index(
+                engine, TOOL_IMAGE, args.image, args.path, dest, progress, base[0] if base else None
+            )
             data = dest.read_bytes()
             result.update(entries=entries, tree_bytes_read=read)
+            record = _scope(image, base, outside, result)
         else:
             progress(f"{args.image} is not in this engine: reading it from {ref.host}")
             remote = read_image(registry, ref, engine.platform())
@@ -77,7 +82,9 @@ def run(args, engine, progress) -> int:
             result["output"] = args.output
         if args.push:
             subject = find_old(registry, engine.inspect_image(args.image), ref) if local else remote
-            attached = indexartifact.attach(registry, ref.repository, subject.descriptor, data, args.path)
+            attached = indexartifact.attach(
+                registry, ref.repository, subject.descriptor, data, args.path, image=record if local else None
+            )
             result["pushed"] = f"{ref.host}/{ref.repository}@{attached['digest']}"
             result["refers_to"] = subject.digest
             result["stored"] = _stored(attached["artifact"].parts)
@@ -87,6 +94,20 @@ def run(args, engine, progress) -> int:
     else:
         print(_said(args, result))
     return ExitCode.OK
+
+
+def _scope(image: dict, base, outside, result: dict) -> dict | None:
+    """The image record for the index's header (``treeindex.header``): where the
+    image equals the image it was built FROM (``base``: tag, layers) outside
+    the path, its scope, so that no later run reads its layers to prove it.
+    Said in ``result["scope"]``; None where not proven."""
+    if base is None or outside is None:
+        return None
+    equal = outside["differences"] == 0
+    result["scope"] = {"built_from": base[0], "equal_outside_path": equal}
+    if not equal:
+        return None
+    return {"layers": len(image["RootFS"]["Layers"]), "path_only_from": None, "outside_as_layers": base[1]}
 
 
 def _stored(parts: list) -> dict:

@@ -87,32 +87,51 @@ def from_image(engine, new: dict, shared: int, path: str) -> str | None:
     return found if found is not None and mounts.usable(found, found, path) else None
 
 
-def index_in_place(engine, tool_image: str, image_ref: str, path: str, dest: Path) -> tuple:
-    """(entries, bytes read): the tree index of ``path`` in a local image, read
-    where it is mounted (no container: the image's own /etc/hosts and the like),
-    written to ``dest``. Raises ``mounts.Unavailable`` as ``diff_in_place``."""
+def index_in_place(
+    engine, tool_image: str, image_ref: str, path: str, dest: Path, base_ref: str | None = None
+) -> tuple:
+    """(entries, bytes read, the image against ``base_ref`` outside ``path`` or
+    None): the tree index of ``path`` in a local image, read where it is
+    mounted (no container: the image's own /etc/hosts and the like), written
+    to ``dest``. Raises ``mounts.Unavailable`` as ``diff_in_place``."""
     dest = Path(dest)
-    _run(engine, tool_image, image_ref, path, None, dest.parent, command(path, False, index_only=True))
+    argv = command(path, False, index_only=True)
+    _run(engine, tool_image, image_ref, path, None, dest.parent, argv, base_ref)
     initlayer.refuse_leftovers(dest.parent / NEW_INDEX_NAME, path, image_ref)
     os.replace(dest.parent / NEW_INDEX_NAME, dest)
     done = read_json(dest.parent / DONE)
     (dest.parent / DONE).unlink()
-    return done["entries"], done["bytes_read"]
+    return done["entries"], done["bytes_read"], done.get("outside")
 
 
-def tree_index(engine, tool_image: str, image_ref: str, path: str, dest: Path, progress) -> tuple:
-    """(entries, bytes read, where NEW was read: "mounts" or "archive"): the
-    tree index of ``path`` in a local image, into ``dest``: in place where
+def tree_index(
+    engine, tool_image: str, image_ref: str, path: str, dest: Path, progress, base_ref: str | None = None
+) -> tuple:
+    """(entries, bytes read, where NEW was read: "mounts" or "archive", the
+    image against ``base_ref`` outside ``path``, as ``outside_base``, or None):
+    the tree index of ``path`` in a local image, into ``dest``: in place where
     BuildKit is, else through the engine's archive endpoint (refused there for
-    a path holding Docker's stand-ins)."""
+    a path holding Docker's stand-ins; nothing compared there)."""
     if usable(engine, image_ref, path):
         engine.ensure_tool_image(progress)
         try:
-            return (*index_in_place(engine, tool_image, image_ref, path, dest), "mounts")
+            entries, read, outside = index_in_place(engine, tool_image, image_ref, path, dest, base_ref)
+            return entries, read, "mounts", outside
         except mounts.Unavailable as exc:
             mounts.fall_back(engine, exc, progress, f"reading {path} through a container")
     with engine.tree_archive(image_ref, path) as source:
-        return (*index_stream(source, path, dest), "archive")
+        return (*index_stream(source, path, dest), "archive", None)
+
+
+def base_of(engine, image: dict, path: str) -> tuple | None:
+    """(a tag, its layer count) of the image ``image`` (inspected) was built
+    FROM, when the engine has one the pass can mount beside it: compared with
+    it outside ``path`` while ``path`` is indexed, the index then records the
+    image's scope (``outside_as_layers``)."""
+    if path == "/":
+        return None
+    found = engine.base_image(image["RootFS"]["Layers"])
+    return found if found is not None and mounts.usable(found[0], found[0], path) else None
 
 
 def _run(
@@ -161,8 +180,13 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> No
     index alone (no OLD)."""
     out.mkdir(exist_ok=True)
     if index_only:
-        entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
-        write_json(out / DONE, {"entries": entries, "bytes_read": read})
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+            outside = pool.submit(outside_base, path) if os.path.isdir(inpass.BASE_ROOT) else None
+            entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
+            done = {"entries": entries, "bytes_read": read}
+            if outside is not None:
+                done["outside"] = outside.result()
+        write_json(out / DONE, done)
         return
     base = posixpath.basename(path)
     # A process, not a thread: hashing trees is Python work (``inpass.make``).

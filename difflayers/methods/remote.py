@@ -535,7 +535,7 @@ def attach_tree_index(
     where = None
     if data is None:
         dest = output_dir / NEW_INDEX_NAME
-        entries, read, where = indexpass.tree_index(engine, TOOL_IMAGE, image_ref, path, dest, progress)
+        entries, read, where, _ = indexpass.tree_index(engine, TOOL_IMAGE, image_ref, path, dest, progress)
         data = dest.read_bytes()
     attached = indexartifact.attach(registry, repository, subject, data, path, base, image)
     figures = {

@@ -257,6 +257,15 @@ def test_a_delta_of_the_path_cannot_hide_a_change_outside_it(revisions, proxied,
         named = "/etc (1); first: only in NEW: etc/extra.conf" if compare == "auto" else "changes 'etc'"
         assert named in result.stderr, result.stderr
         assert manifest("team/other", "2", env) is None
+        # Its index, made from the engine: compared with the image it was built
+        # FROM (revision 4) and found to differ outside /app, so no scope recorded.
+        sh(["docker", "tag", new, f"{repo}:outside"], ".")
+        sh(["docker", "push", "-q", f"{repo}:outside"], ".", env=env)
+        shown = as_documented("index", kit("index", new, "--path", "/app", "--push", "--json", env=env).stdout)
+        assert shown["scope"] == {"built_from": revisions[4], "equal_outside_path": False}, shown
+        registry = Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"])
+        header = treeindex.image_of(indexartifact.find(registry, "team/other", shown["refers_to"], "/app"))
+        assert "outside_as_layers" not in header, header
     finally:
         sh(["docker", "image", "rm", "-f", new], ".", check=False)
 
@@ -361,15 +370,21 @@ def test_the_run_after_a_local_push_reads_none_of_olds_layers(revisions, proxied
 def test_old_here_with_its_index_there_is_read_from_the_index(revisions, proxied):
     """`--push` with OLD in the engine and its tree index beside it in the
     registry (as the kit leaves one): OLD's tree is that index, as on a runner
-    without OLD, so only NEW's /app is read; OLD and NEW are each compared in
-    place with their FROM image outside /app (this index, made by `difflayers
-    index`, does not record OLD's scope). The image is loaded here under the tag
+    without OLD, so only NEW's /app is read, and NEW is compared in place with
+    its FROM image outside /app (`difflayers index` recorded OLD's scope,
+    comparing OLD with that image while it indexed /app). The image is loaded here under the tag
     and pushed, both equal to NEW; its index records the scope, so the run
     after it, on a runner without OLD, reads none of OLD's layers."""
     server, proxy = proxied
     env = proxy.env
     repo, old = first_pushed(revisions, proxy, "team/here")
-    kit("index", old, "--path", "/app", "--push", env=env)
+    shown = as_documented("index", kit("index", old, "--path", "/app", "--push", "--json", env=env).stdout)
+    # Compared with the image it was built FROM while /app was indexed: its scope is recorded.
+    base = revisions[1].rsplit(":", 1)[0] + ":base"
+    assert shown["scope"] == {"built_from": base, "equal_outside_path": True}, shown
+    registry = Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"])
+    header = treeindex.image_of(indexartifact.find(registry, "team/here", shown["refers_to"], "/app"))
+    assert header["outside_as_layers"] == 1 and header["layers"] == 2, header
     proxy.sent = 0
     second = optimize(old, revisions[2], f"{repo}:2", env)
     assert second["compared"] == "tree index" and second["old_in_engine"] is True, second
