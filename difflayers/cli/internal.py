@@ -28,6 +28,7 @@ def add_arguments(name: str, p, env: Environment) -> None:
         p.add_argument("--path", required=True)
         p.add_argument("--byte-exact", action="store_true")
         p.add_argument("--index-only", action="store_true", help="NEW's index alone")
+        p.add_argument("--base-is-old", action="store_true", help="the image at base-root is OLD itself")
     else:
         p.add_argument("--output", default=env.output, help="output folder")
 
@@ -40,7 +41,7 @@ def run(args, env: Environment) -> int:
     elif args.command == "diff-against-index":
         from difflayers.comparing import container, indexpass
 
-        indexpass.make(container.OUT, args.path, args.byte_exact, args.index_only)
+        indexpass.make(container.OUT, args.path, args.byte_exact, args.index_only, args.base_is_old)
     elif args.command == "diff-trees":
         from difflayers.compose import differ
 

@@ -41,12 +41,13 @@ FOUND = "index-diff.json"
 DONE = "index-pass.json"
 
 
-def command(path: str, byte_exact: bool, index_only: bool = False) -> list:
+def command(path: str, byte_exact: bool, index_only: bool = False, base_is_old: bool = False) -> list:
     """The tool's argv in the build step."""
     return [
         "python3", "-m", "difflayers", "diff-against-index", "--path", path,
         *(["--byte-exact"] if byte_exact else []),
         *(["--index-only"] if index_only else []),
+        *(["--base-is-old"] if base_is_old else []),
     ]  # fmt: skip
 
 
@@ -60,17 +61,19 @@ def diff_in_place(
     byte_exact: bool,
     base_ref: str | None = None,
     old_ref: str | None = None,
+    base_is_old: bool = False,
 ) -> tuple:
     """(``IndexDiff``, the layer or None, its ``LayerStats`` or None, what
     differs outside ``path``): NEW's ``path`` compared in place with
     ``old_index`` (see the module); the layer and NEW's index are left in
     ``output_dir``. ``base_ref``: the image NEW was built FROM (its layers
     shared with OLD), compared with NEW outside ``path`` in the same pass
-    (None: not compared, and the last item is None); ``old_ref``: OLD, when
+    (None: not compared, and the last item is None), or OLD itself
+    (``base_is_old``: so the differences name it); ``old_ref``: OLD, when
     the engine has it, compared with ``base_ref`` there too (its "old" item).
     Raises ``mounts.Unavailable`` when no docker CLI here can build with BuildKit."""
     output_dir = Path(output_dir)
-    argv = command(path, byte_exact)
+    argv = command(path, byte_exact, base_is_old=base_is_old)
     _run(engine, tool_image, new_ref, path, old_index, output_dir, argv, base_ref, old_ref)
     initlayer.refuse_leftovers(output_dir / NEW_INDEX_NAME, path, new_ref)
     return read_found(output_dir)
@@ -174,10 +177,11 @@ def _run(
         shutil.rmtree(context, ignore_errors=True)
 
 
-def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> None:
+def make(out: Path, path: str, byte_exact: bool, index_only: bool = False, base_is_old: bool = False) -> None:
     """In the build step: NEW (mounted) against OLD's index (a context file);
     the plan, NEW's index and the layer into ``out``. ``index_only``: NEW's
-    index alone (no OLD)."""
+    index alone (no OLD); ``base_is_old``: the image mounted as the base is
+    OLD itself (``outside_base``)."""
     out.mkdir(exist_ok=True)
     if index_only:
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -191,7 +195,7 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> No
     base = posixpath.basename(path)
     # A process, not a thread: hashing trees is Python work (``inpass.make``).
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-        outside = pool.submit(outside_base, path) if os.path.isdir(inpass.BASE_ROOT) else None
+        outside = pool.submit(outside_base, path, base_is_old) if os.path.isdir(inpass.BASE_ROOT) else None
         # NEW's index hashed where it is mounted, then compared with OLD's row by
         # row; NEW is read again there for the layer, only what it ships.
         entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
@@ -213,15 +217,17 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False) -> No
     write_json(out / DONE, {"layer": stats is not None})
 
 
-def outside_base(path: str) -> dict:
+def outside_base(path: str, base_is_old: bool = False) -> dict:
     """NEW's whole tree but ``path`` against its FROM image's: equal, NEW's own
     layers change nothing there, so OLD's layers and a delta of ``path`` can
     make NEW. OLD's side is proven apart, or here when OLD is mounted too
-    (its "old" item: OLD against the same FROM image)."""
+    (its "old" item: OLD against the same FROM image). ``base_is_old``: the
+    image mounted as the base is OLD itself (no FROM image tagged), named so."""
     with_old = os.path.isdir(inpass.ROOTS["old"])
     roots = [inpass.BASE_ROOT, inpass.ROOTS["new"], *([inpass.ROOTS["old"]] if with_old else [])]
     base, new, *old = inpass.outside_entries(roots, path)
-    found = inpass.summarized(base, new, only=("only in NEW", "only in the image NEW was built FROM"))
+    only = ("only in NEW", "only in OLD" if base_is_old else "only in the image NEW was built FROM")
+    found = inpass.summarized(base, new, only=only)
     if with_old:
         old = old[0]
         found["old"] = inpass.summarized(

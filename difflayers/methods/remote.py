@@ -163,7 +163,7 @@ def optimize(
         old_side=not (with_old or old_mount),
     )
     found, made_layer, outside = _diff_new(
-        engine, new_ref, path, index, output_dir, options, in_place, (base_ref, old_mount), progress
+        engine, new_ref, path, index, output_dir, options, in_place, (base_ref, old_mount, with_old), progress
     )
     if base_ref is not None and outside is None:  # NEW was streamed instead: its layers read after all
         scope, with_old = check_scope(engine, registry, new, remote, index, path), False
@@ -301,8 +301,8 @@ def _diff_new(
     the same pass, and NEW compared with its FROM image outside the path),
     else streamed from the engine's archive endpoint (the layer is written
     from the spool later). ``compared``: (``base_ref``, OLD's ref or None: OLD
-    compared with ``base_ref`` too)."""
-    base_ref, old_mount = compared
+    compared with ``base_ref`` too, whether ``base_ref`` is OLD itself)."""
+    base_ref, old_mount, base_is_old = compared
     if in_place:
         engine.ensure_tool_image(progress)
         progress(f"comparing {path} of {new_ref}, mounted in place, with OLD's index (BuildKit)")
@@ -317,6 +317,7 @@ def _diff_new(
                 options.byte_exact,
                 base_ref,
                 old_mount,
+                base_is_old,
             )
             return found, (layer, stats), outside
         except mounts.Unavailable as exc:

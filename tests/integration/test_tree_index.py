@@ -261,7 +261,9 @@ def test_a_delta_of_the_path_cannot_hide_a_change_outside_it(revisions, proxied,
         # FROM (revision 4) and found to differ outside /app, so no scope recorded.
         sh(["docker", "tag", new, f"{repo}:outside"], ".")
         sh(["docker", "push", "-q", f"{repo}:outside"], ".", env=env)
-        shown = as_documented("index", kit("index", new, "--path", "/app", "--push", "--json", env=env).stdout)
+        shown = as_documented(
+            "index", kit("index", new, "--path", "/app", "--push", "--json", env=env).stdout
+        )
         assert shown["scope"] == {"built_from": revisions[4], "equal_outside_path": False}, shown
         registry = Registry(proxy.address, certs_d=env["DIFFLAYERS_CERTS_D"])
         header = treeindex.image_of(indexartifact.find(registry, "team/other", shown["refers_to"], "/app"))

@@ -50,3 +50,20 @@ def test_byte_code_is_read_even_when_shared(tmp_path):
     found = compared_entries([str(first), str(second)], None)
 
     assert all(tree[pyc].digest.startswith("sha256:") for tree in found)
+
+
+def test_the_pass_names_old_where_new_is_compared_with_old_itself(tmp_path, monkeypatch):
+    """No FROM image tagged: OLD is mounted as the base, and what only it has is said to be OLD's."""
+    from difflayers.comparing import indexpass, inpass
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for root in (old, new):
+        (root / "etc").mkdir(parents=True)
+        (root / "app").mkdir()
+    (old / "etc" / "old.conf").write_text("left by OLD's build\n")
+    monkeypatch.setattr(inpass, "BASE_ROOT", str(old))
+    monkeypatch.setattr(inpass, "ROOTS", {"old": str(tmp_path / "not-mounted"), "new": str(new)})
+
+    assert indexpass.outside_base("/app", base_is_old=True)["shown"] == ["only in OLD: etc/old.conf"]
+    said = indexpass.outside_base("/app")["shown"]
+    assert said == ["only in the image NEW was built FROM: etc/old.conf"]
