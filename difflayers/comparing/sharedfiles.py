@@ -26,12 +26,12 @@ def compared_entries(roots: list, skip: str | None) -> list:
     digests: dict = {}  # SAME_FILE digest -> (size, sha256), each file read once
     for name in set().union(*trees):
         holding = [(tree, walk) for tree, walk in zip(trees, walks) if name in tree]
-        shown = {tree[name].digest for tree, walk in holding if walk.files_at.get(tree[name].digest)}
-        if len(shown) < 2:
+        unread = {tree[name].digest for tree, walk in holding if tree[name].digest in walk.files_at}
+        if len(unread) < 2:  # one file in every tree that has the name (or none left unread)
             continue
         for tree, walk in holding:
             entry = tree[name]
-            if entry.digest in shown:
+            if entry.digest in unread:
                 if entry.digest not in digests:
                     read = walk.hashed(entry, walk.files_at[entry.digest], entry.size)
                     digests[entry.digest] = (read.size, read.digest)
