@@ -132,11 +132,28 @@ def _owned(create, remove):
         yield made[0]
     finally:
         if made:
-            # Removal runs to its end too; if the engine refuses or does not
-            # answer, the caller's sweep, or the next run's, removes it (it
+            # Removal runs to its end too; if the engine still refuses or does
+            # not answer, the caller's sweep, or the next run's, removes it (it
             # carries this process as its owner).
             with uninterrupted(), contextlib.suppress(docker.errors.DockerException, RequestException):
-                remove(made[0])
+                _removed(remove, made[0])
+
+
+def _removed(remove, thing, attempts: int = 5) -> None:
+    """``remove(thing)``, again a moment later while the engine answers with an
+    error: a container whose export was just cut off (Ctrl-C while a tree
+    streams) is still held by that export for a moment. An engine that does
+    not answer is not asked again (each try would wait for its timeout)."""
+    for attempt in range(attempts):
+        try:
+            remove(thing)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 # --- The CLI's path: volumes, helper containers and builds through the API,

@@ -59,3 +59,39 @@ def test_the_program_ignores_signals_once_its_status_is_known():
     assert main(["completion", "bash"]) == 0
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
     signal.signal(signal.SIGTERM, signal_before)
+
+
+def test_what_a_run_made_is_removed_again_while_the_engine_refuses(monkeypatch):
+    """A container whose export was cut off by Ctrl-C is held by it a moment:
+    its removal is asked again; gone already is done; an engine that does not
+    answer is asked once."""
+    import docker.errors
+    from requests.exceptions import ConnectionError as NoAnswer
+
+    from difflayers.adapters import engine
+
+    monkeypatch.setattr(engine.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def busy_twice(cid):
+        calls.append(cid)
+        if len(calls) < 3:
+            raise docker.errors.APIError("removal of container is already in progress")
+
+    engine._removed(busy_twice, "c1")
+    assert calls == ["c1"] * 3
+
+    asked = []
+
+    def gone(cid):
+        asked.append(cid)
+        raise docker.errors.NotFound("no such container")
+
+    def no_answer(cid):
+        asked.append(cid)
+        raise NoAnswer()
+
+    engine._removed(gone, "c2")
+    with pytest.raises(NoAnswer):
+        engine._removed(no_answer, "c3")
+    assert asked == ["c2", "c3"]
