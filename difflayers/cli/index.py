@@ -67,6 +67,7 @@ def run(args, engine, progress) -> int:
             result.update(entries=entries, tree_bytes_read=read)
             record = _scope(image, base, outside, result)
         else:
+            record = None  # what the registry's layers say of the image is its index's own
             progress(f"{args.image} is not in this engine: reading it from {ref.host}")
             remote = read_image(registry, ref, engine.platform())
             found = old_index(registry, remote, args.path, progress, args.rebuild)
@@ -81,9 +82,9 @@ def run(args, engine, progress) -> int:
                 handle.write(data)
             result["output"] = args.output
         if args.push:
-            subject = find_old(registry, engine.inspect_image(args.image), ref) if local else remote
+            subject = find_old(registry, image, ref) if local else remote
             attached = indexartifact.attach(
-                registry, ref.repository, subject.descriptor, data, args.path, image=record if local else None
+                registry, ref.repository, subject.descriptor, data, args.path, image=record
             )
             result["pushed"] = f"{ref.host}/{ref.repository}@{attached['digest']}"
             result["refers_to"] = subject.digest
