@@ -183,38 +183,40 @@ def make(out: Path, path: str, byte_exact: bool, index_only: bool = False, base_
     index alone (no OLD); ``base_is_old``: the image mounted as the base is
     OLD itself (``outside_base``)."""
     out.mkdir(exist_ok=True)
-    if index_only:
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-            outside = pool.submit(outside_base, path) if os.path.isdir(inpass.BASE_ROOT) else None
-            entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
-            done = {"entries": entries, "bytes_read": read}
-            if outside is not None:
-                done["outside"] = outside.result()
-        write_json(out / DONE, done)
-        return
-    base = posixpath.basename(path)
     # A process, not a thread: hashing trees is Python work (``inpass.make``).
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
         outside = pool.submit(outside_base, path, base_is_old) if os.path.isdir(inpass.BASE_ROOT) else None
-        # NEW's index hashed where it is mounted, then compared with OLD's row by
-        # row; NEW is read again there for the layer, only what it ships.
+        # NEW's index hashed where it is mounted (then compared with OLD's row by row).
         entries, read = index_stream(DirTree(inpass.TREES["new"]), path, out / NEW_INDEX_NAME)
-        found = diff_indexes(Path(IN) / OLD_INDEX, out / NEW_INDEX_NAME, path, byte_exact)
-        found.new_bytes_read, found.new_entries = read, entries
-        stats = None
-        if not found.plan.is_empty:
-            stats = write_layer(
-                lambda: nullcontext(FsTree(inpass.TREES["new"], base)),
-                out / LAYER_NAME,
-                tree_path=path,
-                plan=found.plan,
-                ancestors=inpass.ancestors(inpass.ROOTS["new"], path),
-            )
-        found_json = _found_json(found, stats)
+        if index_only:
+            found = {"entries": entries, "bytes_read": read}
+        else:
+            found = _compared(out, path, byte_exact, entries, read)
         if outside is not None:
-            found_json["outside"] = outside.result()
-    write_json(out / FOUND, found_json)
-    write_json(out / DONE, {"layer": stats is not None})
+            found["outside"] = outside.result()
+    if index_only:
+        write_json(out / DONE, found)
+        return
+    write_json(out / FOUND, found)
+    write_json(out / DONE, {"layer": found["layer"] is not None})
+
+
+def _compared(out: Path, path: str, byte_exact: bool, entries: int, read: int) -> dict:
+    """NEW's index (in ``out``: ``entries``, ``read`` bytes) against OLD's, and
+    the layer written from NEW's mount, reading only what it ships: what
+    ``read_found`` reads back."""
+    found = diff_indexes(Path(IN) / OLD_INDEX, out / NEW_INDEX_NAME, path, byte_exact)
+    found.new_bytes_read, found.new_entries = read, entries
+    stats = None
+    if not found.plan.is_empty:
+        stats = write_layer(
+            lambda: nullcontext(FsTree(inpass.TREES["new"], posixpath.basename(path))),
+            out / LAYER_NAME,
+            tree_path=path,
+            plan=found.plan,
+            ancestors=inpass.ancestors(inpass.ROOTS["new"], path),
+        )
+    return _found_json(found, stats)
 
 
 def outside_base(path: str, base_is_old: bool = False) -> dict:
