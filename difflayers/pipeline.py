@@ -19,7 +19,7 @@ from pathlib import Path
 from difflayers.adapters.engine import TOOL_IMAGE, Engine
 from difflayers.adapters.registry import registry_of
 from difflayers.comparing import construction, difflog, indexpass, initlayer, inpass, mounts
-from difflayers.comparing.container import command as compare_command
+from difflayers.comparing.container import compare_in_volumes
 from difflayers.comparing.equality import compare_images, equality_checked
 from difflayers.comparing.inpass import InPass, outside_refusal
 from difflayers.comparing.madeindex import made_index
@@ -123,26 +123,10 @@ def diff(
     progress(f"copying {path} of OLD and NEW into fresh volumes")
     run_id = uuid.uuid4().hex[:12]
     try:
-        _compare_in_volumes(engine, path, old, new, run_id, output_dir, progress)
+        compare_in_volumes(engine, path, old, new, run_id, output_dir, progress)
     finally:
         engine.sweep(run_id)
     return Diff(*difflog.load(output_dir, byte_exact), "volumes", output_dir, byte_exact)
-
-
-def _compare_in_volumes(engine: Engine, path, old: ImageRef, new: ImageRef, run_id, output_dir, progress):
-    """Fresh volumes of both trees, the differ container on them, results copied out."""
-    with engine.tree_volumes({"old": old.ref, "new": new.ref}, path, run_id) as volumes:
-        progress("comparing the trees with rsync")
-        binds = {
-            volumes["old"]: {"bind": "/trees/old", "mode": "ro"},
-            volumes["new"]: {"bind": "/trees/new", "mode": "ro"},
-        }
-        command = compare_command(path, old, new)
-        with engine.finished_container(command, binds, run_id, "differ") as (cid, status, logs):
-            if status != 0:
-                last = logs.strip().splitlines()[-1] if logs.strip() else f"exit {status}"
-                raise BadInput(f"comparing the trees failed: {last.removeprefix('error: ')}")
-            engine.copy_out(cid, "/out", output_dir)
 
 
 def _writable(output_dir: Path) -> None:
@@ -612,7 +596,11 @@ def _make(engine: Engine, method: Method, start: Start, tag, options: Options, r
     made on, as its registry holds it (``--push``), or None."""
     allow_drift = options.allow_drift
     output_dir = start.diff.output_dir
-    if method in (Method.AUTO, Method.DOCKERFILE):
+    if method is Method.AUTO and engine.is_podman:
+        # Buildah's RUN leaves an empty /etc/hosts in the image it makes, which
+        # NEW does not hold: the check would refuse the Dockerfile method's image.
+        progress("Podman's builder leaves /etc/hosts in what RUN makes: the layer method instead")
+    elif method in (Method.AUTO, Method.DOCKERFILE):
         try:
             generated = generate(
                 engine,

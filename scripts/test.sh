@@ -13,6 +13,8 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 if docker info >/dev/null 2>&1; then
+  # shellcheck source=engine-env.sh
+  . scripts/engine-env.sh
   docker compose -f shell.docker-compose.yml build --quiet
 else
   echo "WARNING: no Docker engine answers; the integration tests will be skipped (CI fails instead)." >&2

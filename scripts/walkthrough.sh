@@ -13,6 +13,8 @@ if [ -z "${COMPOSE:-}" ]; then
   if command -v docker-compose >/dev/null 2>&1; then COMPOSE=docker-compose; else COMPOSE="docker compose"; fi
 fi
 read -r -a compose <<<"$COMPOSE"
+# shellcheck source=engine-env.sh
+. scripts/engine-env.sh
 
 step() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }

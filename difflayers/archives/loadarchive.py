@@ -1,6 +1,6 @@
 """The archives ``docker load`` reads, holding only the delta layer.
 
-Two layouts, one per image store:
+Two layouts, for three image stores:
 
 - moby's classic store: ``docker save``'s legacy layout, ``manifest.json``,
   the config as ``<id>.json``, each layer as ``<diff id>/layer.tar``. OLD's
@@ -10,8 +10,12 @@ Two layouts, one per image store:
   ``blobs/``) whose manifest lists OLD's layers by OLD's own descriptors. The
   content store accepts blobs it already has being left out (moby#46746), and
   the unpacker finds OLD's snapshots by chain ID.
+- Podman (containers/image into containers/storage): the same OCI layout,
+  OLD's layers listed by their diff IDs as uncompressed blobs, left out: the
+  storage reuses a layer it has by that digest before it asks for the blob.
+  (Its ``docker-archive`` reader wants every layer: podman#8132.)
 
-Either way OLD is never exported and nothing of it is re-sent.
+Every way OLD is never exported and nothing of it is re-sent.
 """
 
 import hashlib
@@ -20,7 +24,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from difflayers.core.mediatypes import CONFIG_TYPE, OCI_INDEX, UNCOMPRESSED_LAYER_TYPE
+from difflayers.core.mediatypes import CONFIG_TYPE, OCI_INDEX, OCI_MANIFEST, UNCOMPRESSED_LAYER_TYPE
 from difflayers.core.outputs import atomic_file
 
 
@@ -53,6 +57,13 @@ def write_load_archive(dest: Path, *, config: bytes, layer, diff_ids: list, tag:
                 tar.addfile(info, source)
         _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
     return f"sha256:{image_id}"
+
+
+def uncompressed_descriptor(diff_id: str) -> dict:
+    """A layer already in the store, named by its uncompressed digest for an
+    OCI manifest whose blob is left out. Its size is not known without reading
+    the layer; Podman's reuse by digest does not read it (0, tested on 4.3)."""
+    return {"mediaType": UNCOMPRESSED_LAYER_TYPE[OCI_MANIFEST], "digest": diff_id, "size": 0}
 
 
 def write_oci_archive(

@@ -304,7 +304,8 @@ class Comparison:
     byte_exact: bool = False
     # "full": both images' files read and compared; "construction": ``comparing.construction``.
     check: str = "full"
-    # Read through the engine's export of a container (the whole filesystem).
+    # Read through Docker's export of a container (the whole filesystem, with
+    # the init layer's stand-ins in both; Podman's export shows the image's own).
     exported: bool = False
 
     @property
@@ -352,4 +353,5 @@ def compare_images(
     with _tree_stream(engine, image_b, path) as stream:
         lines, equivalent = compare_streamed(tree_a, stream, path or "", byte_exact)
     config = config_differences(*inspected)
-    return Comparison(image_a, image_b, path, config, lines, equivalent, byte_exact, exported=path is None)
+    exported = path is None and not engine.is_podman
+    return Comparison(image_a, image_b, path, config, lines, equivalent, byte_exact, exported=exported)

@@ -2,7 +2,8 @@
 
 Compose has exposed OLD's and NEW's trees as named volumes (filled by Docker
 when the ``old`` and ``new`` containers were created) at /trees/old and
-/trees/new. A named volume is never refilled while it holds files, so this
+/trees/new (on Podman, which fills a volume only once, see
+``_compare_in_fresh_volumes``). A named volume is never refilled while it holds files, so this
 step proves the copies are fresh before comparing, and empties them (and
 removes the containers that filled them) afterwards, so that the next run,
 with other images perhaps, gets fresh copies too.
@@ -11,10 +12,11 @@ with other images perhaps, gets fresh copies too.
 import datetime
 import os
 import socket
+import uuid
 from pathlib import Path
 
 from difflayers.adapters.engine import Engine, refuse_stand_ins
-from difflayers.comparing.container import TREES
+from difflayers.comparing.container import TREES, compare_in_volumes
 from difflayers.comparing.record import compare_and_record
 from difflayers.comparing.rsync import empty_directory
 from difflayers.core.diffrecord import ImageRef
@@ -68,6 +70,20 @@ def _check_fresh(container: dict, image_id: str, tree: str, service: str) -> Non
         )
 
 
+def _compare_in_fresh_volumes(engine: Engine, path: str, old: ImageRef, new: ImageRef, output_dir: Path):
+    """Podman fills a named volume from an image once in the volume's life, not
+    whenever it is empty as Docker does (podman#12714), so from the second run
+    on Compose's volumes stay empty. The trees are copied into volumes of this
+    run instead, compared in a container beside this one, and removed; the
+    volumes and containers Compose made stay as Compose left them."""
+    print("Podman fills a named volume only once: the trees copied into new volumes of this run", flush=True)
+    run_id = uuid.uuid4().hex[:12]
+    try:
+        compare_in_volumes(engine, path, old, new, run_id, output_dir, lambda text: None)
+    finally:
+        engine.sweep(run_id)
+
+
 def _discard(engine: Engine, containers: dict) -> None:
     """Remove the tree containers first, then empty their volumes (see module doc)."""
     engine.remove_containers([c["Id"] for c in containers.values()])
@@ -90,16 +106,18 @@ def run(output_dir: Path, env: Environment) -> None:
             images[service] = engine.inspect_image(ref)
             engine.require_directory(ref, path)
             refuse_stand_ins(path, ref)  # the volumes were filled through containers
-            _check_fresh(containers[service], images[service]["Id"], TREES[service], service)
+            if not engine.is_podman:
+                _check_fresh(containers[service], images[service]["Id"], TREES[service], service)
+        old, new = (ImageRef(refs[service], images[service]["Id"]) for service in ("old", "new"))
         print(f"Comparing {path} of {refs['old']} (OLD) with {refs['new']} (NEW) ...", flush=True)
-        compare_and_record(
-            TREES["new"],
-            TREES["old"],
-            output_dir,
-            path=path,
-            old=ImageRef(refs["old"], images["old"]["Id"]),
-            new=ImageRef(refs["new"], images["new"]["Id"]),
-        )
+        if engine.is_podman:
+            _compare_in_fresh_volumes(engine, path, old, new, output_dir)
+        else:
+            compare_and_record(TREES["new"], TREES["old"], output_dir, path=path, old=old, new=new)
     finally:
-        _discard(engine, containers)
+        if not engine.is_podman:
+            # On Podman Compose's volumes are not used; its containers are
+            # left to Compose, which waits on them (removing one it has not
+            # seen exit yet leaves `up` waiting for ever there).
+            _discard(engine, containers)
     print(f"Wrote {output_dir / LOG_NAME} and {output_dir / META_NAME}", flush=True)

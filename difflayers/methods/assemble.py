@@ -7,15 +7,17 @@ method cannot express. OLD is not exported: the archive handed to
 ``docker load`` holds only the new layer (see ``loadarchive``).
 """
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from difflayers.archives.delta import clean_member
 from difflayers.archives.layer import LayerStats, ancestor_names, write_layer
-from difflayers.archives.loadarchive import write_load_archive, write_oci_archive
+from difflayers.archives.loadarchive import uncompressed_descriptor, write_load_archive, write_oci_archive
 from difflayers.core.chain import next_chain, with_labels
 from difflayers.core.diffrecord import DiffRecord
 from difflayers.core.imageconfig import config_bytes, history_from_engine, processed_config
+from difflayers.core.mediatypes import OCI_MANIFEST
 from difflayers.core.outputs import atomic_file
 from difflayers.core.reference import full_name
 from difflayers.errors import EngineError
@@ -106,11 +108,25 @@ def load(engine, output_dir: Path, config: bytes, layer_path, diff_ids: list, ol
     with ``config``, loaded as ``tag`` from an archive that holds only the new
     layer (``loadarchive``); its image ID. ``diff_ids``: every layer's, the new
     one last; ``old_manifest`` (``OldManifest``): OLD's layer descriptors,
-    which containerd's store needs."""
+    which containerd's store needs (Podman's is made from ``diff_ids``)."""
     with atomic_file(output_dir / CONFIG_NAME) as handle:
         handle.write(config)
     archive = output_dir / LOAD_ARCHIVE
-    if engine.store == "containerd":
+    if engine.is_podman:
+        # Podman's storage finds OLD's layers by their uncompressed digests
+        # (diff IDs) before it reads a blob, so they are listed, not included.
+        # Its image ID is the config's digest, as on moby's classic store.
+        old_ids = diff_ids[:-1] if layer_path is not None else diff_ids
+        write_oci_archive(
+            archive,
+            config=config,
+            layer=layer_path,
+            base_layers=[uncompressed_descriptor(diff_id) for diff_id in old_ids],
+            manifest_type=OCI_MANIFEST,
+            name=full_name(tag),
+        )
+        image_id = "sha256:" + hashlib.sha256(config).hexdigest()
+    elif engine.store == "containerd":
         # On this store an image's ID is its manifest's digest.
         image_id = write_oci_archive(
             archive,

@@ -41,24 +41,38 @@ class RemoteImage:
 def find_old(registry: Registry, old: dict, target: Reference) -> RemoteImage:
     """OLD in ``target``'s registry, found through the digests the engine recorded
     when OLD was pushed or pulled (``RepoDigests``, Docker Hub's without a host);
-    same repository preferred. Reading it needs pull access there."""
-    candidates = [
-        ref for ref in map(parse_reference, old.get("RepoDigests") or []) if ref.host == target.host
-    ]
-    if not candidates:
+    same repository preferred. Reading it needs pull access there.
+
+    Podman records the digest of the manifest it holds, not always of the one
+    it pushed (it converts an OCI manifest to Docker's on the way), so OLD's
+    tags in that registry are asked next. Either way the image found must be
+    OLD: its config's digest (or manifest's) is OLD's ID, with OLD's layers."""
+    by_digest = [ref for ref in map(parse_reference, old.get("RepoDigests") or []) if ref.host == target.host]
+    by_tag = [ref for ref in map(parse_reference, old.get("RepoTags") or []) if ref.host == target.host]
+    if not by_digest and not by_tag:
         raise RegistryError(
             f"OLD ({old['Id'][:19]}) has not been pushed to {target.host} from this engine (no RepoDigest "
             f"there); push OLD first: its layers are what the processed image reuses"
         )
-    candidates.sort(key=lambda ref: ref.repository != target.repository)
-    source = candidates[0]
-    remote = read_image(registry, source, (old["Os"], old["Architecture"]))
-    # An image's ID is its config's digest in moby's store, its manifest's
-    # (or index's) in containerd's: either names what the registry holds.
-    same_id = old["Id"] in (remote.config_digest, source.digest)
-    if not same_id or remote.config["rootfs"]["diff_ids"] != old["RootFS"]["Layers"]:
-        raise RegistryError(f"{source} is not the OLD of this engine ({old['Id'][:19]}): push OLD again")
-    return remote
+    candidates = sorted(by_digest, key=lambda ref: ref.repository != target.repository)
+    candidates += sorted(by_tag, key=lambda ref: ref.repository != target.repository)
+    first_error = None
+    for source in candidates:
+        try:
+            remote = read_image(registry, source, (old["Os"], old["Architecture"]))
+        except RegistryError as exc:
+            first_error = first_error or exc
+            continue
+        # An image's ID is its config's digest in moby's store and Podman's, its
+        # manifest's (or index's) in containerd's: either names what the registry holds.
+        same_id = old["Id"] in (remote.config_digest, source.digest)
+        if not same_id or remote.config["rootfs"]["diff_ids"] != old["RootFS"]["Layers"]:
+            first_error = first_error or RegistryError(
+                f"{source} is not the OLD of this engine ({old['Id'][:19]}): push OLD again"
+            )
+            continue
+        return remote
+    raise first_error
 
 
 def read_image(registry: Registry, source: Reference, platform: tuple) -> RemoteImage:

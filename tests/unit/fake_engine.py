@@ -15,6 +15,8 @@ class FakeEngine:
         self.images = images  # ref -> inspect data
         self.trees = trees or {}  # ref -> list of tarstream entries (archive of the path)
         self.built = []
+        self.is_podman = False
+        self.store = "classic"
 
     def inspect_image(self, ref):
         return self.images[ref]

@@ -201,3 +201,47 @@ def test_an_old_config_without_history_gets_none_for_the_delta_either():
     )
     assert [h.get("comment") for h in kept["history"]] == [None, "difflayers delta layer"]
     assert kept["created"] == "2026-12-06T00:00:00Z"
+
+
+class _Podman:
+    """What ``assemble.load`` asks of the engine: Podman, loading what it is given."""
+
+    is_podman, store = True, "classic"
+
+    def __init__(self):
+        self.loaded = None
+
+    def load(self, archive, what):
+        with tarfile.open(archive) as tar:
+            self.loaded = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
+
+    def inspect_image(self, tag):
+        """Podman names an image by its config's digest."""
+        index = json.loads(self.loaded["index.json"])
+        manifest = json.loads(self.loaded["blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]])
+        return {"Id": manifest["config"]["digest"]}
+
+
+def test_podman_gets_an_oci_layout_naming_olds_layers_by_diff_id_without_them(tmp_path):
+    from difflayers.methods.assemble import load
+
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(b"z" * 1024)
+    config = b'{"rootfs":{}}'
+    engine = _Podman()
+    old_ids = ["sha256:" + "c" * 64, "sha256:" + "d" * 64]
+    new_id = "sha256:" + hashlib.sha256(b"z" * 1024).hexdigest()
+    image_id = load(engine, tmp_path, config, layer, [*old_ids, new_id], None, "app:2")
+    # Podman's image ID is the config's digest, as on moby's classic store.
+    assert image_id == "sha256:" + hashlib.sha256(config).hexdigest()
+    index = json.loads(engine.loaded["index.json"])
+    assert (
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "docker.io/library/app:2"
+    )
+    manifest = json.loads(engine.loaded["blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]])
+    assert [(d["mediaType"], d["digest"]) for d in manifest["layers"]] == [
+        ("application/vnd.oci.image.layer.v1.tar", digest) for digest in [*old_ids, new_id]
+    ]
+    # OLD's layers are named, never carried: the storage has them by that digest.
+    assert not any(name.endswith(("c" * 64, "d" * 64)) for name in engine.loaded)
+    assert "blobs/sha256/" + new_id.split(":")[1] in engine.loaded
