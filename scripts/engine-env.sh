@@ -6,11 +6,11 @@
 case "${DOCKER_HOST:-}" in
   unix://*) export DOCKER_SOCKET="${DOCKER_SOCKET:-${DOCKER_HOST#unix://}}" ;;
 esac
-# - Podman before 4.6 answers the wait Docker's clients make for `run --rm`
+# - PODMAN=1 there. Podman before 4.6 answers the wait Docker's clients make for `run --rm`
 #   with status 0, whatever the command's (podman#18889): the walkthrough
 #   then runs those steps named, reads their status, and removes them.
 if docker version --format '{{range .Server.Components}}{{.Name}} {{end}}' 2>/dev/null | grep -qi podman; then
-  export DOCKER_BUILDKIT=0
+  export DOCKER_BUILDKIT=0 PODMAN=1
   podman_version=$(docker version --format '{{.Server.Version}}' 2>/dev/null || true)
   case $podman_version in
     [0-3].* | 4.[0-5].*) export RUN_RM_LOSES_STATUS=1 ;;

@@ -18,6 +18,11 @@ read -r -a compose <<<"$COMPOSE"
 
 step() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; execute "$@"; }
+diff_up() { # `up` of the differ; on Podman its containers go first: Compose 2.40 can crash
+  # (nil pointer in its monitor) when it recreates them there for other images
+  [ -z "${PODMAN:-}" ] || run "${compose[@]}" -f rsync-image-diff.docker-compose.yml down
+  run "${compose[@]}" -f rsync-image-diff.docker-compose.yml up
+}
 runs=0
 execute() { # the command as given; on a Podman that loses `run --rm`'s status, named and removed after
   if [ -z "${RUN_RM_LOSES_STATUS:-}" ]; then "$@"; return; fi
@@ -65,7 +70,7 @@ step "Create an image with an optimized layer"
 build sample-project sample-project:revision-2
 export RESTRICT_DIFF_TO_PATH=/app OLD_IMAGE=sample-project:revision-1 NEW_IMAGE=sample-project:revision-2
 printf '$ export RESTRICT_DIFF_TO_PATH=%s OLD_IMAGE=%s NEW_IMAGE=%s\n' "$RESTRICT_DIFF_TO_PATH" "$OLD_IMAGE" "$NEW_IMAGE"
-run "${compose[@]}" -f rsync-image-diff.docker-compose.yml up
+diff_up
 run "${compose[@]}" -f shell.docker-compose.yml -f process-image-diff.docker-compose.yml run --rm shell ./generate-dockerfile.sh
 run cat output/Dockerfile
 build output sample-project:revision-2-processed
@@ -74,7 +79,7 @@ run docker history sample-project:revision-2-processed
 step "Verify that the processed image has the same contents as revision-2"
 export OLD_IMAGE=sample-project:revision-2 NEW_IMAGE=sample-project:revision-2-processed
 printf '$ export RESTRICT_DIFF_TO_PATH=%s OLD_IMAGE=%s NEW_IMAGE=%s\n' "$RESTRICT_DIFF_TO_PATH" "$OLD_IMAGE" "$NEW_IMAGE"
-run "${compose[@]}" -f rsync-image-diff.docker-compose.yml up
+diff_up
 if [ -s output/rsync-image-diff.log ]; then
   echo "FAILED: sample-project:revision-2-processed differs from sample-project:revision-2" >&2
   exit 1
