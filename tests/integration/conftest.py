@@ -71,7 +71,11 @@ def kit(tmp_path_factory):
 COMPOSE_VARIANTS = {"docker-compose": ["docker-compose"], "docker compose": ["docker", "compose"]}
 
 
-@pytest.fixture(scope="module", params=list(COMPOSE_VARIANTS))
+# Which Compose runs the files does not depend on the store: the standalone
+# binary once in CI, the plugin on every engine.
+@pytest.fixture(
+    scope="module", params=[pytest.param("docker-compose", marks=pytest.mark.once), "docker compose"]
+)
 def compose(request):
     argv = COMPOSE_VARIANTS[request.param]
     if (

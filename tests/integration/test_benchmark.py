@@ -12,7 +12,9 @@ import pytest
 
 from .conftest import REPO, sh
 
-pytestmark = pytest.mark.engine
+# Once in CI: the script's scenarios and parser; its figures per store come
+# from runs by hand on each (scripts/benchmark-both-stores.sh).
+pytestmark = [pytest.mark.engine, pytest.mark.once]
 
 
 def test_smallest_scenario_and_parser(tmp_path, image_store):

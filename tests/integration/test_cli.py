@@ -130,6 +130,7 @@ def test_verification_failure_exits_1_and_tags_nothing(pair, tmp_path, cleanup_i
     assert everything() == before
 
 
+@pytest.mark.once  # what is printed, not how the store made it
 def test_progress_and_summary_are_readable(pair, cleanup_images):
     tag = "difflayers-test-cli:processed-text"
     cleanup_images.append(tag)
@@ -188,6 +189,7 @@ def test_report(pair, cleanup_images):
     assert "saved" in text
 
 
+@pytest.mark.once  # refused before an image is made
 @pytest.mark.parametrize(
     "case,args,env,message",
     [
@@ -329,6 +331,7 @@ def test_interrupted_run_leaves_nothing(pair, when, cleanup_images, run_seconds)
     assert everything() == before
 
 
+@pytest.mark.once  # runs' names and sweeps, the same on either store
 def test_two_runs_at_once(pair, cleanup_images):
     tags = ["difflayers-test-cli:parallel-1", "difflayers-test-cli:parallel-2"]
     cleanup_images.extend(tags)
@@ -388,6 +391,7 @@ def test_works_where_the_engine_cannot_see_our_files(pair, cleanup_images):
     assert everything() == before
 
 
+@pytest.mark.once  # the flag's flow; each store verifies in other tests
 def test_skip_verify_tags_at_once_and_times_each_step(pair, cleanup_images):
     tag = "difflayers-test-cli:unverified-on-purpose"
     cleanup_images.append(tag)
@@ -410,6 +414,7 @@ def test_skip_verify_tags_at_once_and_times_each_step(pair, cleanup_images):
     assert tree_differences(pair["new"], tag) == []
 
 
+@pytest.mark.once  # refused before the engine is asked
 @pytest.mark.parametrize(
     "tag, reason",
     [("difflayers-test-cli:", "the tag after ':' is empty"), ("x:a:b", "not a valid repository")],
@@ -442,6 +447,7 @@ def test_tag_equal_to_olds_own_moves_it_with_true_figures(pair, cleanup_images):
     assert tree_differences(pair["new"], moving) == []
 
 
+@pytest.mark.once  # the user's files, not the engine's
 def test_output_folder_of_the_user_is_not_overwritten(pair, tmp_path, cleanup_images):
     tag = "difflayers-test-cli:own-output"
     cleanup_images.append(tag)
@@ -492,6 +498,7 @@ def test_images_without_env_get_the_layer_method(tmp_path, cleanup_images):
     assert tree_differences(tags["new"], processed) == [] and config_differences(tags["new"], processed) == []
 
 
+@pytest.mark.once  # the words of a message
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -509,6 +516,7 @@ def test_messages_speak_of_what_the_user_typed(pair, args, message):
     assert "RESTRICT_DIFF_TO_PATH" not in result.stderr and "volume" not in result.stderr
 
 
+@pytest.mark.once  # where the engine is found
 def test_the_current_docker_context_names_the_engine(pair, tmp_path):
     """As the docker CLI does: with no DOCKER_HOST, DOCKER_CONTEXT or `docker context
     use` decides; an engine that does not answer is named with what named it."""
@@ -557,6 +565,7 @@ def test_the_dockerfile_method_builds_with_either_builder(pair, builder, cleanup
     assert tree_differences(pair["new"], tag) == [] and config_differences(pair["new"], tag) == []
 
 
+@pytest.mark.once  # the shape of the output
 def test_every_json_output_matches_its_schema(pair, cleanup_images, tmp_path):
     """Each command's --json against docs/schemas/COMMAND.schema.json (version 1)."""
     import jsonschema
