@@ -121,11 +121,7 @@ def diff(
             mounts.fall_back(engine, exc, progress, "copying instead")
     check_tree_path(path, "--path", volume_target=True)
     progress(f"copying {path} of OLD and NEW into fresh volumes")
-    run_id = uuid.uuid4().hex[:12]
-    try:
-        compare_in_volumes(engine, path, old, new, run_id, output_dir, progress)
-    finally:
-        engine.sweep(run_id)
+    compare_in_volumes(engine, path, old, new, output_dir, progress)
     return Diff(*difflog.load(output_dir, byte_exact), "volumes", output_dir, byte_exact)
 
 

@@ -15,7 +15,7 @@ Two layouts, for three image stores:
   storage reuses a layer it has by that digest before it asks for the blob.
   (Its ``docker-archive`` reader wants every layer: podman#8132.)
 
-Every way OLD is never exported and nothing of it is re-sent.
+In each, OLD is never exported and nothing of it is re-sent.
 """
 
 import hashlib

@@ -4,6 +4,7 @@ which the CLI copies out through the API (no bind mount, so remote engines work)
 """
 
 import json
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -46,18 +47,22 @@ def run(path: str, old_json: str, new_json: str, in_pass: str | None = None, byt
         compare_and_record(TREES["new"], TREES["old"], OUT, path=path, old=old, new=new)
 
 
-def compare_in_volumes(engine, path, old: ImageRef, new: ImageRef, run_id, output_dir, progress):
-    """Fresh volumes of both trees (``run_id`` owns them), the differ container
-    on them, its results copied out into ``output_dir``."""
-    with engine.tree_volumes({"old": old.ref, "new": new.ref}, path, run_id) as volumes:
-        progress("comparing the trees with rsync")
-        binds = {
-            volumes["old"]: {"bind": "/trees/old", "mode": "ro"},
-            volumes["new"]: {"bind": "/trees/new", "mode": "ro"},
-        }
-        argv = command(path, old, new)
-        with engine.finished_container(argv, binds, run_id, "differ") as (cid, status, logs):
-            if status != 0:
-                last = logs.strip().splitlines()[-1] if logs.strip() else f"exit {status}"
-                raise BadInput(f"comparing the trees failed: {last.removeprefix('error: ')}")
-            engine.copy_out(cid, "/out", output_dir)
+def compare_in_volumes(engine, path, old: ImageRef, new: ImageRef, output_dir, progress):
+    """Fresh volumes of both trees, the differ container on them, its results
+    copied out into ``output_dir``; what the run made is swept, also on failure."""
+    run_id = uuid.uuid4().hex[:12]
+    try:
+        with engine.tree_volumes({"old": old.ref, "new": new.ref}, path, run_id) as volumes:
+            progress("comparing the trees with rsync")
+            binds = {
+                volumes["old"]: {"bind": "/trees/old", "mode": "ro"},
+                volumes["new"]: {"bind": "/trees/new", "mode": "ro"},
+            }
+            argv = command(path, old, new)
+            with engine.finished_container(argv, binds, run_id, "differ") as (cid, status, logs):
+                if status != 0:
+                    last = logs.strip().splitlines()[-1] if logs.strip() else f"exit {status}"
+                    raise BadInput(f"comparing the trees failed: {last.removeprefix('error: ')}")
+                engine.copy_out(cid, "/out", output_dir)
+    finally:
+        engine.sweep(run_id)

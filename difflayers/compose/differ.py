@@ -2,9 +2,9 @@
 
 Compose has exposed OLD's and NEW's trees as named volumes (filled by Docker
 when the ``old`` and ``new`` containers were created) at /trees/old and
-/trees/new (on Podman, which fills a volume only once, see
-``_compare_in_fresh_volumes``). A named volume is never refilled while it holds files, so this
-step proves the copies are fresh before comparing, and empties them (and
+/trees/new (not on Podman, which fills a volume only once: see
+``_compare_in_fresh_volumes``). A named volume is never refilled while it
+holds files, so this step proves the copies are fresh before comparing, and empties them (and
 removes the containers that filled them) afterwards, so that the next run,
 with other images perhaps, gets fresh copies too.
 """
@@ -12,7 +12,6 @@ with other images perhaps, gets fresh copies too.
 import datetime
 import os
 import socket
-import uuid
 from pathlib import Path
 
 from difflayers.adapters.engine import Engine, refuse_stand_ins
@@ -77,11 +76,7 @@ def _compare_in_fresh_volumes(engine: Engine, path: str, old: ImageRef, new: Ima
     run instead, compared in a container beside this one, and removed; the
     volumes and containers Compose made stay as Compose left them."""
     print("Podman fills a named volume only once: the trees copied into new volumes of this run", flush=True)
-    run_id = uuid.uuid4().hex[:12]
-    try:
-        compare_in_volumes(engine, path, old, new, run_id, output_dir, lambda text: None)
-    finally:
-        engine.sweep(run_id)
+    compare_in_volumes(engine, path, old, new, output_dir, lambda text: None)
 
 
 def _discard(engine: Engine, containers: dict) -> None:

@@ -7,10 +7,10 @@ method cannot express. OLD is not exported: the archive handed to
 ``docker load`` holds only the new layer (see ``loadarchive``).
 """
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from difflayers.adapters.registry import sha256_digest
 from difflayers.archives.delta import clean_member
 from difflayers.archives.layer import LayerStats, ancestor_names, write_layer
 from difflayers.archives.loadarchive import uncompressed_descriptor, write_load_archive, write_oci_archive
@@ -125,7 +125,7 @@ def load(engine, output_dir: Path, config: bytes, layer_path, diff_ids: list, ol
             manifest_type=OCI_MANIFEST,
             name=full_name(tag),
         )
-        image_id = "sha256:" + hashlib.sha256(config).hexdigest()
+        image_id = sha256_digest(config)
     elif engine.store == "containerd":
         # On this store an image's ID is its manifest's digest.
         image_id = write_oci_archive(

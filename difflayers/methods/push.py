@@ -54,8 +54,11 @@ def find_old(registry: Registry, old: dict, target: Reference) -> RemoteImage:
             f"OLD ({old['Id'][:19]}) has not been pushed to {target.host} from this engine (no RepoDigest "
             f"there); push OLD first: its layers are what the processed image reuses"
         )
-    candidates = sorted(by_digest, key=lambda ref: ref.repository != target.repository)
-    candidates += sorted(by_tag, key=lambda ref: ref.repository != target.repository)
+
+    def elsewhere(ref):  # the target's own repository first
+        return ref.repository != target.repository
+
+    candidates = sorted(by_digest, key=elsewhere) + sorted(by_tag, key=elsewhere)
     first_error = None
     for source in candidates:
         try:

@@ -1,10 +1,12 @@
 """Fixtures for tests on the real engine: a copy of the kit to run commands
 in, the Compose variants, the builders, and a helper to run commands."""
 
+import glob
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -32,6 +34,16 @@ def sh(args, cwd, env=None, check=True):
             f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         )
     return result
+
+
+def everything():
+    """All containers and volumes on the engine, and our temporary folders."""
+    containers = set(sh(["docker", "ps", "-aq"], ".").stdout.split())
+    volumes = set(sh(["docker", "volume", "ls", "-q"], ".").stdout.split())
+    networks = set(sh(["docker", "network", "ls", "-q"], ".").stdout.split())
+    unverified = set(sh(["docker", "images", "-q", "difflayers-unverified"], ".").stdout.split())
+    temps = set(glob.glob(os.path.join(tempfile.gettempdir(), "difflayers-*")))
+    return containers, volumes, networks, unverified, temps
 
 
 DOCKER_COMPOSE = ("docker", "compose")

@@ -1,7 +1,6 @@
 """The difflayers command on the real engine: each command, each bad input,
 an interrupted run and two runs at once, with leaks counted."""
 
-import glob
 import hashlib
 import json
 import os
@@ -10,13 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, sh
+from .conftest import REPO, everything, sh
 from .independent import added_layers, config_differences, tree_differences
 
 pytestmark = pytest.mark.engine
@@ -72,16 +70,6 @@ def pair(tmp_path_factory):
 
 def cli(*args, env=None, check=False):
     return sh([*CLI, *args], ".", env=env, check=check)
-
-
-def everything():
-    """All containers and volumes on the engine, and our temporary folders."""
-    containers = set(sh(["docker", "ps", "-aq"], ".").stdout.split())
-    volumes = set(sh(["docker", "volume", "ls", "-q"], ".").stdout.split())
-    networks = set(sh(["docker", "network", "ls", "-q"], ".").stdout.split())
-    unverified = set(sh(["docker", "images", "-q", "difflayers-unverified"], ".").stdout.split())
-    temps = set(glob.glob(os.path.join(tempfile.gettempdir(), "difflayers-*")))
-    return containers, volumes, networks, unverified, temps
 
 
 def test_optimize(pair, cleanup_images):

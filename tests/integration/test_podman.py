@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from .conftest import sh
+from .conftest import everything, sh
 from .independent import config_differences, inspect, tree_differences
 
 pytestmark = [pytest.mark.engine, pytest.mark.podman]
@@ -58,17 +58,11 @@ def pair(tmp_path_factory):
     subprocess.run(["docker", "image", "rm", "-f", old, new], capture_output=True, check=False)
 
 
-def _leftovers():
-    containers = set(sh(["docker", "ps", "-aq"], ".").stdout.split())
-    volumes = set(sh(["docker", "volume", "ls", "-q"], ".").stdout.split())
-    return containers, volumes
-
-
 def test_optimize_takes_the_layer_method_and_makes_new(pair, cleanup_images):
     old, new = pair
     out = "difflayers-test-podman:2-processed"
     cleanup_images.append(out)
-    before = _leftovers()
+    before = everything()
     result = sh([*CLI, "optimize", old, new, "--path", "/app", "-t", out, "--json"], ".")
     summary = json.loads(result.stdout)
     assert summary["method"] == "layer"
@@ -77,7 +71,7 @@ def test_optimize_takes_the_layer_method_and_makes_new(pair, cleanup_images):
     # OLD's layers and one more: OLD was loaded from, not copied.
     assert inspect(out)["RootFS"]["Layers"][:-1] == inspect(old)["RootFS"]["Layers"]
     assert sh(["docker", "run", "--rm", out], ".").stdout == "two\n"
-    assert _leftovers() == before
+    assert everything() == before
 
 
 def test_the_dockerfile_method_is_refused_where_buildah_adds_etc_hosts(pair, cleanup_images):
