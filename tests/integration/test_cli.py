@@ -353,7 +353,8 @@ def test_works_where_the_engine_cannot_see_our_files(pair, cleanup_images):
             "--network",
             "none",
             "-v",
-            "/var/run/docker.sock:/var/run/docker.sock",
+            # The engine's socket, as the Compose files mount it (scripts/engine-env.sh).
+            f"{os.environ.get('DOCKER_SOCKET', '/var/run/docker.sock')}:/var/run/docker.sock",
             "--workdir",
             "/",
             "difflayers-kit:local",
