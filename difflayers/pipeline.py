@@ -592,11 +592,7 @@ def _make(engine: Engine, method: Method, start: Start, tag, options: Options, r
     made on, as its registry holds it (``--push``), or None."""
     allow_drift = options.allow_drift
     output_dir = start.diff.output_dir
-    if method is Method.AUTO and engine.is_podman:
-        # Buildah's RUN leaves an empty /etc/hosts in the image it makes, which
-        # NEW does not hold: the check would refuse the Dockerfile method's image.
-        progress("Podman's builder leaves /etc/hosts in what RUN makes: the layer method instead")
-    elif method in (Method.AUTO, Method.DOCKERFILE):
+    if method in (Method.AUTO, Method.DOCKERFILE):
         try:
             generated = generate(
                 engine,

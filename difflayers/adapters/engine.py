@@ -229,6 +229,9 @@ def _sources_digest(sources: dict) -> str:
 # The command of a container the kit creates and never starts.
 PLACEHOLDER = "/nonexistent-difflayers-placeholder"
 BUILDKIT_CANDIDATES = ("docker", "/usr/bin/docker")
+# Buildah's NetworkDisabled, as Podman's build API reads ``networkmode`` (an
+# integer in 4.x, a number or a name later): ``Engine.no_network``.
+PODMAN_NETWORK_DISABLED = "1"
 # Manifests, indexes and configs are small; layers are not kept while reading a save stream.
 SMALL_BLOB = 1 << 20
 
@@ -289,6 +292,14 @@ class Engine:
         """Podman's Docker-compatible API: no BuildKit behind it (Buildah builds)."""
         components = self.client.version().get("Components") or []
         return any("podman" in (c.get("Name") or "").lower() for c in components)
+
+    @property
+    def no_network(self) -> str:
+        """The build API's ``networkmode`` for steps without a network. Podman
+        reads it as Buildah's network policy (``1``: disabled; "none" is ignored
+        there, and each ``RUN`` then leaves the empty ``/etc/hosts`` it mounted
+        on in the image it makes, which NEW does not hold)."""
+        return PODMAN_NETWORK_DISABLED if self.is_podman else "none"
 
     @functools.cached_property
     def buildkit_cli(self) -> str | None:
@@ -893,7 +904,10 @@ class Engine:
                 rm=True,
                 forcerm=True,
                 decode=True,
-                network_mode=None if network else "none",
+                network_mode=None if network else self.no_network,
+                # Buildah's cache key leaves the network out: a step cached from a
+                # build with one would bring back its /etc/hosts (``no_network``).
+                nocache=self.is_podman and not network,
                 target=target,
             )
             image_id, tail = None, []

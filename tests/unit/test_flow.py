@@ -2,7 +2,6 @@
 
 import json
 import tarfile
-import types
 
 from fake_engine import FakeEngine, image
 from tarstream import entry
@@ -44,26 +43,6 @@ def test_config_drift_warning_goes_to_progress_not_stdout(tmp_path, capsys):
     assert any("DEBUG" in w for w in made.warnings)
     assert any(line.startswith("warning: keeping OLD's values") for line in lines)
     assert capsys.readouterr().out == ""
-
-
-def test_podman_gets_the_layer_method_where_auto(tmp_path, monkeypatch):
-    # Buildah's RUN leaves an empty /etc/hosts in what it makes, which NEW
-    # lacks: on Podman, auto goes to the layer method without building.
-    engine, found = _diff_in(tmp_path, {"Env": ["PATH=/bin"]}, {"Env": ["PATH=/bin"]})
-    engine.is_podman = True
-    assembled = []
-
-    def assemble(*args):
-        assembled.append(args)
-        return types.SimpleNamespace(layer=None)
-
-    monkeypatch.setattr(pipeline, "assemble", assemble)
-    lines = []
-    start = pipeline.Start("app:1", found, Decision(DecisionKind.DELTA))
-    made = pipeline._make(engine, Method.AUTO, start, "tag", pipeline.Options(), None, lines.append)
-    assert made.method is Method.LAYER and len(assembled) == 1
-    assert engine.built == []
-    assert any("Podman" in line and "layer method" in line for line in lines)
 
 
 def _start(method, old_layers, policy):
