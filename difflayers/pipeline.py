@@ -592,7 +592,18 @@ def _make(engine: Engine, method: Method, start: Start, tag, options: Options, r
     made on, as its registry holds it (``--push``), or None."""
     allow_drift = options.allow_drift
     output_dir = start.diff.output_dir
-    if method in (Method.AUTO, Method.DOCKERFILE):
+    naive = engine.naive_differ if method is not Method.LAYER else None
+    if naive and method is Method.AUTO:
+        progress(
+            f"the engine's {naive} storage driver finds a step's changes by size and mtime, and could "
+            "leave a changed file out of the Dockerfile method's image: the layer method instead"
+        )
+    elif method in (Method.AUTO, Method.DOCKERFILE):
+        if naive:
+            progress(
+                f"warning: the engine's {naive} storage driver finds a step's changes by size and mtime: "
+                "a changed file of OLD's size and second may be left out (the check would say so)"
+            )
         try:
             generated = generate(
                 engine,

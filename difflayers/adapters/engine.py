@@ -232,6 +232,9 @@ BUILDKIT_CANDIDATES = ("docker", "/usr/bin/docker")
 # Buildah's NetworkDisabled, as Podman's build API reads ``networkmode`` (an
 # integer in 4.x, a number or a name later): ``Engine.no_network``.
 PODMAN_NETWORK_DISABLED = "1"
+# Storage drivers whose layer diffs compare trees (moby's and containers/storage's
+# NaiveDiffDriver): ``Engine.naive_differ``.
+NAIVE_DIFF_DRIVERS = ("vfs", "btrfs", "zfs", "devicemapper")
 # Manifests, indexes and configs are small; layers are not kept while reading a save stream.
 SMALL_BLOB = 1 << 20
 
@@ -357,6 +360,21 @@ class Engine:
         info = _api("reading the engine's info", self.client.info)
         pairs = info.get("DriverStatus") or []
         return "containerd" if ["driver-type", "io.containerd.snapshotter.v1"] in pairs else "classic"
+
+    @functools.cached_property
+    def naive_differ(self) -> str | None:
+        """The storage driver, when it finds a layer's changes by comparing
+        trees (size and mtime, a time of whole seconds equal to any in that
+        second), not from where a build wrote: vfs, btrfs, zfs, devicemapper,
+        and overlay without its native diff. A changed file of the same size
+        and second as OLD's is then left out of what a Dockerfile's step
+        makes (seen with rootless Podman on vfs). None for the others."""
+        info = _api("reading the engine's info", self.client.info)
+        driver = info.get("Driver") or ""
+        status = dict(pair for pair in info.get("DriverStatus") or [] if len(pair) == 2)
+        if driver in NAIVE_DIFF_DRIVERS or status.get("Native Overlay Diff") == "false":
+            return driver
+        return None
 
     def image_manifest(self, image: dict) -> tuple:
         """The manifest of a local image on containerd's store: (media type, manifest).

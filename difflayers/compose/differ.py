@@ -111,8 +111,12 @@ def run(output_dir: Path, env: Environment) -> None:
             compare_and_record(TREES["new"], TREES["old"], output_dir, path=path, old=old, new=new)
     finally:
         if not engine.is_podman:
-            # On Podman Compose's volumes are not used; its containers are
-            # left to Compose, which waits on them (removing one it has not
-            # seen exit yet leaves `up` waiting for ever there).
             _discard(engine, containers)
+        else:
+            # On Podman Compose's volumes are not used, only emptied (Podman
+            # never fills them again anyway); its containers are left to
+            # Compose, which waits on them (removing one it has not seen exit
+            # yet leaves `up` waiting for ever there).
+            for service in TREES:
+                empty_directory(TREES[service])
     print(f"Wrote {output_dir / LOG_NAME} and {output_dir / META_NAME}", flush=True)

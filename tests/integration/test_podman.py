@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from .conftest import everything, sh
+from .conftest import everything, on_podman, sh
 from .independent import config_differences, inspect, tree_differences
 
 pytestmark = [pytest.mark.engine, pytest.mark.podman]
@@ -24,8 +24,7 @@ ODD = "odd name\twith tab"
 
 @pytest.fixture(scope="module", autouse=True)
 def podman():
-    version = json.loads(sh(["docker", "version", "--format", "{{json .Server}}"], ".").stdout)
-    if not any("podman" in (c.get("Name") or "").lower() for c in version.get("Components") or []):
+    if not on_podman():
         pytest.skip("the engine is not Podman (CI runs these with DOCKER_HOST at Podman's socket)")
 
 

@@ -16,6 +16,7 @@ class FakeEngine:
         self.trees = trees or {}  # ref -> list of tarstream entries (archive of the path)
         self.built = []
         self.is_podman = False
+        self.naive_differ = None
         self.store = "classic"
 
     def inspect_image(self, ref):

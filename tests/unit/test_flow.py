@@ -2,6 +2,7 @@
 
 import json
 import tarfile
+import types
 
 from fake_engine import FakeEngine, image
 from tarstream import entry
@@ -43,6 +44,32 @@ def test_config_drift_warning_goes_to_progress_not_stdout(tmp_path, capsys):
     assert any("DEBUG" in w for w in made.warnings)
     assert any(line.startswith("warning: keeping OLD's values") for line in lines)
     assert capsys.readouterr().out == ""
+
+
+def test_a_naive_differ_gets_the_layer_method_where_auto(tmp_path, monkeypatch):
+    # vfs (rootless Podman here) finds a step's changes by size and mtime: a
+    # changed file of OLD's size and second would be left out of what the
+    # Dockerfile builds. Auto takes the layer method there, without building.
+    engine, found = _diff_in(tmp_path, {"Env": ["PATH=/bin"]}, {"Env": ["PATH=/bin"]})
+    engine.naive_differ = "vfs"
+    assembled = []
+
+    def assemble(*args):
+        assembled.append(args)
+        return types.SimpleNamespace(layer=None)
+
+    monkeypatch.setattr(pipeline, "assemble", assemble)
+    lines = []
+    start = pipeline.Start("app:1", found, Decision(DecisionKind.DELTA))
+    made = pipeline._make(engine, Method.AUTO, start, "tag", pipeline.Options(), None, lines.append)
+    assert made.method is Method.LAYER and len(assembled) == 1
+    assert engine.built == []
+    assert any("vfs" in line and "layer method" in line for line in lines)
+    # Asked for, the Dockerfile method is built, with a warning.
+    lines.clear()
+    made = pipeline._make(engine, Method.DOCKERFILE, start, "tag", pipeline.Options(), None, lines.append)
+    assert made.method is Method.DOCKERFILE and len(engine.built) == 1
+    assert any(line.startswith("warning: the engine's vfs storage driver") for line in lines)
 
 
 def _start(method, old_layers, policy):
