@@ -7,7 +7,7 @@ from pathlib import Path
 
 from difflayers.core import scope
 from difflayers.errors import BadInput, VerificationFailed
-from difflayers.ownership import Owner, keep_folder, make_temp_dir, remove_folder
+from difflayers.ownership import MARKER, Owner, keep_folder, make_temp_dir, remove_folder
 
 # The version of every command's --json document; docs/schemas/COMMAND.schema.json
 # describes each, and the tests check the outputs against them.
@@ -83,8 +83,11 @@ def output_dir(asked, replace: bool = False):
     try:
         yield folder
     except VerificationFailed:
-        keep = True
-        keep_folder(folder, "kept after a failed verification: the files the image was made from")
+        # Kept only if the run wrote something there (a check of an index found
+        # in the registry fails before anything is made).
+        keep = any(item.name != MARKER for item in folder.iterdir())
+        if keep:
+            keep_folder(folder, "kept after a failed verification: the files the image was made from")
         raise
     finally:
         if not keep:

@@ -41,3 +41,19 @@ def test_a_folder_killed_before_its_marker_is_swept_unless_kept_or_alive(tmp_pat
     (empty / MARKER).write_text("")  # killed while writing it
     (tmp_path / "difflayers-index-xyz").mkdir()  # another name of the kit's: no PID in it
     assert dead_temp_dirs(str(tmp_path)) == [bare, empty]
+
+
+def test_a_failed_verification_keeps_the_folder_only_if_the_run_wrote_in_it(tmp_path, monkeypatch):
+    import pytest
+
+    from difflayers.cli.common import output_dir
+    from difflayers.errors import VerificationFailed
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    for writes in (False, True):
+        with pytest.raises(VerificationFailed), output_dir(None) as folder:
+            if writes:
+                (folder / "Dockerfile").write_text("FROM x\n")
+            raise VerificationFailed("differs")
+        assert folder.exists() is writes
+        assert not writes or (folder / KEPT_MARKER).exists() and not (folder / MARKER).exists()
