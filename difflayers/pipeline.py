@@ -111,7 +111,7 @@ def diff(
     old, new = ImageRef(old_ref, images["old"]["Id"]), ImageRef(new_ref, images["new"]["Id"])
     if engine.compare != "volumes" and mounts.usable(old_ref, new_ref, path):
         how = "both hashed" if in_pass == "layer" else "with rsync"  # ``comparing.inpass``
-        progress(f"comparing the trees ({how}), mounted from the images (BuildKit, no copy)")
+        progress(f"comparing the trees ({how}), mounted from the images ({engine.mounting_builder}, no copy)")
         try:
             InPass.clear(output_dir)
             mounts.compare(engine, TOOL_IMAGE, old, new, path, output_dir, in_pass, byte_exact, base_ref)

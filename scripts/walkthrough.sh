@@ -18,9 +18,13 @@ read -r -a compose <<<"$COMPOSE"
 
 step() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; execute "$@"; }
-diff_up() { # `up` of the differ; on Podman its containers go first: Compose 2.40 can crash
-  # (nil pointer in its monitor) when it recreates them there for other images
+diff_up() { # `up` of the differ; on Podman its containers go first, and a failed `up` is run
+  # once more: Compose 2.40 can crash there (a nil pointer in its monitor, docker/compose#13559)
   [ -z "${PODMAN:-}" ] || run "${compose[@]}" -f rsync-image-diff.docker-compose.yml down
+  if [ -z "${PODMAN:-}" ]; then run "${compose[@]}" -f rsync-image-diff.docker-compose.yml up; return; fi
+  run "${compose[@]}" -f rsync-image-diff.docker-compose.yml up && return
+  echo "Compose failed; on Podman it can crash in its monitor (docker/compose#13559): once more" >&2
+  run "${compose[@]}" -f rsync-image-diff.docker-compose.yml down
   run "${compose[@]}" -f rsync-image-diff.docker-compose.yml up
 }
 runs=0

@@ -232,6 +232,7 @@ BUILDKIT_CANDIDATES = ("docker", "/usr/bin/docker")
 # Buildah's NetworkDisabled, as Podman's build API reads ``networkmode`` (an
 # integer in 4.x, a number or a name later): ``Engine.no_network``.
 PODMAN_NETWORK_DISABLED = "1"
+PASS_IMAGE = "difflayers-pass"  # Podman: the results of a pass, for a moment (``_buildah_export``)
 # Storage drivers whose layer diffs compare trees (moby's and containers/storage's
 # NaiveDiffDriver): ``Engine.naive_differ``.
 NAIVE_DIFF_DRIVERS = ("vfs", "btrfs", "zfs", "devicemapper")
@@ -303,6 +304,11 @@ class Engine:
         there, and each ``RUN`` then leaves the empty ``/etc/hosts`` it mounted
         on in the image it makes, which NEW does not hold)."""
         return PODMAN_NETWORK_DISABLED if self.is_podman else "none"
+
+    @property
+    def mounting_builder(self) -> str:
+        """What mounts images in place in a build step here, for messages."""
+        return "Buildah" if self.is_podman else "BuildKit"
 
     @functools.cached_property
     def buildkit_cli(self) -> str | None:
@@ -508,7 +514,7 @@ class Engine:
         returns why each one that failed did, empty on success.
         """
         if self.is_podman:
-            return ["Podman builds with Buildah: no BuildKit session to mount images in place"]
+            return self._buildah_export(context, dest)
         failures = []
         for cli in self.clis:
             if shutil.which(cli) is None:
@@ -524,6 +530,50 @@ class Engine:
                 continue
             return []
         return failures or ["no docker CLI on PATH"]
+
+    def _buildah_export(self, context: Path, dest: Path) -> list:
+        """Podman: Buildah runs the same Dockerfile (its ``RUN`` mounts images
+        in place as BuildKit's does), but the Docker-compatible API has no
+        local exporter. The last stage (``FROM scratch``: the results) is
+        committed under a tag of this run, its files copied out, the image
+        removed; no step before it is kept (``layers=0``)."""
+        api = self.client.api
+        tag = f"{PASS_IMAGE}:{os.getpid()}-{time.monotonic_ns()}"
+        params = {
+            "t": tag, "rm": "1", "forcerm": "1", "nocache": "1", "layers": "0", "q": "1",
+            "networkmode": PODMAN_NETWORK_DISABLED, "labels": json.dumps(self._labels("pass")),
+        }  # fmt: skip
+        errors = []
+        try:
+            with tempfile.TemporaryFile() as body:
+                with tarfile.open(fileobj=body, mode="w") as tar:
+                    for item in sorted(Path(context).iterdir()):
+                        if item != Path(dest):
+                            tar.add(str(item), arcname=item.name)
+                body.seek(0)
+                with uninterrupted():
+                    response = _api(
+                        "building the pass with Buildah",
+                        api._post,
+                        api._url("/build"),
+                        params=params,
+                        data=body,
+                        headers={"Content-Type": "application/x-tar"},
+                        stream=True,
+                    )
+                    errors = [
+                        e["error"].strip() for e in api._stream_helper(response, decode=True) if "error" in e
+                    ]
+            if errors:
+                return [f"Podman's build: {errors[-1]}"]
+            Path(dest).mkdir(parents=True, exist_ok=True)
+            create = lambda: self._create_idle(tag, "pass")  # noqa: E731
+            with _owned(create, self._remove_container()) as cid:
+                self.copy_out(cid, "/", Path(dest))
+            return []
+        finally:
+            with uninterrupted(), contextlib.suppress(docker.errors.DockerException, RequestException):
+                _removed(lambda name: api.remove_image(name, force=True), tag)
 
     @classmethod
     def connect(

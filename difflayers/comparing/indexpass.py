@@ -304,4 +304,4 @@ def _found_json(found: IndexDiff, stats: LayerStats | None) -> dict:
 def usable(engine, new_ref: str, path: str) -> bool:
     """Whether this engine may compare in place here (the caller falls back to
     the archive stream when the pass turns out ``Unavailable``)."""
-    return engine.compare != "volumes" and not engine.is_podman and mounts.usable(new_ref, new_ref, path)
+    return engine.compare != "volumes" and mounts.usable(new_ref, new_ref, path)

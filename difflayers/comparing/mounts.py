@@ -36,8 +36,8 @@ def fall_back(engine, exc: Unavailable, progress, instead: str) -> None:
     """A pass in place could not run: refused where the user asked for mounts
     (``DIFFLAYERS_COMPARE=mounts``), else said, and the caller does ``instead``."""
     if engine.compare == "mounts":
-        raise BadInput(f"BuildKit bind mounts are not available here: {exc}") from None
-    progress(f"no BuildKit here ({str(exc)[:100]}); {instead}")
+        raise BadInput(f"{engine.mounting_builder} bind mounts are not available here: {exc}") from None
+    progress(f"no {engine.mounting_builder} mounts here ({str(exc)[:100]}); {instead}")
 
 
 def usable(old_ref: str, new_ref: str, path: str) -> bool:

@@ -305,7 +305,9 @@ def _diff_new(
     base_ref, old_mount, base_is_old = compared
     if in_place:
         engine.ensure_tool_image(progress)
-        progress(f"comparing {path} of {new_ref}, mounted in place, with OLD's index (BuildKit)")
+        progress(
+            f"comparing {path} of {new_ref}, mounted in place, with OLD's index ({engine.mounting_builder})"
+        )
         try:
             found, layer, stats, outside = indexpass.diff_in_place(
                 engine,

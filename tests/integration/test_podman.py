@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from .conftest import everything, on_podman, sh
+from .conftest import compose_up, everything, on_podman, sh
 from .independent import config_differences, inspect, tree_differences
 
 pytestmark = [pytest.mark.engine, pytest.mark.podman]
@@ -138,7 +138,6 @@ def test_the_compose_differ_runs_twice_on_podmans_volumes(pair, kit, compose):
     # Podman fills a named volume once: the second `up` must compare the
     # trees it is given, not the empty volumes the first run left.
     old, new = pair
-    up = [*compose, "-f", "rsync-image-diff.docker-compose.yml", "up"]
     logs = []
     down = [*compose, "-f", "rsync-image-diff.docker-compose.yml", "down"]
     for pair_ in ((old, new), (new, old)):
@@ -146,7 +145,7 @@ def test_the_compose_differ_runs_twice_on_podmans_volumes(pair, kit, compose):
         # As scripts/walkthrough.sh on Podman: Compose 2.40 can crash there
         # recreating the services' containers for other images.
         sh(down, kit, env)
-        sh(up, kit, env)
+        compose_up(compose, kit, env)
         logs.append((kit / "output" / "rsync-image-diff.log").read_text())
     sh([*down, "-v"], kit, env)
     first, second = ({line[12:]: line[:11] for line in log.splitlines()} for log in logs)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .conftest import generate_dockerfile, on_podman, sh
+from .conftest import compose_up, generate_dockerfile, on_podman, sh
 from .independent import added_layers, config_differences, exported_tree, tree_differences
 
 pytestmark = pytest.mark.engine
@@ -73,7 +73,7 @@ def walked(kit, compose):
         sample,
     )
     sh(["docker", "build", "-t", "sample-project:revision-2", "."], sample)
-    printed["diff"] = sh([*compose, "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, ENV_DIFF).stdout
+    printed["diff"] = compose_up(compose, kit, ENV_DIFF).stdout
     printed["diff_log"] = (output / "rsync-image-diff.log").read_bytes()
     printed["generate"] = generate_dockerfile(kit, ENV_DIFF, compose).stdout
     sh(
@@ -82,9 +82,7 @@ def walked(kit, compose):
     )
     if on_podman():  # as the walkthrough there: Compose 2.40 can crash recreating them for other images
         sh([*compose, "-f", "rsync-image-diff.docker-compose.yml", "down"], kit, ENV_DIFF)
-    printed["verify"] = sh(
-        [*compose, "-f", "rsync-image-diff.docker-compose.yml", "up"], kit, ENV_VERIFY
-    ).stdout
+    printed["verify"] = compose_up(compose, kit, ENV_VERIFY).stdout
     printed["verify_log"] = (output / "rsync-image-diff.log").read_bytes()
     return printed
 

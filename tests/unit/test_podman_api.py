@@ -37,7 +37,6 @@ def test_podman_is_told_by_its_components_and_gets_no_buildkit():
     assert not engine(["Engine", "containerd", "runc"]).is_podman
     podman = engine(["Podman Engine", "Conmon", "OCI Runtime (runc)"])
     assert podman.is_podman and podman.buildkit_cli is None
-    assert "Buildah" in podman.buildkit_export(None, None)[0]
 
 
 def test_podman_fills_volumes_at_init_and_nothing_of_the_image_runs():
