@@ -134,6 +134,27 @@ def test_push_with_old_here_then_with_old_only_in_the_registry(pair, registry, c
     assert config_differences(newer, second) == []
 
 
+def test_the_other_commands_answer_there(pair, tmp_path, cleanup_images):
+    # diff, verify, report, index and prune, each on a result checked by docker export.
+    old, new = pair
+    out = "difflayers-test-podman:2-commands"
+    cleanup_images.append(out)
+    plan = json.loads(sh([*CLI, "--quiet", "diff", old, new, "--path", "/app", "--json"], ".").stdout)
+    assert sorted(plan["ship"]) == sorted(["a", "f3", "link", ODD.replace("\t", "\\#011")])
+    assert plan["remove"] == ["gone"]
+    sh([*CLI, "--quiet", "optimize", old, new, "--path", "/app", "-t", out, "--method", "layer"], ".")
+    assert tree_differences(new, out) == []
+    assert sh([*CLI, "--quiet", "verify", new, out], ".").returncode == 0
+    differs = sh([*CLI, "--quiet", "verify", old, out], ".", check=False)
+    assert differs.returncode == 1 and "app/gone" in differs.stdout + differs.stderr
+    figures = json.loads(sh([*CLI, "report", out, "--base", old, "--new", new, "--json"], ".").stdout)
+    assert len(figures["layers"]) == 1 and 0 < figures["bytes_added"] < figures["naive_bytes"]
+    index = tmp_path / "new.index.jsonl.gz"
+    shown = json.loads(sh([*CLI, "index", new, "--path", "/app", "-o", str(index), "--json"], ".").stdout)
+    assert shown["entries"] == len(FILES[2]) + 3 and index.is_file()  # its files, Dockerfile, link, /app
+    assert json.loads(sh([*CLI, "prune", "--json"], ".").stdout) is not None
+
+
 def test_the_compose_differ_runs_twice_on_podmans_volumes(pair, kit, compose):
     # Podman fills a named volume once: the second `up` must compare the
     # trees it is given, not the empty volumes the first run left.
