@@ -360,11 +360,15 @@ class Engine:
             response.close()
 
     @functools.cached_property
+    def _info(self) -> dict:
+        """``docker info``, read once: the image store and the storage driver."""
+        return _api("reading the engine's info", self.client.info)
+
+    @functools.cached_property
     def store(self) -> str:
         """The image store: "containerd" (Docker 29's default, Docker Desktop) or
         "classic" (moby's own). Image IDs, load archives and sizes differ by it."""
-        info = _api("reading the engine's info", self.client.info)
-        pairs = info.get("DriverStatus") or []
+        pairs = self._info.get("DriverStatus") or []
         return "containerd" if ["driver-type", "io.containerd.snapshotter.v1"] in pairs else "classic"
 
     @functools.cached_property
@@ -375,9 +379,8 @@ class Engine:
         and overlay without its native diff. A changed file of the same size
         and second as OLD's is then left out of what a Dockerfile's step
         makes (seen with rootless Podman on vfs). None for the others."""
-        info = _api("reading the engine's info", self.client.info)
-        driver = info.get("Driver") or ""
-        status = dict(pair for pair in info.get("DriverStatus") or [] if len(pair) == 2)
+        driver = self._info.get("Driver") or ""
+        status = dict(pair for pair in self._info.get("DriverStatus") or [] if len(pair) == 2)
         if driver in NAIVE_DIFF_DRIVERS or status.get("Native Overlay Diff") == "false":
             return driver
         return None
@@ -506,9 +509,10 @@ class Engine:
             with contextlib.suppress(docker.errors.APIError, RequestException):
                 self.client.api.prune_builds(filters={"id": record})
 
-    def buildkit_export(self, context: Path, dest: Path) -> list:
+    def export_build(self, context: Path, dest: Path) -> list:
         """Build ``context`` with BuildKit, its result exported into ``dest``,
-        leaving no build cache (``cache_left_as_found``).
+        leaving no build cache (``cache_left_as_found``); on Podman with
+        Buildah (``_buildah_export``).
 
         Tries each docker CLI in turn (the SDK cannot build with BuildKit);
         returns why each one that failed did, empty on success.

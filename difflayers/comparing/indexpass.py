@@ -166,7 +166,7 @@ def _run(
         if old_index is not None:
             (context / OLD_INDEX).write_bytes(old_index)
         result = context / "out"
-        failures = engine.buildkit_export(context, result)
+        failures = engine.export_build(context, result)
         if failures:
             raise mounts.Unavailable("; ".join(failures))
         if not (result / DONE).is_file():

@@ -81,7 +81,7 @@ def compare(
     try:
         (context / "Dockerfile").write_text(dockerfile)
         result = context / "out"
-        failures = engine.buildkit_export(context, result)
+        failures = engine.export_build(context, result)
         if failures:
             raise Unavailable("; ".join(failures))
         for item in result.iterdir():

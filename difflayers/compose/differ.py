@@ -79,13 +79,6 @@ def _compare_in_fresh_volumes(engine: Engine, path: str, old: ImageRef, new: Ima
     compare_in_volumes(engine, path, old, new, output_dir, lambda text: None)
 
 
-def _discard(engine: Engine, containers: dict) -> None:
-    """Remove the tree containers first, then empty their volumes (see module doc)."""
-    engine.remove_containers([c["Id"] for c in containers.values()])
-    for service in containers:
-        empty_directory(TREES[service])
-
-
 def run(output_dir: Path, env: Environment) -> None:
     path = check_tree_path(env.restrict_path)
     refs = {"old": env.old_image, "new": env.new_image}
@@ -110,13 +103,13 @@ def run(output_dir: Path, env: Environment) -> None:
         else:
             compare_and_record(TREES["new"], TREES["old"], output_dir, path=path, old=old, new=new)
     finally:
+        # The tree containers go first, then their volumes are emptied (see the
+        # module doc). On Podman the volumes were not used, and are emptied all
+        # the same (Podman never fills them again anyway); the containers are
+        # left to Compose, which waits on them (removing one it has not seen
+        # exit yet leaves `up` waiting for ever there).
         if not engine.is_podman:
-            _discard(engine, containers)
-        else:
-            # On Podman Compose's volumes are not used, only emptied (Podman
-            # never fills them again anyway); its containers are left to
-            # Compose, which waits on them (removing one it has not seen exit
-            # yet leaves `up` waiting for ever there).
-            for service in TREES:
-                empty_directory(TREES[service])
+            engine.remove_containers([c["Id"] for c in containers.values()])
+        for service in TREES:
+            empty_directory(TREES[service])
     print(f"Wrote {output_dir / LOG_NAME} and {output_dir / META_NAME}", flush=True)

@@ -100,7 +100,7 @@ def test_a_pass_on_podman_is_built_by_buildah_without_network_and_its_results_co
     context.mkdir()
     (context / "Dockerfile").write_text("FROM scratch\n")
     podman = podman_building([{"stream": "STEP 1/1"}], {"/plan.json": b"{}", "/delta-layer.tar": b"x"})
-    assert podman.buildkit_export(context, context / "out") == []
+    assert podman.export_build(context, context / "out") == []
     api = podman.client.api
     assert api.context == ["Dockerfile"]
     params = api.build_params
@@ -113,6 +113,6 @@ def test_a_pass_on_podman_is_built_by_buildah_without_network_and_its_results_co
 def test_a_failed_pass_on_podman_says_why_and_leaves_no_image(tmp_path):
     podman = podman_building([{"stream": "STEP 1/1"}, {"error": "mount: image not known\n"}])
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    assert podman.buildkit_export(tmp_path, tmp_path / "out") == ["Podman's build: mount: image not known"]
+    assert podman.export_build(tmp_path, tmp_path / "out") == ["Podman's build: mount: image not known"]
     api = podman.client.api
     assert api.removed_images == [api.build_params["t"]] and api.removed_containers == []
