@@ -30,6 +30,7 @@ def revisions(tmp_path_factory, unique_module):
     )
 
 
+@pytest.mark.store  # the API's run on each store's images
 def test_optimize_returns_a_result_with_the_summary(revisions, unique_module):
     made = f"difflayers-test-api-{unique_module}:made"
     result = difflayers.optimize(revisions[1], revisions[2], "/app", tag=made, method="layer")

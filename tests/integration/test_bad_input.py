@@ -72,6 +72,7 @@ def log_names(kit):
     return sorted(line[12:] for line in (kit / "output" / "rsync-image-diff.log").read_text().splitlines())
 
 
+@pytest.mark.store  # how each store answers for an image it lacks
 def test_missing_image_fails_clearly(kit, project, pair):
     result = up(kit, project, OLD_IMAGE="difflayers-test-no-such-image:1", NEW_IMAGE=pair[1])
     assert result.returncode != 0

@@ -72,6 +72,7 @@ def cli(*args, env=None, check=False):
     return sh([*CLI, *args], ".", env=env, check=check)
 
 
+@pytest.mark.store  # the command as users run it, on each store
 def test_optimize(pair, cleanup_images):
     before = everything()
     tag = "difflayers-test-cli:processed"
@@ -164,6 +165,7 @@ def test_identical_trees_add_nothing(pair, cleanup_images):
     assert config_differences(pair["same-tree"], tag) == []
 
 
+@pytest.mark.store  # layer sizes as each store gives them
 def test_report(pair, cleanup_images):
     tag = "difflayers-test-cli:processed-report"
     cleanup_images.append(tag)
@@ -252,6 +254,7 @@ def load_foreign_image(tmp_path, tag, architecture):
     sh(["docker", "load", "-i", str(archive)], ".")
 
 
+@pytest.mark.store  # the platform as each store records it
 def test_other_architecture_is_refused(pair, tmp_path, cleanup_images):
     tag = "difflayers-test-cli:arm64"
     cleanup_images.append(tag)
@@ -423,6 +426,7 @@ def test_a_bad_tag_is_refused_before_any_work(pair, tag, reason):
     assert everything() == before
 
 
+@pytest.mark.store  # tags and image IDs differ by store
 def test_tag_equal_to_olds_own_moves_it_with_true_figures(pair, cleanup_images):
     moving = "difflayers-test-cli:moving"
     sh(["docker", "tag", pair["old"], moving], ".")
@@ -546,6 +550,7 @@ def test_the_current_docker_context_names_the_engine(pair, tmp_path):
 
 
 @pytest.mark.parametrize("builder", ["buildkit", "classic"])
+@pytest.mark.store  # what each builder leaves in each store
 def test_the_dockerfile_method_builds_with_either_builder(pair, builder, cleanup_images, request):
     if builder == "buildkit":
         request.getfixturevalue("buildkit_engine")

@@ -59,6 +59,7 @@ def generated(kit, images):
 
 
 @pytest.mark.parametrize("builder", ["classic", "buildkit"])
+@pytest.mark.store  # every kind of change, built into each store
 def test_processed_equals_new(kit, images, generated, builders, builder, cleanup_images):
     tag = f"difflayers-test-every-change:processed-{builder}"
     cleanup_images.append(tag)
@@ -95,6 +96,7 @@ def test_odd_names_travel_escaped_and_come_back_exact(generated):
     assert '/srv/app/gone \\"quoted\\" \\\\ $HOME' in (output / "Dockerfile").read_text()
 
 
+@pytest.mark.store  # the layer loaded into each store
 def test_layer_method_equals_new(kit, images, cleanup_images, tmp_path):
     """The same changes as one assembled layer: whiteouts, hardlinks kept
     whole inside the layer, /srv (above the path) with NEW's owner and mode."""
@@ -122,6 +124,7 @@ def test_layer_method_equals_new(kit, images, cleanup_images, tmp_path):
     assert all(m.linkname in members for m in members.values() if m.islnk())
 
 
+@pytest.mark.store  # BuildKit mounts each store's snapshots
 def test_mounted_and_copied_comparisons_agree(kit, images, tmp_path):
     """The CLI compares trees mounted from the images (BuildKit) where it can,
     else copies them into volumes: the same differ must find the same log."""

@@ -85,6 +85,7 @@ def scratch_pair(tmp_path, unique, cleanup_images):
     return tags
 
 
+@pytest.mark.store  # the layer loaded into each store
 def test_scratch_images_get_the_layer_method_and_equal_new(scratch_pair, unique, cleanup_images, tmp_path):
     processed = f"{unique}:processed"
     cleanup_images.append(processed)
@@ -175,6 +176,7 @@ def test_the_layer_method_can_be_forced_where_a_dockerfile_would_do(tmp_path, un
     assert not any(name.startswith("app/dir/.wh.") and "opq" not in name for name in names)
 
 
+@pytest.mark.store  # both checks read each store's images
 def test_the_check_by_construction_and_the_full_one_agree(tmp_path, unique, cleanup_images):
     """The layer is made in the differ's pass (BuildKit mounts) and checked by
     construction, nothing read again; --verify full compares both images whole."""
@@ -191,6 +193,7 @@ def test_the_check_by_construction_and_the_full_one_agree(tmp_path, unique, clea
         _assert_equal(new, processed)
 
 
+@pytest.mark.store  # in place on each store's snapshots
 def test_a_change_outside_the_path_is_refused_before_anything_is_made(tmp_path, unique, cleanup_images):
     """NEW also changes /etc: a delta of /app cannot make NEW. The differ's pass
     finds it (both whole trees hashed outside the path): exit 2 naming the
@@ -257,6 +260,7 @@ def _pulled_back_equal(new, target):
     _assert_equal(new, target)
 
 
+@pytest.mark.store  # OLD's manifest comes from the store
 def test_olds_manifest_is_read_where_old_was_pushed(registry, pushed_old, dropped_config_pair, image_store):
     """The image made is loaded with OLD's manifest; on containerd's store the
     engine gives it only inside `docker save`, read up to OLD's size. For an
@@ -278,6 +282,7 @@ def test_olds_manifest_is_read_where_old_was_pushed(registry, pushed_old, droppe
     _assert_equal(dropped_config_pair["new"], tag)
 
 
+@pytest.mark.store  # OLD's layers as each store holds them
 def test_push_mounts_old_layers_and_pulls_back_equal(registry, pushed_old, dropped_config_pair, unique):
     address, storage = registry
     old_remote, made = pushed_old
@@ -312,6 +317,7 @@ def test_push_mounts_old_layers_and_pulls_back_equal(registry, pushed_old, dropp
     _pulled_back_equal(dropped_config_pair["new"], target)
 
 
+@pytest.mark.store  # the engine's push differs by store
 def test_push_keeps_news_index_as_a_delta_on_olds(
     registry, pushed_old, dropped_config_pair, unique, tmp_path
 ):
@@ -333,6 +339,7 @@ def test_push_keeps_news_index_as_a_delta_on_olds(
     assert treeindex.load(composed.read_bytes()) == treeindex.load(from_engine.read_bytes())
 
 
+@pytest.mark.store  # RepoDigests as each store records them
 def test_push_refuses_an_old_that_was_never_pushed(registry, dropped_config_pair, unique):
     address, _ = registry
     result = _optimize(
@@ -343,6 +350,7 @@ def test_push_refuses_an_old_that_was_never_pushed(registry, dropped_config_pair
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.store  # the engine's push differs by store
 def test_push_of_a_rebase_on_new_as_built_goes_through_the_engine(
     registry, pushed_old, dropped_config_pair, unique
 ):
@@ -375,6 +383,7 @@ def _build_cache_records() -> dict:
         client.close()
 
 
+@pytest.mark.store  # BuildKit's cache lives in the store
 def test_no_build_cache_holds_the_change(tmp_path, unique, cleanup_images, image_store):
     """The differ's step writes the delta into its output, and the Dockerfile
     method's build sends it as context: their records are pruned. What BuildKit

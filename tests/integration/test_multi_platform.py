@@ -26,7 +26,7 @@ from . import registries
 from .conftest import _buildkit_docker, sh
 from .independent import CHAIN_LABEL_PREFIX, exported_tree, tree_differences
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.store]
 CLI = [sys.executable, "-m", "difflayers"]
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 BOTH, NEW_ONLY, OLD_ONLY = ("amd64", "arm64"), "riscv64", "s390x"

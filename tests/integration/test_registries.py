@@ -101,6 +101,7 @@ def tls_registry(tmp_path, tools_on_path):
         shutil.rmtree(engine_trust, ignore_errors=True)
 
 
+@pytest.mark.store  # the engine's push differs by store
 def test_push_with_a_docker_login_over_tls(tmp_path, pair, tls_registry):
     server, ca, certs_d = tls_registry
     config_dir = tmp_path / "docker-config"
@@ -226,6 +227,7 @@ def test_token_auth_asks_for_the_scopes_a_mount_needs(tmp_path, pair, token_regi
         sh(["docker", "image", "rm", "-f", *made], ".", check=False)
 
 
+@pytest.mark.store  # OLD's blobs read from the store
 def test_a_registry_that_will_not_mount_gets_the_blobs_copied(tmp_path, pair, proxied):
     server, proxy = proxied
     config_dir = tmp_path / "none"

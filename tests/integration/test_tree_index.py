@@ -350,6 +350,7 @@ def test_an_index_that_lies_is_refused_or_said_and_caught(revisions, proxied, tm
     assert manifest("team/lies", "9", env) is None
 
 
+@pytest.mark.store  # OLD's layers as each store gives them
 def test_the_run_after_a_local_push_reads_none_of_olds_layers(revisions, proxied):
     """Revision 1 pushed by the engine; revision 2 made where revision 1 is (OLD
     in the engine) and pushed with its index; revision 3 made on a runner that
@@ -372,6 +373,7 @@ def test_the_run_after_a_local_push_reads_none_of_olds_layers(revisions, proxied
     pulled_back_equal(revisions[3], f"{repo}:3", env)
 
 
+@pytest.mark.store  # OLD here, found in its registry by each store's RepoDigests
 def test_old_here_with_its_index_there_is_read_from_the_index(revisions, proxied):
     """`--push` with OLD in the engine and its tree index beside it in the
     registry (as the kit leaves one): OLD's tree is that index, as on a runner
@@ -413,6 +415,7 @@ def test_old_here_with_its_index_there_is_read_from_the_index(revisions, proxied
     pulled_back_equal(revisions[3], f"{repo}:3", env)
 
 
+@pytest.mark.store  # the FROM image looked up by each store's IDs
 def test_old_here_and_no_from_image_compares_new_with_old_itself(tmp_path, proxied, unique):
     """Where the engine has no tag for the image NEW was built FROM, NEW is
     compared in place with OLD itself outside the path: equal, the delta ships
@@ -529,6 +532,7 @@ def test_each_registry_ships_exact_images_and_finds_the_index_the_kit_left(revis
     pulled_back_equal(revisions[3], f"{other}:3", env)
 
 
+@pytest.mark.store  # the engine's push differs by store
 def test_an_index_that_fails_after_the_engine_pushed_is_its_own_status(revisions, proxied):
     """The first revision is pushed as built by the engine, which moves the tag
     at once; the registry then fails the index's referrers list: exit 4, the

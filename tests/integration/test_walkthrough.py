@@ -12,7 +12,7 @@ import pytest
 from .conftest import compose_up, generate_dockerfile, on_podman, sh
 from .independent import added_layers, config_differences, exported_tree, tree_differences
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.store]
 
 ENV_DIFF = {
     "RESTRICT_DIFF_TO_PATH": "/app",

@@ -91,6 +91,7 @@ def refresh(tmp_path_factory, unique_module):
 
 
 @pytest.mark.parametrize("method", ["layer", "dockerfile"])
+@pytest.mark.store  # every layer as each store keeps it
 def test_a_base_refresh_ships_as_one_small_layer_equal_to_new(refresh, unique, method):
     made = f"{unique}:processed"
     try:
@@ -116,6 +117,7 @@ def test_a_base_refresh_ships_as_one_small_layer_equal_to_new(refresh, unique, m
         sh(["docker", "image", "rm", "-f", made], ".", check=False)
 
 
+@pytest.mark.store  # each store's export
 def test_verify_of_the_whole_image_says_what_an_export_cannot_show(refresh):
     differs = sh([*CLI, "verify", refresh["old"], refresh["new"], "--path", "/"], ".", check=False)
     assert differs.returncode == 1
@@ -184,6 +186,7 @@ def test_the_first_revision_of_the_whole_image_gets_its_index_read_in_place(refr
         sh(["docker", "image", "rm", "-f", first, second], ".", check=False)
 
 
+@pytest.mark.store  # in place on each store's snapshots
 def test_the_index_of_the_whole_image_holds_the_images_own_files(refresh, tmp_path):
     """``index --path /`` of a local image reads it mounted in place: /etc/hosts
     is the image's file, and none of Docker's stand-ins is in it."""
@@ -199,6 +202,7 @@ def test_the_index_of_the_whole_image_holds_the_images_own_files(refresh, tmp_pa
     assert ".dockerenv" not in entries and entries["etc/hostname"][5] == len(WRITTEN["etc/hostname"])
 
 
+@pytest.mark.store  # containerd's store only
 def test_the_init_layer_a_legacy_build_leaves_on_containerd_is_refused_not_shipped(
     registry, tmp_path, unique, image_store
 ):

@@ -63,6 +63,7 @@ def _optimize(kit, old, new, tag, *args):
 
 
 @pytest.mark.parametrize("method", ["dockerfile", "layer"])
+@pytest.mark.store  # xattrs as each store keeps them
 def test_a_file_capability_travels_and_verify_sees_it(
     kit, old_image, method, tmp_path, unique, builders, cleanup_images
 ):
