@@ -32,6 +32,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from difflayers.adapters.credentials import Credentials
+from difflayers.core.digests import sha256_digest
 from difflayers.core.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from difflayers.errors import RegistryError
 from difflayers.settings import CERTS_D
@@ -73,10 +74,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def parse_challenge(header: str) -> tuple:

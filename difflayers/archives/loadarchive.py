@@ -24,6 +24,7 @@ import json
 import tarfile
 from pathlib import Path
 
+from difflayers.core.digests import sha256_digest
 from difflayers.core.mediatypes import CONFIG_TYPE, OCI_INDEX, OCI_MANIFEST, UNCOMPRESSED_LAYER_TYPE
 from difflayers.core.outputs import atomic_file
 
@@ -79,7 +80,7 @@ def write_oci_archive(
     blobs = {}
 
     def blob(data: bytes) -> dict:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = sha256_digest(data)
         blobs[digest] = data
         return {"digest": digest, "size": len(data)}
 

@@ -10,12 +10,12 @@ method cannot express. OLD is not exported: the archive handed to
 from dataclasses import dataclass
 from pathlib import Path
 
-from difflayers.adapters.registry import sha256_digest
 from difflayers.archives.delta import clean_member
 from difflayers.archives.layer import LayerStats, ancestor_names, write_layer
 from difflayers.archives.loadarchive import uncompressed_descriptor, write_load_archive, write_oci_archive
 from difflayers.core.chain import next_chain, with_labels
 from difflayers.core.diffrecord import DiffRecord
+from difflayers.core.digests import sha256_digest
 from difflayers.core.imageconfig import config_bytes, history_from_engine, processed_config
 from difflayers.core.mediatypes import OCI_MANIFEST
 from difflayers.core.outputs import atomic_file

@@ -9,7 +9,6 @@ referrers tag ``sha256-<hex of the subject>`` (distribution spec 1.1,
 blob's digest (the registry adapter), and the index's schema and path.
 """
 
-import hashlib
 import json
 import random
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 
 from difflayers.adapters.registry import Registry
 from difflayers.core import indexdelta, treeindex
+from difflayers.core.digests import sha256_digest
 from difflayers.core.mediatypes import OCI_INDEX, OCI_MANIFEST
 from difflayers.errors import BadIndex, RegistryError
 from difflayers.methods.push import carry_blobs
@@ -30,10 +30,6 @@ TAG_ATTEMPTS = 5  # writes of the referrers list before giving up (other writers
 MAX_SETTLE = 5.0  # seconds waited at most before reading the list back
 ALIASED_SUFFIX = ".referrers"  # the list's tag where the registry reads sha256-<hex> as that digest
 SMALL = 4096  # deltas up to this many bytes, or half the whole index, are kept as deltas
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def referrers_tag(digest: str) -> str:
@@ -54,7 +50,7 @@ def manifest_for(
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": treeindex.ARTIFACT_TYPE,
-        "config": {"mediaType": EMPTY_TYPE, "digest": _digest(EMPTY), "size": len(EMPTY)},
+        "config": {"mediaType": EMPTY_TYPE, "digest": sha256_digest(EMPTY), "size": len(EMPTY)},
         "layers": layers,
         "subject": subject,
         "annotations": {PATH_KEY: path, ENTRIES_KEY: entries or indexdelta.entries_digest(index)},
@@ -65,7 +61,7 @@ def manifest_for(
 def _part(media_type: str, blob: bytes, path: str) -> dict:
     return {
         "mediaType": media_type,
-        "digest": _digest(blob),
+        "digest": sha256_digest(blob),
         "size": len(blob),
         "annotations": {PATH_KEY: path},
     }
@@ -114,12 +110,12 @@ def attach(
             parts = [*base.parts, _part(indexdelta.MEDIA_TYPE, delta, path)]
     blobs = [EMPTY, index] if parts is None else [EMPTY, delta]
     for blob in blobs:
-        digest = _digest(blob)
+        digest = sha256_digest(blob)
         if not registry.has_blob(repository, digest):
             sent += registry.upload(repository, digest, blob, len(blob))
     entries = indexdelta.entries_digest(index)
     body = manifest_for(index, subject, path, parts, entries)
-    digest = registry.put_manifest(repository, _digest(body), OCI_MANIFEST, body)
+    digest = registry.put_manifest(repository, sha256_digest(body), OCI_MANIFEST, body)
     sent += len(body)
     descriptor = {
         "mediaType": OCI_MANIFEST,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from difflayers.adapters.registry import Registry
+from difflayers.core.digests import sha256_digest
 from difflayers.core.mediatypes import CONFIG_TYPE, DOCKER_LIST, LAYER_TYPE, OCI_INDEX
 from difflayers.core.outputs import atomic_file
 from difflayers.core.reference import Reference, parse_reference
@@ -161,7 +162,7 @@ def push_image(
         layers.append(
             {"mediaType": LAYER_TYPE[old.manifest_type], "size": layer.size, "digest": layer.digest}
         )
-    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    config_digest = sha256_digest(config)
     if not registry.has_blob(repository, config_digest):
         registry.upload(repository, config_digest, config, len(config))
         uploaded += len(config)
@@ -172,7 +173,7 @@ def push_image(
         "layers": layers,
     }
     body = json.dumps(manifest, indent=3).encode()
-    reference = "sha256:" + hashlib.sha256(body).hexdigest() if untagged else target.tag or "latest"
+    reference = sha256_digest(body) if untagged else target.tag or "latest"
     digest = registry.put_manifest(repository, reference, old.manifest_type, body)
     return {
         "pushed": f"{target.host}/{repository}@{digest}",
