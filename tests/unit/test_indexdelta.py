@@ -53,6 +53,23 @@ def test_a_chain_of_deltas_composes_to_each_revision():
     assert all(len(delta) < len(blobs[0]) / 4 for delta in deltas)
 
 
+def test_a_name_removed_then_added_or_changed_then_removed_takes_its_latest_row():
+    """The deltas are merged as they stream, the latest row of a name winning:
+    the same as applying each in turn."""
+    rng = random.Random(2)
+    first = tree(rng, ["a", "b", "c"])
+    second = {name: entry for name, entry in first.items() if name != "a"}
+    second["b"] = first["b"]._replace(mode=0o600)
+    third = {name: entry for name, entry in second.items() if name != "b"}
+    third.update(tree(rng, ["a"]))
+    third["c"] = first["c"]._replace(uid=7)
+    blobs = [index(entries, layers) for layers, entries in enumerate([first, second, third], start=1)]
+    deltas = [indexdelta.make(old, new) for old, new in zip(blobs, blobs[1:])]
+    composed = indexdelta.compose(blobs[0], deltas, "/app")
+    assert treeindex.load(composed, "/app") == third
+    assert treeindex.image_of(composed) == treeindex.image_of(blobs[2])
+
+
 def test_the_entries_digest_ignores_the_header_only():
     rng = random.Random(1)
     entries = tree(rng, ["a", "b"])
