@@ -283,7 +283,8 @@ class Watch:
                 devices.setdefault(os.stat(path).st_dev, path)
         self.paths = list(devices.values())
 
-    def run(self, argv: list, env=None) -> dict:
+    def run(self, argv: list, env=None, label: str | None = None) -> dict:
+        """``label``: the run's name in ``PHASES``, where its progress is kept."""
         start_used = sum(_used(p) for p in self.paths)
         start_read = _disk_sectors_read()
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -299,6 +300,9 @@ class Watch:
             wall = time.monotonic() - started
             out.seek(0)
             err.seek(0)
+            if PHASES and label:
+                (PHASES / f"{label}.log").write_bytes(err.read())
+                err.seek(0)
             if proc.returncode not in (0, 3):
                 raise SystemExit(f"{' '.join(argv)} failed:\n{err.read().decode()[-3000:]}")
             stdout = out.read().decode()
@@ -556,8 +560,13 @@ def warm_buildkit(image: str, work: Path) -> None:
     shutil.rmtree(context)
 
 
+# --phases DIR: each timed run of the kit prints its progress (each step with
+# its time) into DIR/<scenario>-<way>.log, where the time goes.
+PHASES: Path | None = None
+
+
 def kit_argv(*args) -> list:
-    return [sys.executable, "-m", "difflayers", "--quiet", *args, "--json"]
+    return [sys.executable, "-m", "difflayers", *([] if PHASES else ["--quiet"]), *args, "--json"]
 
 
 def write_context(context: Path, files: dict, mtimes: dict, dockerfile: str) -> None:
@@ -766,7 +775,7 @@ class Run:
         path = self.scenario.path
         argv = kit_argv("optimize", old["tag"], new, "--path", path, "-t", tag, "--method", method)
         try:
-            kit = self.watch.run(argv)
+            kit = self.watch.run(argv, label=f"{self.scenario.name}-{name}")
         except SystemExit as exc:  # the Dockerfile method refuses what it cannot express
             if method != "dockerfile":
                 raise
@@ -786,7 +795,7 @@ class Run:
             sh(sys.executable, "-m", "difflayers", "-q", *index)
         before = self.registry.stored()
         argv = kit_argv("optimize", old["tag"], new, "--path", self.scenario.path, "--push", target)
-        kit = self.watch.run(argv)
+        kit = self.watch.run(argv, label=f"{self.scenario.name}-{name}")
         summary = json.loads(kit.pop("stdout"))
         sh("docker", "image", "rm", "-f", target)
         return {
@@ -810,7 +819,7 @@ class Run:
             before = self.registry.stored()
             argv = kit_argv("optimize", old["remote"], new, "--path", self.scenario.path, "--push", target)
             try:
-                kit = self.watch.run(argv)
+                kit = self.watch.run(argv, label=f"{self.scenario.name}-{case}-remote-{run}")
             except SystemExit as exc:  # NEW is read through a container: refused where it holds stand-ins
                 sh("docker", "pull", "-q", old["remote"])
                 return {"applies": False, "why": str(exc).strip().splitlines()[-1][:300]}
@@ -1195,6 +1204,9 @@ def main() -> int:
     parser.add_argument("--base", default="debian:bookworm-slim")
     parser.add_argument("--json", type=Path, help="write this run's rows here")
     parser.add_argument(
+        "--phases", type=Path, metavar="DIR", help="keep each kit run's progress, step by step with its time"
+    )
+    parser.add_argument(
         "--combine",
         type=Path,
         nargs="+",
@@ -1205,6 +1217,10 @@ def main() -> int:
     parser.add_argument("--readme", type=Path, help="rewrite the table between the benchmark markers here")
     parser.add_argument("--svg", type=Path, help="draw pushed bytes, every way, here")
     args = parser.parse_args()
+    if args.phases:
+        global PHASES
+        PHASES = args.phases.resolve()
+        PHASES.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(KIT / "scripts"))
     import benchmark_report as report
 
