@@ -28,15 +28,34 @@ def made_index(old: bytes, new: bytes, layer: Path | None, tree_path: str) -> by
     if layer is not None:
         with open_tar(layer) as tar:
             shipped = set(LayerChanges.read(tar, tree_path.strip("/")).added)
+    # A plain name's row holds its text as it is: looked up by those bytes.
+    shipped_plain = {name.encode("ascii") for name in shipped if treeindex.PLAIN.fullmatch(name)}
+
+    def is_shipped(line: bytes) -> bool:
+        plain = treeindex.plain_name(line)
+        return plain in shipped_plain if plain is not None else treeindex.Row(line).name in shipped
 
     def lines():
-        rows = (map(treeindex.Row, treeindex.rows(io.BytesIO(data), tree_path)) for data in (old, new))
-        for before, after in treeindex.paired(*rows, treeindex.row_key):
+        # Rows of one name are paired by their bytes (most rows, a fresh
+        # checkout's too), tree keys made only around added and removed names.
+        old_rows, new_rows = (treeindex.rows(io.BytesIO(data), tree_path) for data in (old, new))
+        for before, after in treeindex.paired(old_rows, new_rows, _key, same=_same_name):
             if after is None:
                 continue  # removed by the layer
-            if before is None or after.name in shipped:
-                yield after.line
+            if before is None or is_shipped(after):
+                yield after
             else:
-                yield before.line
+                yield before
 
     return treeindex.from_rows(treeindex.header_of(new), lines())
+
+
+def _key(line: bytes) -> tuple:
+    return treeindex.Row(line).key
+
+
+def _same_name(a: bytes, b: bytes) -> bool:
+    if a == b:
+        return True
+    plain = treeindex.plain_name(a)
+    return plain is not None and plain == treeindex.plain_name(b)

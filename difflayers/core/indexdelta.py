@@ -82,8 +82,8 @@ def _changed_rows(old_lines, new_lines) -> Iterator[tuple]:
         if old_side.line is not None and old_side.line == new_side.line:
             old_side.advance(), new_side.advance()
             continue
-        plain = _plain_name(old_side.line)
-        if plain is not None and plain == _plain_name(new_side.line):  # the same name, changed
+        plain = treeindex.plain_name(old_side.line)
+        if plain is not None and plain == treeindex.plain_name(new_side.line):  # the same name, changed
             yield None, new_side.line
             old_side.advance(), new_side.advance()
             continue
@@ -209,15 +209,6 @@ def _key(keyed: tuple) -> tuple:
     return keyed[0]
 
 
-def _plain_name(line: bytes | None) -> bytes | None:
-    """The name's bytes as a row holds them where nothing in it is escaped
-    (no backslash: its first quote after the opening one ends it), else None."""
-    if line is None or not line.startswith(b'["'):
-        return None
-    end = line.find(b'"', 2)
-    return None if end < 0 or b"\\" in line[2:end] else line[2:end]
-
-
 def _name_and_key(line: bytes, where) -> tuple:
     """(name, tree key) of a row, or of a removed name's row; a row that is
     not one is refused, naming ``where`` it was."""
@@ -249,7 +240,7 @@ def _keyed(lines, part: int = 0) -> Iterator[tuple]:
 def _plain_key(line: bytes) -> tuple | None:
     """The tree key of a row whose name is plain and already safe (no empty,
     ``.`` or ``..`` component: what ``safe_relative`` would pass as it is)."""
-    name = _plain_name(line)
+    name = treeindex.plain_name(line)
     if name is None:
         return None
     if name == b".":

@@ -129,7 +129,7 @@ def header(path: str, image: dict | None = None) -> dict:
 
 # Text the JSON encoder writes as it is (printable ASCII but '"' and '\\'):
 # such entries are formatted directly, the encoder's own bytes, at a third of its cost.
-_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+PLAIN = re.compile(r"[ !#-\[\]-~]*")
 
 
 def encode(entry: Entry) -> bytes:
@@ -137,9 +137,9 @@ def encode(entry: Entry) -> bytes:
     if (
         not xattrs
         and pyc is None
-        and _PLAIN.fullmatch(name)
-        and _PLAIN.fullmatch(link)
-        and _PLAIN.fullmatch(group)
+        and PLAIN.fullmatch(name)
+        and PLAIN.fullmatch(link)
+        and PLAIN.fullmatch(group)
     ):
         return (
             f'["{name}","{kind}",{mode},{uid},{gid},{size},{mtime},"{digest}","{link}","{group}",'
@@ -155,13 +155,24 @@ def encode(entry: Entry) -> bytes:
 
 _NUMBER = rb"(0|[1-9][0-9]*)"
 _TEXT = rb'"([ !#-\[\]-~]*)"'
-# A row of plain text (``_PLAIN``) and no xattrs or byte-code record, as most
+# A row of plain text (``PLAIN``) and no xattrs or byte-code record, as most
 # are: read by one match, at a fifth of the JSON decoder's cost; any other
 # row, and any a check refuses, goes through the decoder (and its messages).
 _PLAIN_ROW = re.compile(
     rb"\[" + _TEXT + rb',"([fdlcbp])",' + rb",".join([_NUMBER] * 5) + b","
     + b",".join([_TEXT] * 3) + b"," + _NUMBER + b"," + _NUMBER + rb",\[\],null\]\n?"
 )  # fmt: skip
+
+
+def plain_name(line: bytes | None) -> bytes | None:
+    """A row's name as its bytes where nothing in it is escaped (no backslash:
+    the first quote after the opening one ends it; the name is then its text,
+    as ``PLAIN`` writes it), else None. Two rows with equal plain names are
+    of one entry, undecoded."""
+    if line is None or not line.startswith(b'["'):
+        return None
+    end = line.find(b'"', 2)
+    return None if end < 0 or b"\\" in line[2:end] else line[2:end]
 
 
 def plain_row(line: bytes):
