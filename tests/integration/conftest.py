@@ -87,8 +87,8 @@ UP_STALL = 30  # seconds `up` may go on waiting once every container of the diff
 
 
 def _up_on_podman(up, kit, env):
-    """``up`` on Podman 4.3, where Compose can wait for ever on a container that
-    has exited (its attach: seen once in CI here, 2026-12-08; podman#28514):
+    """``up`` on Podman 4.3, where Compose once went on waiting after every
+    container had exited (CI here, 2026-12-08; like podman#28514, cause not found):
     once every container of the project has exited in this run, and
     ``UP_STALL`` seconds have passed,
     ``up`` is stopped, and its result is theirs: exit 0 if each exited 0, the
