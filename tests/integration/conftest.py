@@ -105,7 +105,11 @@ def _up_on_podman(up, kit, env):
                 exited_since = exited_since or time.monotonic()
                 if time.monotonic() - exited_since > UP_STALL:
                     proc.terminate()
-                    proc.wait(timeout=60)
+                    try:
+                        proc.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
                     stopped = True
                     break
             else:
